@@ -1,0 +1,80 @@
+"""`otel-fold`: the command line. Each subcommand is a module of this package, listed in COMMANDS.
+
+A subcommand module defines ``HELP`` (one line), ``add_arguments(parser)`` and ``run(args) -> int``.
+``otel-fold <execution-id> ...`` with no subcommand means ``otel-fold fold <execution-id> ...``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from collections.abc import Sequence
+
+from analyzer import __version__
+from analyzer.errors import AnalyzerError
+
+# name -> module under analyzer.cli; the first is the default.
+COMMANDS: dict[str, str] = {
+    "fold": "analyzer.cli.fold",
+    "report": "analyzer.cli.report",
+    "diff": "analyzer.cli.diff",
+    "collect": "analyzer.cli.collect",
+    "bench": "analyzer.cli.bench",
+    "demo": "analyzer.cli.demo",
+}
+DEFAULT_COMMAND = "fold"
+
+
+def _available() -> dict[str, object]:
+    mods = {}
+    for name, path in COMMANDS.items():
+        try:
+            mods[name] = importlib.import_module(path)
+        except ModuleNotFoundError as e:  # a subcommand still being built is simply not offered
+            if e.name != path:
+                raise
+    return mods
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="otel-fold", description="Where did the time go in a Flyte execution?")
+    parser.add_argument("--version", action="version", version=f"otel-fold {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks instead of one-line errors")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, mod in _available().items():
+        p = sub.add_parser(name, help=mod.HELP, description=mod.HELP)  # type: ignore[attr-defined]
+        p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+        mod.add_arguments(p)  # type: ignore[attr-defined]
+        p.set_defaults(_run=mod.run)  # type: ignore[attr-defined]
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of `otel-fold`; returns the exit code (0 ok, 1 not found, 2 bad input, 3 backend)."""
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    if args_list and args_list[0] not in COMMANDS and args_list[0] not in ("-h", "--help", "--version"):
+        args_list.insert(0, DEFAULT_COMMAND)
+    args = parser.parse_args(args_list)
+    if not hasattr(args, "_run"):
+        parser.print_help()
+        return 2
+    logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING, format="otel-fold: %(message)s")
+    try:
+        return int(args._run(args))
+    except AnalyzerError as e:
+        if args.debug:
+            raise
+        print(f"otel-fold: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print("otel-fold: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""flyte_otel: OpenTelemetry spans for FlytePropeller orchestration and node lifecycles."""
