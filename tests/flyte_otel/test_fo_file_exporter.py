@@ -1,0 +1,144 @@
+"""The file exporter writes OTLP/JSON lines: hex ids, integer enums, one TracesData per line, append-only."""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import os
+import re
+from pathlib import Path
+
+import pytest
+from google.protobuf import json_format
+from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+from opentelemetry.proto.trace.v1.trace_pb2 import TracesData
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+import flyte_otel as fo
+from flyte_otel import semconv as sc
+from flyte_otel.file_exporter import OtlpJsonLinesExporter, encode_json
+
+E = "exec-file"
+
+
+def _emit_sample(clock) -> None:
+    ex = fo.execution(E, wf="wf", start=clock.now)
+    with fo.round(E):
+        clock.advance(10)
+        with fo.blob_write("s3://b/o", size_bytes=77), pytest.raises(KeyError):
+            raise KeyError("k")
+        with fo.event(sc.EventKind.NODE, E, node="n0", phase="RUNNING", phase_from="QUEUED") as span:
+            span.set_attribute("flyte.test.ratio", 0.25)
+            span.set_attribute("flyte.test.nan", float("nan"))
+            span.set_attribute("flyte.test.list", [1, 2])
+            span.add_event("retry", {"attempt": 1})
+            clock.advance(3)
+    node = ex.node("n0", kind=sc.NodeKind.TASK, upstream=["start-node"], start=clock.now)
+    node.end(sc.Phase.SUCCEEDED, at=clock.advance(5))
+    ex.end(sc.Phase.SUCCEEDED, at=clock.advance(1))
+
+
+def _hex_ids_to_base64(obj):
+    """protobuf's own JSON mapping wants base64 bytes; OTLP/JSON has hex ids (the one difference)."""
+    if isinstance(obj, dict):
+        return {
+            k: base64.b64encode(bytes.fromhex(v)).decode()
+            if k in ("traceId", "spanId", "parentSpanId")
+            else _hex_ids_to_base64(v)
+            for k, v in obj.items()
+        }
+    if isinstance(obj, list):
+        return [_hex_ids_to_base64(v) for v in obj]
+    return obj
+
+
+def test_json_lines_equal_the_otlp_protobuf_encoding_of_the_same_spans(tmp_path: Path, clock) -> None:
+    memory = InMemorySpanExporter()
+    fo.configure(exporter=memory, batch=False, one_trace=True)
+    _emit_sample(clock)
+    spans = memory.get_finished_spans()
+    fo.shutdown()
+    exporter = OtlpJsonLinesExporter(tmp_path / "out.jsonl")
+    exporter.export(spans)
+    exporter.shutdown()
+    (line,) = (tmp_path / "out.jsonl").read_text().splitlines()
+    ours = json_format.Parse(json.dumps(_hex_ids_to_base64(json.loads(line))), TracesData())
+    oracle = TracesData(
+        resource_spans=encode_spans(spans).resource_spans
+    )  # the SDK's OTLP exporter's encoder
+    assert ours == oracle
+    assert (
+        len(ours.resource_spans[0].scope_spans[0].spans) == len(spans) == 5
+    )  # round, blob write, event, node, execution
+
+
+def test_lines_follow_the_otlp_json_spec(tmp_path: Path, clock) -> None:
+    fo.configure(exporter="file", path=tmp_path / "t.jsonl", batch=False)
+    _emit_sample(clock)
+    fo.shutdown()
+    lines = (tmp_path / "t.jsonl").read_text().splitlines()
+    assert len(lines) == 5  # SimpleSpanProcessor: one export, one line, per span
+    for line in lines:
+        json_format.Parse(line, TracesData())  # field names and value types are protobuf's JSON mapping
+        for span in json.loads(line)["resourceSpans"][0]["scopeSpans"][0]["spans"]:
+            assert re.fullmatch(r"[0-9a-f]{32}", span["traceId"]) and re.fullmatch(
+                r"[0-9a-f]{16}", span["spanId"]
+            )
+            assert isinstance(span["kind"], int) and isinstance(span["startTimeUnixNano"], str)
+            assert isinstance(span["status"].get("code", 0), int)
+
+
+def test_exports_append_and_a_directory_gets_one_file_per_process(tmp_path: Path) -> None:
+    for _ in range(2):
+        fo.configure(exporter="file", path=tmp_path, service_name="svc", batch=True)
+        with fo.round(E):
+            pass
+        fo.shutdown()
+    (file,) = tmp_path.iterdir()
+    assert file.name == f"svc-{os.getpid()}.jsonl"
+    assert len(file.read_text().splitlines()) == 2
+
+
+def test_store_directory_defaults_to_otel_fold_store(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("OTEL_FOLD_STORE", str(tmp_path / "store"))
+    fo.configure(exporter="file", batch=False)
+    with fo.round(E):
+        pass
+    fo.shutdown()
+    (file,) = (tmp_path / "store").iterdir()
+    assert file.name == f"{sc.SERVICE_PROPELLER}-{os.getpid()}.jsonl"
+
+
+def test_a_full_disk_drops_spans_with_a_warning_and_never_raises(caplog) -> None:
+    fo.configure(exporter="file", path="/dev/full", batch=False)
+    with caplog.at_level(logging.WARNING, logger="flyte_otel"):
+        for _ in range(3):
+            with fo.round(E):
+                pass
+        fo.shutdown()
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert warnings and all("/dev/full" in w for w in warnings)
+    # the first loss is reported at once, the rest (inside the rate limit) at shutdown: none unaccounted
+    assert sum(int(re.search(r"dropped (\d+) spans", w).group(1)) for w in warnings) == 3
+
+
+def test_an_unopenable_path_is_a_configuration_error(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("")
+    with pytest.raises(ValueError, match="file exporter"):
+        fo.configure(exporter="file", path=tmp_path / "file" / "below.jsonl")
+    assert not fo.is_enabled()
+
+
+def test_encode_json_groups_spans_by_resource() -> None:
+    memory = InMemorySpanExporter()
+    fo.configure(exporter=memory, batch=False, upstream_services=True)
+    with fo.round(E), fo.blob_read("k"), fo.handle_node(E, "n0"):
+        pass
+    encoded = encode_json(memory.get_finished_spans())["resourceSpans"]
+    services = [
+        next(a["value"]["stringValue"] for a in rs["resource"]["attributes"] if a["key"] == "service.name")
+        for rs in encoded
+    ]
+    assert sorted(services) == sorted([sc.SERVICE_PROPELLER, sc.SERVICE_BLOBSTORE])
+    assert sum(len(rs["scopeSpans"][0]["spans"]) for rs in encoded) == 3
