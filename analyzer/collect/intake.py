@@ -1,0 +1,100 @@
+"""What both listeners share: the bearer-token check, size limit, validation, storing, and draining."""
+
+from __future__ import annotations
+
+import hmac
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import grpc
+
+from analyzer.collect.payload import InvalidRequest, count_proto, json_line
+from analyzer.collect.sink import Closed, Sink
+
+DEFAULT_MAX_BYTES = 16 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Reason:
+    """Why a request was refused, as each transport says it."""
+
+    grpc_code: grpc.StatusCode
+    http_status: int
+
+
+INVALID = Reason(grpc.StatusCode.INVALID_ARGUMENT, 400)
+UNAUTHENTICATED = Reason(grpc.StatusCode.UNAUTHENTICATED, 401)
+TOO_LARGE = Reason(grpc.StatusCode.RESOURCE_EXHAUSTED, 413)
+UNSUPPORTED_MEDIA = Reason(grpc.StatusCode.INVALID_ARGUMENT, 415)
+NOT_FOUND = Reason(grpc.StatusCode.UNIMPLEMENTED, 404)
+SHUTTING_DOWN = Reason(
+    grpc.StatusCode.UNAVAILABLE, 503
+)  # retryable: the exporter sends it elsewhere or later
+
+
+class Rejected(Exception):
+    """A request refused with a reason; the message is safe to send back (never contains the token)."""
+
+    def __init__(self, reason: Reason, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+class Intake:
+    """Checks and stores export requests for both listeners; counts requests in flight so stop can drain."""
+
+    def __init__(self, sink: Sink, *, token: str | None = None, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
+        self.sink = sink
+        self.max_bytes = max_bytes
+        self._expected = f"Bearer {token}".encode() if token else None
+        self._in_flight = 0
+        self._idle = threading.Condition()
+
+    def authorize(self, authorization: str | None) -> None:
+        """Refuse unless no token is configured or the header is exactly `Bearer <token>`."""
+        if self._expected is None:
+            return
+        # compare_digest: the time taken does not reveal how much of the token matched.
+        if authorization is None or not hmac.compare_digest(authorization.encode(), self._expected):
+            raise Rejected(UNAUTHENTICATED, "missing or wrong bearer token")
+
+    def check_size(self, n: int) -> None:
+        """Refuse a body larger than the limit."""
+        if n > self.max_bytes:
+            raise Rejected(TOO_LARGE, f"request of {n} bytes exceeds the limit of {self.max_bytes} bytes")
+
+    def _accept(
+        self, validate: Callable[[bytes], tuple[bytes, int]], put: Callable[[bytes, int], None], body: bytes
+    ) -> int:
+        self.check_size(len(body))
+        # Counted from validation on, so that stop() drains requests already past the listener.
+        with self._idle:
+            self._in_flight += 1
+        try:
+            try:
+                data, spans = validate(body)
+            except InvalidRequest as e:
+                raise Rejected(INVALID, str(e)) from e
+            if spans:
+                put(data, spans)
+            return spans
+        except Closed as e:
+            raise Rejected(SHUTTING_DOWN, str(e)) from e
+        finally:
+            with self._idle:
+                self._in_flight -= 1
+                self._idle.notify_all()
+
+    def accept_proto(self, raw: bytes) -> int:
+        """Validate and store a serialized ExportTraceServiceRequest; returns its span count."""
+        return self._accept(lambda b: (b, count_proto(b)), self.sink.put_proto, raw)
+
+    def accept_json(self, body: bytes) -> int:
+        """Validate and store an OTLP/JSON ExportTraceServiceRequest; returns its span count."""
+        return self._accept(json_line, self.sink.put_json, body)
+
+    def drain(self, timeout: float) -> bool:
+        """Wait until no request is being stored; False if some still were after `timeout` seconds."""
+        with self._idle:
+            return self._idle.wait_for(lambda: self._in_flight == 0, timeout)

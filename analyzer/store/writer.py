@@ -1,0 +1,44 @@
+"""Writer side of the local trace store (docs/store.md): append-only files, one writer each (framing: framing.py)."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+
+class AppendFile:
+    """A store file created exclusively for one writer, appended to with unbuffered writes."""
+
+    def __init__(self, store_dir: Path, prefix: str, suffix: str) -> None:
+        store_dir.mkdir(parents=True, exist_ok=True)
+        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+        for n in range(1000):
+            path = store_dir / f"{prefix}-{stamp}-{os.getpid()}-{n}{suffix}"
+            try:
+                # O_EXCL: a file belongs to one writer only, so records of two processes never interleave.
+                self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o644)
+            except FileExistsError:
+                continue
+            self.path = path
+            return
+        raise FileExistsError(
+            f"no free file name for {prefix}-{stamp}-{os.getpid()}-*{suffix} in {store_dir}"
+        )
+
+    def write(self, data: bytes) -> None:
+        """Hand all of `data` to the OS (survives the writer being killed, not a power loss)."""
+        view = memoryview(data)
+        while view:
+            view = view[os.write(self._fd, view) :]
+
+    def sync(self) -> None:
+        """Force the file's data to disk."""
+        os.fsync(self._fd)
+
+    def close(self) -> None:
+        """Sync and close; idempotent."""
+        if self._fd >= 0:
+            os.fsync(self._fd)
+            os.close(self._fd)
+            self._fd = -1
