@@ -1,3 +1,7 @@
 """analyzer: traces of Flyte executions -> one span table -> reductions -> renderers."""
 
 __version__ = "0.1.0"
+
+from analyzer.load import load  # noqa: E402  (after __version__: the CLI imports it from here)
+
+__all__ = ["__version__", "load"]

@@ -21,7 +21,8 @@ class Rule(NamedTuple):
 
 
 def _lit(*names: str) -> str:
-    return "|".join(re.escape(n) for n in names)
+    # Grouped, so that a suffix such as ".*" applies to every alternative.
+    return "(?:" + "|".join(re.escape(n) for n in names) + ")"
 
 
 RULES: tuple[Rule, ...] = (
@@ -46,8 +47,17 @@ RULES: tuple[Rule, ...] = (
     Rule(C.USER, name=_lit(sc.USER_CODE)),
     Rule(C.LIFECYCLE, name=_lit(sc.EXECUTION, sc.NODE, sc.ATTEMPT, sc.IDLE)),
     Rule(C.ADMIN, name=_lit(sc.ADMIN_SERVICE_PREFIX, sc.DATACATALOG_PREFIX, sc.GORM_PREFIX) + r".*"),
-    Rule(C.ADMIN, service=_lit(sc.SERVICE_ADMIN_CLIENT, sc.SERVICE_DATACATALOG_CLIENT, sc.SERVICE_ADMIN_SERVER,
-                              sc.SERVICE_ADMIN_GORM, sc.SERVICE_DATACATALOG_SERVER, sc.SERVICE_DATACATALOG_GORM)),
+    Rule(
+        C.ADMIN,
+        service=_lit(
+            sc.SERVICE_ADMIN_CLIENT,
+            sc.SERVICE_DATACATALOG_CLIENT,
+            sc.SERVICE_ADMIN_SERVER,
+            sc.SERVICE_ADMIN_GORM,
+            sc.SERVICE_DATACATALOG_SERVER,
+            sc.SERVICE_DATACATALOG_GORM,
+        ),
+    ),
     Rule(C.BLOBSTORE_READ, service=_lit(sc.SERVICE_BLOBSTORE), name=r"(?i).*(read|get|head).*"),
     Rule(C.BLOBSTORE_WRITE, service=_lit(sc.SERVICE_BLOBSTORE)),
 )
@@ -60,21 +70,42 @@ def classify(df: pd.DataFrame) -> np.ndarray:
     if n == 0:
         return out
     # Rules are evaluated on the distinct (name, service, event kind) triples, not on every row:
-    # a million spans carry a few dozen triples.
-    keys = pd.DataFrame(
-        {
-            "name": df["name"].astype(object),
-            "service": df["service"].astype(object),
-            "ek": df[sc.EVENT_KIND].astype(object) if sc.EVENT_KIND in df else None,
-        }
-    ).fillna("")
-    codes, uniques = pd.MultiIndex.from_frame(keys).factorize()
-    cats = np.array([_first_match(*u) for u in uniques], dtype=object)
-    return cats[codes]
+    # a million spans carry a few dozen triples. Each column is factorized to integer codes (free for a
+    # categorical), the three codes are packed into one int64 and that is factorized.
+    parts = [_factorize(df["name"]), _factorize(df["service"])]
+    if sc.EVENT_KIND in df:
+        parts.append(_factorize(df[sc.EVENT_KIND]))
+    key = np.zeros(n, dtype=np.int64)
+    for codes, _ in parts:
+        key = key * (codes.max(initial=0) + 2) + (codes + 1)  # +1: NA (-1) gets its own slot
+    inverse, uniques = pd.factorize(key)
+    first_rows = np.empty(len(uniques), dtype=np.int64)
+    first_rows[inverse[::-1]] = np.arange(n - 1, -1, -1)  # reversed, so the earliest row is written last
+    triples = [tuple(_label(values, codes[r]) for codes, values in parts) for r in first_rows]
+    if len(triples[0]) == 2:
+        triples = [(*t, "") for t in triples]
+    cats = np.array([_first_match(*t) for t in triples], dtype=object)
+    return cats[inverse]
+
+
+def _factorize(col: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    if isinstance(col.dtype, pd.CategoricalDtype):
+        return np.asarray(col.cat.codes, dtype=np.int64), np.asarray(col.cat.categories, dtype=object)
+    codes, uniques = pd.factorize(col.astype(object), use_na_sentinel=True)
+    return codes.astype(np.int64), np.asarray(uniques, dtype=object)
+
+
+def _label(values: np.ndarray, code: int) -> str:
+    return "" if code < 0 else str(values[code])
 
 
 _COMPILED = [
-    (r.category, re.compile(r.name) if r.name else None, re.compile(r.service) if r.service else None, r.event_kind)
+    (
+        r.category,
+        re.compile(r.name) if r.name else None,
+        re.compile(r.service) if r.service else None,
+        r.event_kind,
+    )
     for r in RULES
 ]
 

@@ -1,0 +1,208 @@
+"""Decoders: any single trace payload (file or bytes) -> SpanTable, with its format auto-detected.
+
+One module per payload family (otlp_json, otlp_proto, jaeger_v1, jaeger_domain); this module only
+recognises the format and reports bad input as DecodeError naming the input and the position.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from analyzer.decode import jaeger_domain, jaeger_v1, otlp_json, otlp_proto
+from analyzer.decode._columns import Columns, gc_paused
+from analyzer.errors import DecodeError
+from analyzer.store import framing
+from analyzer.table import SpanTable
+
+__all__ = ["FORMATS", "decode", "decode_file", "decode_into", "decode_path", "detect"]
+
+# Parsed-JSON formats, tried in order: (name, "is it this?", "append its spans").
+_JSON_FORMATS: tuple[tuple[str, Callable[[Any], bool], Callable[..., None]], ...] = (
+    ("otlp-json", otlp_json.matches, otlp_json.decode_doc),
+    ("jaeger-v1", jaeger_v1.matches, jaeger_v1.decode_doc),
+    ("jaeger-domain", jaeger_domain.matches, jaeger_domain.decode_doc),
+)
+# Recognisable JSON that holds no spans: say what it is rather than "unknown format".
+_JSON_NOT_TRACES: tuple[tuple[str, Callable[[Any], bool]], ...] = (
+    (
+        "a Tempo search response (trace ids, no spans): fetch each trace",
+        lambda d: "traces" in d and "metrics" in d,
+    ),
+)
+# Leading bytes of common non-trace files.
+_MAGIC: tuple[tuple[bytes, str], ...] = (
+    (b"\x89PNG", "a PNG image"),
+    (b"\xff\xd8\xff", "a JPEG image"),
+    (b"%PDF", "a PDF document"),
+    (b"\x1f\x8b", "gzip-compressed data (decompress it first)"),
+    (b"PK\x03\x04", "a zip archive"),
+    (b"\x28\xb5\x2f\xfd", "zstd-compressed data (decompress it first)"),
+)
+_SNIFF = 64  # bytes read to recognise a format
+_RESOURCE_SPANS_TAG = 0x0A  # field 1 (resource_spans), wire type 2: the first byte of a TracesData
+
+FORMATS = ("otlp-json", "otlp-json-lines", "jaeger-v1", "jaeger-domain", "otlp-proto", "otlp-proto-framed")
+
+
+def detect(data: bytes) -> str:
+    """The format of a payload, one of FORMATS; DecodeError if it is none of them (or is damaged)."""
+    fmt = _sniff(io.BytesIO(data), "<bytes>")
+    # JSON envelopes are told apart only once parsed; parsing is most of decoding, so decode
+    return fmt if fmt != "json" else decode_into(data, Columns("<bytes>"))
+
+
+def decode(data: bytes, source: str = "<bytes>") -> SpanTable:
+    """Decode one payload of any supported format into a SpanTable (warnings in `.warnings`)."""
+    cols = Columns(source)
+    with gc_paused():
+        decode_into(data, cols)
+        return cols.finish()
+
+
+def decode_path(path: Path) -> SpanTable:
+    """Decode one file, reading record by record where the format allows (the payload is never held whole)."""
+    cols = Columns(str(path))
+    with gc_paused():
+        decode_file(path, cols)
+        return cols.finish()
+
+
+def decode_into(data: bytes, cols: Columns, where: str = "") -> str:
+    """Append the spans of `data` to `cols` (positions prefixed by `where`); returns the format's name."""
+    return _decode_stream(io.BytesIO(data), cols, where)
+
+
+def decode_file(path: Path, cols: Columns, where: str = "") -> str:
+    """`decode_into` for a file, streamed."""
+    with open(path, "rb") as f:
+        return _decode_stream(f, cols, where)
+
+
+def _decode_stream(f: BinaryIO, cols: Columns, where: str) -> str:
+    fmt = _sniff(f, f"{cols.source}: {where}".rstrip(": "))
+    try:
+        if fmt == "otlp-proto":
+            data = f.read()
+            otlp_proto.decode_message(otlp_proto.parse(data, cols, where), cols, where)
+        elif fmt == "otlp-proto-framed":
+            _decode_framed(f, cols, where)
+        else:
+            fmt = _decode_json(f, cols, where)
+    except (KeyError, TypeError, AttributeError, ValueError) as e:
+        # a structurally wrong value inside an otherwise recognised payload; the row being read names it
+        raise DecodeError(
+            f"{cols.where(cols.rows_done())}: malformed span ({type(e).__name__}: {e})"
+        ) from None
+    return fmt
+
+
+def _sniff(f: BinaryIO, source: str) -> str:
+    """The format from the first bytes; leaves `f` at its start."""
+    head = f.read(_SNIFF)
+    while head and not head.strip() and (more := f.read(_SNIFF)):
+        head = more  # skip leading whitespace, however long
+    f.seek(0)
+    text = head.lstrip()
+    if not text:
+        raise DecodeError(f"{source}: empty input (no data, or only whitespace)")
+    for magic, what in _MAGIC:
+        if text.startswith(magic):
+            raise DecodeError(f"{source}: this is {what}, not a trace")
+    if text[:1] in (b"{", b"["):
+        return "json"  # refined by _decode_json once parsed
+    if head[0] == _RESOURCE_SPANS_TAG:
+        return "otlp-proto"
+    if len(head) > framing.LENGTH_SIZE and head[0] == 0 and head[framing.LENGTH_SIZE] == _RESOURCE_SPANS_TAG:
+        return "otlp-proto-framed"
+    try:
+        start = text[:20].decode("utf-8")
+    except UnicodeDecodeError:
+        raise DecodeError(
+            f"{source}: not JSON and not an OTLP protobuf (first byte 0x{head[0]:02x})"
+        ) from None
+    raise DecodeError(f"{source}: text that is not JSON (YAML? CSV?), starting {start!r}; expected a trace")
+
+
+def _decode_framed(f: BinaryIO, cols: Columns, where: str) -> None:
+    try:
+        for offset, payload in framing.read_records(f):
+            at = f"{where}byte {offset}: "
+            otlp_proto.decode_message(otlp_proto.parse(payload, cols, at), cols, at)
+    except framing.Truncated as t:
+        # the writer was killed mid-record (docs/store.md): everything before it is whole
+        cols.warn(f"{where}byte {t.offset}: last record truncated ({t}); skipped")
+
+
+def _decode_json(f: BinaryIO, cols: Columns, where: str) -> str:
+    if _is_json(f.readline()) and _more(f):
+        f.seek(0)
+        return _decode_json_lines(f, cols, where)  # a whole document on line 1 and more after it
+    f.seek(0)
+    data = f.read()
+    try:
+        doc = json.loads(_utf8(data, cols, where))
+    except json.JSONDecodeError as e:
+        raise DecodeError(f"{cols.source}: {where}invalid JSON at {_position(e)}: {e.msg}") from None
+    return _decode_json_doc(doc, cols, where)
+
+
+def _more(f: BinaryIO) -> bool:
+    """Whether anything but whitespace follows in `f` (which it consumes)."""
+    while chunk := f.read(_SNIFF):
+        if chunk.strip():
+            return True
+    return False
+
+
+def _is_json(line: bytes) -> bool:
+    try:
+        json.loads(line)
+    except ValueError:  # JSONDecodeError and UnicodeDecodeError
+        return False
+    return True
+
+
+def _decode_json_doc(doc: Any, cols: Columns, where: str) -> str:
+    for name, matches, decode_doc in _JSON_FORMATS:
+        if matches(doc):
+            decode_doc(doc, cols, where)
+            return name
+    if isinstance(doc, dict):
+        for what, matches in _JSON_NOT_TRACES:
+            if matches(doc):
+                raise DecodeError(f"{cols.source}: {where}this is {what}")
+        keys = ", ".join(sorted(doc)[:8]) or "none"
+        raise DecodeError(
+            f"{cols.source}: {where}JSON but not a trace format I know (top-level keys: {keys})"
+        )
+    raise DecodeError(f"{cols.source}: {where}JSON {type(doc).__name__} where a trace object was expected")
+
+
+def _decode_json_lines(f: BinaryIO, cols: Columns, where: str) -> str:
+    for lineno, offset, line, complete in framing.read_lines(f):
+        at = f"{where}line {lineno}: "
+        try:
+            doc = json.loads(_utf8(line, cols, at))
+        except json.JSONDecodeError as e:
+            if not complete:  # no newline after it: the writer was cut off mid-line
+                cols.warn(f"{at}last line truncated (byte {offset}); skipped")
+                break
+            raise DecodeError(f"{cols.source}: {at}invalid JSON at {_position(e)}: {e.msg}") from None
+        _decode_json_doc(doc, cols, at)
+    return "otlp-json-lines"
+
+
+def _utf8(data: bytes, cols: Columns, where: str) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        cols.warn(f"{where}invalid UTF-8 at byte {e.start}, replaced with U+FFFD")
+        return data.decode("utf-8", "replace")
+
+
+def _position(e: json.JSONDecodeError) -> str:
+    return f"line {e.lineno} column {e.colno} (char {e.pos})"

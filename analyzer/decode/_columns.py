@@ -1,0 +1,297 @@
+"""Column builder shared by every decoder: decoders append raw rows, `finish` validates and builds the table.
+
+Decoders append to the public lists directly (bound ``append`` in locals: it is the hot loop). Strings
+that repeat (service, span name) are interned to integer codes so the table gets categoricals without
+hashing a million strings twice. A span's attributes are an *attribute plan*: (promoted (key, value)
+pairs, the other attributes as a dict or None); spans with the same serialized attributes share one plan
+(the protobuf decoder caches them), so the promoted columns are built by numpy indexing, and rows with the
+same attributes share one (read-only) ``attributes`` dict.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import bisect
+import gc
+import re
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from analyzer import table as t
+from analyzer.errors import DecodeError
+
+KINDS = ("unspecified", "internal", "server", "client", "producer", "consumer")  # OTLP SpanKind order
+STATUSES = ("unset", "ok", "error")  # OTLP Status.StatusCode order
+REF_TYPES = ("child_of", "follows_from")
+NO_REF = -1  # ref_type code of a root span
+
+# A span longer than this is almost surely a clock or unit error (a Flyte execution may run for days).
+ABSURD_DURATION_NS = 30 * 24 * 3600 * 10**9
+
+_PROMOTED = frozenset(t.PROMOTED)
+_NUMERIC = ("service", "name", "kind", "status", "ref_type", "start", "end", "plan")  # chunked by flush()
+Plan = tuple[tuple[tuple[str, Any], ...], dict[str, Any] | None]
+
+_ALL_HEX = re.compile(r"[0-9a-f]*")
+
+
+class Columns:
+    """Rows of one input, appended by a decoder; `finish()` turns them into a SpanTable."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.trace_id: list[str] = []
+        self.span_id: list[str] = []
+        self.parent_id: list[str] = []
+        # small-int codes: list.append is about twice as fast as array.append in the hot loop
+        self.service: list[int] = []  # codes into self.services
+        self.name: list[int] = []  # codes into self.names
+        self.kind: list[int] = []  # index into KINDS
+        self.status: list[int] = []  # index into STATUSES
+        self.ref_type: list[int] = []  # index into REF_TYPES, or NO_REF
+        self.start: list[int] = []
+        self.end: list[int] = []
+        self.plan: list[int] = []  # per row: index into self.plans
+        self.plans: list[Plan] = []
+        self.extra: list[tuple[int, str, Any]] = []  # (row, key, value) added to one row's attributes
+        # decoder-private memo tables (ids, attribute plans) that live as long as the rows
+        self.caches: dict[str, dict[Any, Any]] = {}
+        self._chunks: dict[str, list[np.ndarray]] = {k: [] for k in _NUMERIC}
+        self._flushed = 0  # rows moved into self._chunks
+        self.text_ids = False  # set by text decoders: their ids still need the hex-alphabet check
+        self.services: dict[str, int] = {}
+        self.names: dict[str, int] = {}
+        self.warnings: list[str] = []
+        # (first row, position of that block in the input): maps a row back to where it was read
+        self._block_rows: list[int] = []
+        self._block_where: list[str] = []
+
+    def block(self, where: str) -> None:
+        """Mark that the rows appended from now on were read at `where` (e.g. a JSON path or byte offset)."""
+        self._block_rows.append(len(self.span_id))
+        self._block_where.append(where)
+
+    def where(self, row: int) -> str:
+        """The input position of a row, for messages."""
+        i = bisect.bisect_right(self._block_rows, row) - 1
+        if i < 0:
+            return f"{self.source}: span #{row}"
+        return f"{self.source}: {self._block_where[i]}[{row - self._block_rows[i]}]"
+
+    def code(self, mapping: dict[str, int], value: str) -> int:
+        """Intern `value` in `mapping` (self.services or self.names)."""
+        c = mapping.get(value)
+        if c is None:
+            c = mapping[value] = len(mapping)
+        return c
+
+    def add_plan(self, attributes: Iterable[tuple[str, Any]]) -> int:
+        """Register the attribute plan of (key, value) pairs; returns its index for ``self.plan``."""
+        promoted: list[tuple[str, Any]] = []
+        other: dict[str, Any] | None = None
+        for key, value in attributes:
+            if key in _PROMOTED:
+                promoted.append((key, value))
+            else:
+                if other is None:
+                    other = {}
+                other[key] = value
+        self.plans.append((tuple(promoted), other))
+        return len(self.plans) - 1
+
+    def warn(self, message: str) -> None:
+        self.warnings.append(f"{self.source}: {message}")
+
+    def flush(self) -> None:
+        """Move the numeric columns appended so far into numpy chunks: 8 bytes a value instead of a Python
+        int and a pointer (decoders call this after each record, which bounds the peak memory)."""
+        if not self.plan:
+            return
+        if {len(getattr(self, key)) for key in _NUMERIC} != {len(self.plan)}:
+            raise AssertionError("flush() in the middle of a row")  # a decoder bug: columns would misalign
+        for key in _NUMERIC:
+            values = getattr(self, key)
+            self._chunks[key].append(self._array(key, values, self._flushed))
+            values.clear()  # in place: decoders hold its bound append
+        self._flushed += len(self._chunks["plan"][-1])
+
+    def rows_done(self) -> int:
+        """Rows appended completely (the attribute plan is a row's last column)."""
+        return self._flushed + len(self.plan)
+
+    def _column(self, key: str) -> np.ndarray:
+        chunks = self._chunks[key]
+        return np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.int64)
+
+    def finish(self) -> t.SpanTable:
+        """Validate the rows (ids are errors, times are warnings) and build the table."""
+        self.flush()
+        n = len(self.span_id)
+        lengths = {len(self.trace_id), len(self.parent_id), n, self._flushed}
+        if lengths != {n}:  # a decoder bug, not bad input: fail loudly rather than misalign columns
+            raise AssertionError(f"column lengths differ: {lengths}")
+        self._check_ids()
+        start, end = self._column("start"), self._column("end")
+        self._check_times(start, end)
+        cols: dict[str, Any] = {
+            t.TRACE_ID: self.trace_id,
+            t.SPAN_ID: self.span_id,
+            t.PARENT_ID: self.parent_id,
+            t.SERVICE: _categorical(self._column("service"), self.services),
+            t.NAME: _categorical(self._column("name"), self.names),
+            t.KIND: _enum(self._column("kind"), KINDS, "span kind", self),
+            t.STATUS: _enum(self._column("status"), STATUSES, "status code", self),
+            t.START: start,
+            t.END: end,
+            t.REF_TYPE: pd.Categorical.from_codes(
+                self._column("ref_type").astype(np.int8), categories=REF_TYPES
+            ),
+        }
+        cols.update(self._attribute_columns())
+        return t.SpanTable.from_columns(cols, self.warnings)
+
+    def _attribute_columns(self) -> dict[str, Any]:
+        plan = self._column("plan")
+        per_key: dict[str, tuple[list[int], list[Any]]] = {}
+        others = np.empty(len(self.plans), dtype=object)
+        for i, (promoted, other) in enumerate(self.plans):
+            others[i] = other
+            for key, value in promoted:
+                rows, values = per_key.setdefault(key, ([], []))
+                rows.append(i)
+                values.append(value)
+        out: dict[str, Any] = {}
+        for key, (plans, values) in per_key.items():
+            by_plan = np.full(len(self.plans), None, dtype=object)
+            by_plan[plans] = _object_array(values)
+            out[key] = by_plan[plan]
+        attributes = others[plan]
+        for row, key, value in self.extra:
+            attributes[row] = {**(attributes[row] or {}), key: value}
+        out[t.ATTRIBUTES] = attributes
+        return out
+
+    def _check_ids(self) -> None:
+        for name, col, width, allow_empty in (
+            ("trace id", self.trace_id, 32, False),
+            ("span id", self.span_id, 16, False),
+            ("parent span id", self.parent_id, 16, True),
+        ):
+            # one C-level pass each; protobuf ids come from bytes.hex(), so only text ids need the alphabet
+            if set(map(len, col)) <= ({width, 0} if allow_empty else {width}) and (
+                not self.text_ids or _ALL_HEX.fullmatch("".join(col))
+            ):
+                continue
+            for row, x in enumerate(col):
+                if (len(x) != width or not _ALL_HEX.fullmatch(x)) and (x or not allow_empty):
+                    what = "missing" if not x else f"{x[:40]!r} is not {width} hex digits"
+                    raise DecodeError(f"{self.where(row)}: {name} {what}")
+
+    def _array(self, key: str, values: list[int], first_row: int) -> np.ndarray:
+        try:
+            return np.array(values, dtype=np.int64)
+        except OverflowError:  # uint64 ns beyond 2262 (or a negative JSON number below int64): a broken clock
+            big = np.iinfo(np.int64).max
+            rows = [i for i, v in enumerate(values) if not -big <= v <= big]
+            self.warnings.append(
+                f"{self.where(first_row + rows[0])}: {key} out of range, clamped; {len(rows)} span(s) like this"
+            )
+            return np.array([min(max(v, -big), big) for v in values], dtype=np.int64)
+
+    def _check_times(self, start: np.ndarray, end: np.ndarray) -> None:
+        dur = end - start
+        for what, bad in (
+            ("end before start (kept, negative duration)", dur < 0),
+            ("no start time (kept)", start <= 0),
+            (
+                f"duration over {ABSURD_DURATION_NS // (24 * 3600 * 10**9)} days (kept)",
+                dur > ABSURD_DURATION_NS,
+            ),
+        ):
+            rows = np.flatnonzero(bad)
+            if len(rows):
+                self.warnings.append(f"{self.where(int(rows[0]))}: {what}; {len(rows)} span(s) like this")
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Pause the cyclic GC while building millions of acyclic objects: each collection would walk them all
+    (measured: about a third of decode time on a million spans)."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
+def _object_array(values: list[Any]) -> np.ndarray:
+    """A 1-d object array of `values` (np.array would turn a list of tuples into a 2-d array)."""
+    arr = np.empty(len(values), dtype=object)
+    for i, v in enumerate(values):  # one per distinct plan, not per span
+        arr[i] = v
+    return arr
+
+
+def _categorical(codes: np.ndarray, mapping: dict[str, int]) -> pd.Categorical:
+    arr = codes.astype(np.int32)
+    return (
+        pd.Categorical.from_codes(arr, categories=list(mapping))
+        if mapping
+        else pd.Categorical([None] * len(arr))
+    )
+
+
+def _enum(codes: np.ndarray, names: tuple[str, ...], what: str, cols: Columns) -> pd.Categorical:
+    """Enum codes -> categorical; an out-of-range value (a newer producer's enum) becomes names[0], warned."""
+    arr = codes.copy()
+    bad = np.flatnonzero((arr < 0) | (arr >= len(names)))
+    if len(bad):
+        cols.warnings.append(f"{cols.where(int(bad[0]))}: unknown {what} {arr[bad[0]]} read as {names[0]!r}; "
+                             f"{len(bad)} span(s) like this")  # fmt: skip
+        arr[bad] = 0
+    return pd.Categorical.from_codes(arr.astype(np.int8), categories=names)
+
+
+# --- id normalization -------------------------------------------------------------------------------
+
+
+def hex_id(raw: str, width: int) -> str:
+    """Normalize an id written as hex (any case, leading zeros maybe trimmed) or base64 to lowercase hex.
+
+    Base64 ids are 12 (span) or 24 (trace) chars; hex ids 16 or 32: the lengths never overlap. Anything
+    else is returned as it came, so the validation in `finish` reports it with its position.
+    """
+    n = len(raw)
+    if n == width:
+        return raw.lower()
+    if n in (12, 24) and (raw.endswith("=") or not _ALL_HEX.fullmatch(raw.lower())):
+        try:
+            decoded = base64.b64decode(raw, validate=True).hex()
+        except (binascii.Error, ValueError):
+            return raw
+        return decoded.rjust(width, "0") if len(decoded) <= width else raw
+    if 0 < n < width and width == 32 and _ALL_HEX.fullmatch(raw.lower()):
+        return raw.lower().rjust(width, "0")  # Jaeger 64-bit / Tempo-search trimmed trace ids
+    return raw
+
+
+def hex_trace_id(raw: Any) -> str:
+    """Trace id -> 32 lowercase hex chars (or the raw value if it is not an id)."""
+    return hex_id(raw, 32) if isinstance(raw, str) else ""
+
+
+def hex_span_id(raw: Any) -> str:
+    """Span id -> 16 lowercase hex chars (or the raw value if it is not an id)."""
+    return hex_id(raw, 16) if isinstance(raw, str) else ""
+
+
+def is_zero_id(x: str) -> bool:
+    """An all-zero id means "none" in OTLP (e.g. a root's parentSpanId)."""
+    return not x.strip("0")

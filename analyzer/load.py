@@ -1,0 +1,51 @@
+"""`analyzer.load`: a file, a store directory or raw bytes -> SpanTable, optionally one execution's spans."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from analyzer.decode import decode, decode_path
+from analyzer.errors import DecodeError, NotFound
+from analyzer.store.reader import read_store
+from analyzer.table import TRACE_ID, SpanTable
+from flyte_otel import semconv
+
+
+def load(path_or_bytes: str | Path | bytes, *, exec_id: str | None = None) -> SpanTable:
+    """Decode a payload (format auto-detected) or a store directory; with `exec_id`, keep its traces only."""
+    if isinstance(path_or_bytes, bytes | bytearray | memoryview):
+        table = decode(bytes(path_or_bytes))
+        source = "<bytes>"
+    else:
+        path = Path(path_or_bytes)
+        source = str(path)
+        if path.is_dir():
+            table = read_store(path)
+        else:
+            try:
+                table = decode_path(path)
+            except FileNotFoundError:
+                raise NotFound(f"{path}: no such file") from None
+            except OSError as e:
+                raise DecodeError(f"{path}: cannot read ({e.strerror})") from None
+    if exec_id is not None:
+        return select_execution(table, exec_id, source)
+    found = sorted(map(str, table.df[semconv.EXEC_ID].dropna().unique()))
+    if len(found) > 1:
+        shown = ", ".join(found[:5]) + (" ..." if len(found) > 5 else "")
+        table.warnings.append(
+            f"{source}: {len(found)} executions in one input ({shown}); pass exec_id to select one"
+        )
+    return table
+
+
+def select_execution(table: SpanTable, exec_id: str, source: str = "<table>") -> SpanTable:
+    """The rows of every trace that holds a span of `exec_id` (spans without exec_id, e.g. gRPC events,
+    belong through their trace), minus rows explicitly tagged with another execution."""
+    df = table.df
+    tagged = df[semconv.EXEC_ID]
+    traces = df.loc[tagged == exec_id, TRACE_ID].unique()
+    if len(traces) == 0:
+        raise NotFound(f"{source}: no span has {semconv.EXEC_ID}={exec_id!r}")
+    keep = df[TRACE_ID].isin(traces) & (tagged.isna() | (tagged == exec_id))
+    return SpanTable(df[keep].reset_index(drop=True), list(table.warnings))

@@ -1,0 +1,70 @@
+"""Record framing of the local store's files (docs/store.md), shared by the writer and the reader.
+
+``*.binpb``: each record is a 4-byte big-endian length, then that many bytes of a serialized ``TracesData``
+(the OpenTelemetry Collector ``file`` exporter's ``format: proto``, exporter/fileexporter/file_writer.go
+``exportMessageAsBuffer``). ``*.jsonl``: one OTLP/JSON ``TracesData`` object per line (``format: json``).
+"""
+
+from __future__ import annotations
+
+import io
+import struct
+from collections.abc import Iterator
+from typing import BinaryIO
+
+PROTO_SUFFIX = ".binpb"
+JSON_LINES_SUFFIX = ".jsonl"
+SUFFIXES = (PROTO_SUFFIX, JSON_LINES_SUFFIX)
+
+_LENGTH = struct.Struct(">I")
+LENGTH_SIZE = _LENGTH.size
+
+
+def frame(payload: bytes) -> bytes:
+    """One ``*.binpb`` record: the big-endian uint32 length, then the payload."""
+    return _LENGTH.pack(len(payload)) + payload
+
+
+class Truncated(Exception):
+    """The data ends inside a record; `offset` is where that record starts."""
+
+    def __init__(self, offset: int, message: str) -> None:
+        super().__init__(message)
+        self.offset = offset
+
+
+def read_records(f: BinaryIO) -> Iterator[tuple[int, bytes]]:
+    """Yield (byte offset of the record, payload) for each length-prefixed record of an open file, reading
+    one record at a time; raises Truncated where the data ends inside a record."""
+    pos = 0
+    while head := f.read(LENGTH_SIZE):
+        if len(head) < LENGTH_SIZE:
+            raise Truncated(pos, f"{len(head)} byte(s) where a 4-byte record length was expected")
+        (length,) = _LENGTH.unpack(head)
+        body = f.read(length)
+        if len(body) < length:
+            raise Truncated(pos, f"record of {length} bytes has only {len(body)} byte(s)")
+        yield pos, body
+        pos += LENGTH_SIZE + length
+
+
+def iter_records(data: bytes) -> Iterator[tuple[int, bytes]]:
+    """`read_records` over bytes in memory."""
+    return read_records(io.BytesIO(data))
+
+
+def read_lines(f: BinaryIO) -> Iterator[tuple[int, int, bytes, bool]]:
+    """Yield (1-based line number, byte offset, line without its newline, whether a newline ended it) for
+    each non-blank line of an open file (a line without its newline is the last one, maybe cut off)."""
+    offset = 0
+    for lineno, raw in enumerate(f, 1):
+        complete = raw.endswith(b"\n")
+        line = raw[:-1] if complete else raw
+        if line.strip():
+            yield lineno, offset, line, complete
+        offset += len(raw)
+
+
+def iter_lines(data: bytes) -> Iterator[tuple[int, int, bytes]]:
+    """(line number, byte offset, line) of each non-blank line of bytes in memory."""
+    return ((lineno, offset, line) for lineno, offset, line, _ in read_lines(io.BytesIO(data)))

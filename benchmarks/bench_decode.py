@@ -1,0 +1,180 @@
+"""Decode + span table throughput for one big execution, as ratios to the bare parsers in the same process.
+
+    .venv/bin/python benchmarks/bench_decode.py [--quick] [--spans N]
+
+Targets (issue 3): protobuf path <= 5x ``TracesData.FromString`` of the same records; JSON-lines path <= 2x
+``json.loads`` of the same lines; peak memory <= 3x the payload's size (measured in a fresh subprocess).
+The execution is made with the flyte_otel span helpers on a virtual clock (rounds -> streak -> etcd
+read/write, node handling, blob reads, node events), encoded by the SDK's OTLP encoder and by flyte_otel's
+OTLP/JSON-lines encoder, all before timing starts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+from opentelemetry.proto.trace.v1.trace_pb2 import TracesData
+from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+
+import flyte_otel as fo
+from analyzer.decode import decode
+from analyzer.store import framing
+from flyte_otel import semconv as sc
+from flyte_otel.file_exporter import encode_json
+
+BATCH = 512  # spans per exported record (the SDK BatchSpanProcessor's default max batch size)
+T0 = 1_700_000_000_000_000_000
+
+
+class _Records(SpanExporter):
+    """Encodes every BATCH finished spans as one protobuf record and one OTLP/JSON line (the two store
+    formats), so a million SDK spans are never held at once."""
+
+    def __init__(self) -> None:
+        self.pending: list = []
+        self.protos: list[bytes] = []
+        self.lines: list[bytes] = []
+
+    def export(self, spans):  # type: ignore[no-untyped-def]
+        self.pending.extend(spans)
+        if len(self.pending) >= BATCH:
+            self.flush()
+        return SpanExportResult.SUCCESS
+
+    def flush(self) -> None:
+        if self.pending:
+            self.protos.append(encode_spans(self.pending).SerializeToString())
+            self.lines.append(json.dumps(encode_json(self.pending), separators=(",", ":")).encode())
+            self.pending = []
+
+    def shutdown(self) -> None:
+        self.flush()
+
+
+def flyte_execution(n_spans: int, exec_id: str = "fbench0001") -> tuple[list[bytes], list[bytes]]:
+    """About n_spans spans of one execution from the flyte_otel helpers on a virtual clock (upstream
+    dialect: each propeller round its own trace): (protobuf records, OTLP/JSON lines)."""
+    records = _Records()
+    clock = iter(range(T0, T0 + 10**18, 1_000))  # every reading of the clock is 1 µs later
+    fo.configure(exporter=records, batch=False, service_name=sc.SERVICE_PROPELLER)
+    fo.set_clock(lambda: next(clock))
+    spans_per_round, nodes = 4 + 8 * 3, 8
+    try:
+        for rnd in range(max(1, n_spans // spans_per_round)):
+            with fo.round(exec_id, wf="wf.bench", ns="dev"), fo.streak(exec_id, wf="wf.bench"):
+                with fo.workflow_store_get(exec_id):
+                    pass
+                for i in range(nodes):
+                    node = f"n{rnd % 50}-{i}"
+                    with fo.handle_node(exec_id, node, phase=sc.Phase.RUNNING):
+                        with fo.blob_read(f"s3://bucket/{exec_id}/{node}/inputs.pb", size_bytes=2048, exec_id=exec_id,
+                                          node=node):  # fmt: skip
+                            pass
+                        with fo.event(sc.EventKind.NODE, exec_id, node=node, phase=sc.Phase.RUNNING,
+                                      phase_from=sc.Phase.QUEUED):  # fmt: skip
+                            pass
+                with fo.workflow_store_update(exec_id, size_bytes=40_000):
+                    pass
+    finally:
+        fo.shutdown()
+        fo.set_clock(None)
+    records.flush()
+    return records.protos, records.lines
+
+
+def _time(fn, repeat: int) -> float:
+    """Best CPU time of `repeat` runs: process time, not wall time, because the cores here are shared and
+    both sides of each ratio are single-threaded."""
+    best = float("inf")
+    for _ in range(repeat):
+        gc.collect()
+        gc.disable()  # for both sides alike: decode pauses the GC itself (analyzer.decode._columns.gc_paused)
+        try:
+            t0 = time.process_time()
+            fn()
+            best = min(best, time.process_time() - t0)
+        finally:
+            gc.enable()
+    return best
+
+
+def _parse_all(blobs: list[bytes]) -> None:
+    for b in blobs:  # each parsed message dropped at once, like the decoder does
+        TracesData.FromString(b)
+
+
+def _loads_all(lines: list[bytes]) -> None:
+    for line in lines:
+        json.loads(line)
+
+
+def _peak_memory(path: Path) -> int:
+    """Peak bytes allocated by `analyzer.load(path)` in a fresh interpreter (tracemalloc: Python objects and
+    numpy buffers; the interpreter and imported modules are excluded). load streams record by record."""
+    code = (
+        "import sys, tracemalloc\n"
+        "import analyzer\n"
+        "tracemalloc.start()\n"
+        "t = analyzer.load(sys.argv[1])\n"
+        "print(tracemalloc.get_traced_memory()[1])\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, check=True)
+    return int(out.stdout)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="50,000 spans instead of 1,000,000")
+    ap.add_argument("--spans", type=int, default=None)
+    ap.add_argument("--repeat", type=int, default=None)
+    args = ap.parse_args(argv)
+    n = args.spans or (50_000 if args.quick else 1_000_000)
+    repeat = args.repeat or (3 if args.quick else 1)
+
+    t0 = time.perf_counter()
+    blobs, lines = flyte_execution(n)
+    binpb = b"".join(framing.frame(b) for b in blobs)
+    jsonl = b"\n".join(lines) + b"\n"
+    print(f"generated {len(blobs)} records in {time.perf_counter() - t0:.1f}s: "
+          f"protobuf {len(binpb) / 1e6:.1f} MB, JSON lines {len(jsonl) / 1e6:.1f} MB")  # fmt: skip
+
+    counts: dict[str, int] = {}
+    t_parse = _time(lambda: _parse_all(blobs), repeat)
+    t_proto = _time(lambda: counts.__setitem__("proto", len(decode(binpb, "bench.binpb"))), repeat)
+    t_loads = _time(lambda: _loads_all(lines), repeat)
+    t_json = _time(lambda: counts.__setitem__("json", len(decode(jsonl, "bench.jsonl"))), repeat)
+    spans = counts["proto"]
+    if counts["json"] != spans:
+        raise SystemExit(f"protobuf and JSON decoded {spans} vs {counts['json']} spans")
+
+    print(f"spans: {spans:,}  (CPU time, best of {repeat})")
+    print(
+        f"protobuf  FromString alone {t_parse:6.2f}s {spans / t_parse / 1e6:5.2f}M spans/s | decode+table "
+        f"{t_proto:6.2f}s {spans / t_proto / 1e6:5.2f}M spans/s | ratio {t_proto / t_parse:5.2f}x (target <= 5x)"
+    )
+    print(
+        f"JSON      json.loads alone {t_loads:6.2f}s {spans / t_loads / 1e6:5.2f}M spans/s | decode+table "
+        f"{t_json:6.2f}s {spans / t_json / 1e6:5.2f}M spans/s | ratio {t_json / t_loads:5.2f}x (target <= 2x)"
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, payload in (("bench.binpb", binpb), ("bench.jsonl", jsonl)):
+            path = Path(tmp) / name
+            path.write_bytes(payload)
+            peak = _peak_memory(path)
+            print(
+                f"peak memory {name}: {peak / 1e6:.0f} MB for {len(payload) / 1e6:.0f} MB on disk = "
+                f"{peak / len(payload):.2f}x (target <= 3x)"
+            )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
