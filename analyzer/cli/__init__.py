@@ -11,6 +11,7 @@ import importlib
 import logging
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from analyzer import __version__
 from analyzer.errors import AnalyzerError
@@ -27,7 +28,7 @@ COMMANDS: dict[str, str] = {
 DEFAULT_COMMAND = "fold"
 
 
-def _available() -> dict[str, object]:
+def _available() -> dict[str, Any]:
     mods = {}
     for name, path in COMMANDS.items():
         try:
@@ -39,15 +40,17 @@ def _available() -> dict[str, object]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="otel-fold", description="Where did the time go in a Flyte execution?")
+    parser = argparse.ArgumentParser(
+        prog="otel-fold", description="Where did the time go in a Flyte execution?"
+    )
     parser.add_argument("--version", action="version", version=f"otel-fold {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks instead of one-line errors")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, mod in _available().items():
-        p = sub.add_parser(name, help=mod.HELP, description=mod.HELP)  # type: ignore[attr-defined]
+        p = sub.add_parser(name, help=mod.HELP, description=mod.HELP)
         p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
-        mod.add_arguments(p)  # type: ignore[attr-defined]
-        p.set_defaults(_run=mod.run)  # type: ignore[attr-defined]
+        mod.add_arguments(p)
+        p.set_defaults(_run=mod.run)
     return parser
 
 
@@ -61,7 +64,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not hasattr(args, "_run"):
         parser.print_help()
         return 2
-    logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING, format="otel-fold: %(message)s")
+    logging.basicConfig(
+        level=logging.DEBUG if args.debug else logging.WARNING, format="otel-fold: %(message)s"
+    )
     try:
         return int(args._run(args))
     except AnalyzerError as e:

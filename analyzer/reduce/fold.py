@@ -1,0 +1,127 @@
+"""The fold: which spans of an execution become lines, in what order, and which are collapsed into one.
+
+A line is a span, in pre-order (parent first, siblings by start time), or a *run*: more than ``collapse``
+consecutive siblings with the same name and category (e.g. 5,000 array sub-task attempts) shown as one
+line with their count, median and max duration; the run's subtrees are counted, not shown. All of it is
+array arithmetic over the execution's pre-order (no per-span Python objects); benchmarks/bench_fold.py
+measures it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from analyzer import table as t
+from analyzer.execution import Execution
+from flyte_otel import semconv
+
+DEFAULT_COLLAPSE = 20
+
+
+@dataclass(frozen=True)
+class Fold:
+    """The lines of a fold, as arrays (one entry per line, in display order)."""
+
+    execution: Execution
+    rows: np.ndarray  # table row of the line's span (the first sibling of a collapsed run)
+    depth: np.ndarray  # 0 at the top level
+    ordinal: np.ndarray  # 1-based place among the displayed siblings (the last part of "1.2.3")
+    count: np.ndarray  # 1, or how many siblings a collapsed line stands for
+    start_ns: np.ndarray  # start of the span, or of the run's first sibling
+    duration_ns: np.ndarray  # the span's duration, or first start -> last end of the run
+    p50_ns: np.ndarray  # median duration of the run's siblings (numpy linear interpolation)
+    max_ns: np.ndarray  # longest of the run's siblings
+    hidden: np.ndarray  # spans below a collapsed run that are summarized, not shown
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    @property
+    def collapsed(self) -> np.ndarray:
+        """True for lines that stand for a run of siblings."""
+        return self.count > 1
+
+
+def fold(
+    ex: Execution, *, collapse: int = DEFAULT_COLLAPSE, max_depth: int | None = None, node: str | None = None
+) -> Fold:
+    """Lines of the fold: runs longer than ``collapse`` (0: never) become one line; cut below ``max_depth``
+    levels; with ``node``, only spans of that node (or nested in it) and their ancestors and descendants."""
+    df = ex.table.df
+    n = len(ex)
+    keep = _node_mask(ex, node) if node is not None else np.ones(n, dtype=bool)
+    if max_depth is not None:
+        keep &= ex.depth < max_depth
+
+    # Siblings in display order: grouped by parent, then by pre-order position (= by start time).
+    sib = np.lexsort((ex.position, ex.parent_index))
+    sib = sib[keep[sib]]
+    parent = ex.parent_index[sib]
+    name = df[t.NAME].cat.codes.to_numpy()[sib]
+    category = df[t.CATEGORY].cat.codes.to_numpy()[sib]
+    boundary = np.ones(len(sib), dtype=bool)
+    boundary[1:] = (parent[1:] != parent[:-1]) | (name[1:] != name[:-1]) | (category[1:] != category[:-1])
+    run_start = np.flatnonzero(boundary)
+    run_len = np.diff(np.r_[run_start, len(sib)])
+    big = run_len > collapse if collapse > 0 else np.zeros(len(run_len), dtype=bool)
+    first, length = run_start[big], run_len[big]
+    last = sib[first + length - 1]
+    first_row = sib[first]
+
+    # Hide everything after a run's first sibling up to the end of its last sibling's subtree.
+    lo = ex.position[first_row] + 1
+    hi = ex.position[last] + ex.subtree_size[last]
+    cover = np.zeros(n + 1, dtype=np.int64)
+    np.add.at(cover, lo, 1)
+    np.add.at(cover, hi, -1)
+    hidden_at = np.cumsum(cover[:n]) > 0
+    rows = ex.order[keep[ex.order] & ~hidden_at]
+
+    start = df[t.START].to_numpy(dtype=np.int64)
+    end = df[t.END].to_numpy(dtype=np.int64)
+    line_count = np.ones(len(rows), dtype=np.int64)
+    line_start = start[rows]
+    line_duration = end[rows] - start[rows]
+    p50 = line_duration.copy()
+    longest = line_duration.copy()
+    hidden = np.zeros(len(rows), dtype=np.int64)
+    # A run nested inside another collapsed run is hidden with it (get_indexer gives -1): skip it.
+    at = pd.Index(rows).get_indexer(first_row)
+    shown = at >= 0
+    for j, f, k, h in zip(at[shown], first[shown], length[shown], (hi - lo + 1)[shown], strict=True):
+        members = sib[f : f + k]
+        durations = end[members] - start[members]
+        line_count[j] = k
+        line_duration[j] = end[members].max() - start[members].min()
+        p50[j] = round(float(np.median(durations)))
+        longest[j] = durations.max()
+        hidden[j] = h - k
+    return Fold(ex, rows, ex.depth[rows], _ordinals(ex.parent_index[rows]), line_count, line_start,
+                line_duration, p50, longest, hidden)  # fmt: skip
+
+
+def _ordinals(parents: np.ndarray) -> np.ndarray:
+    """1-based rank of each line among the lines sharing its parent, in line order."""
+    return pd.Series(parents).groupby(parents).cumcount().to_numpy() + 1
+
+
+def _node_mask(ex: Execution, node: str) -> np.ndarray:
+    """Spans of ``node`` (or of a node nested in it), their ancestors and their descendants."""
+    ids = ex.table.df[semconv.NODE_ID].astype(object).fillna("").to_numpy(dtype=object)
+    own = (ids == node) | pd.Series(ids).str.startswith(node + "/").to_numpy(dtype=bool)
+    n = len(ex)
+    cover = np.zeros(n + 1, dtype=np.int64)
+    np.add.at(cover, ex.position[own], 1)
+    np.add.at(cover, ex.position[own] + ex.subtree_size[own], -1)
+    keep = np.zeros(n, dtype=bool)
+    keep[ex.order[np.cumsum(cover[:n]) > 0]] = True
+    up = ex.parent_index[own]
+    while up.size:
+        up = up[up >= 0]
+        up = up[~keep[up]]
+        keep[up] = True
+        up = np.unique(ex.parent_index[up])
+    return keep

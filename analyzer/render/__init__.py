@@ -1,0 +1,1 @@
+"""Renderers: format what a reduction returned (text, YAML, JSON, pictures); they compute no metric."""

@@ -1,0 +1,42 @@
+"""The fold and the trace statistics as JSON or YAML documents (the same content as the text forms)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pandas as pd
+import yaml
+
+from analyzer.reduce.fold import Fold
+from analyzer.render import fold_text
+
+FORMATS = ("json", "yaml")
+
+
+def fold_document(fold: Fold) -> dict[str, Any]:
+    """Execution id, warnings and one mapping per fold line (times in ns since the epoch, durations in ns)."""
+    ex = fold.execution
+    return {
+        "execution": ex.exec_id,
+        "start_ns": ex.start_ns,
+        "spans": len(ex),
+        "warnings": list(ex.warnings),
+        "lines": list(fold_text.records(fold)),
+    }
+
+
+def stats_document(stats: pd.DataFrame) -> dict[str, Any]:
+    """Group-by key and one mapping per group (durations in ns, percent of the trace's duration)."""
+    groups = {
+        str(key): {col: (int(v) if col == "count" else round(float(v), 3)) for col, v in row.items()}
+        for key, row in stats.iterrows()
+    }
+    return {"group_by": stats.index.name, "unit": "ns", "groups": groups}
+
+
+def dump(document: dict[str, Any], fmt: str) -> str:
+    """``json`` (indented) or ``yaml`` (block style, keys in insertion order)."""
+    if fmt == "json":
+        return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+    return yaml.safe_dump(document, sort_keys=False, allow_unicode=True)

@@ -1,0 +1,68 @@
+"""Where an execution's spans come from: the Source protocol and the table of backends that provide it.
+
+A backend is one entry of BACKENDS: a factory from the parsed command line to a Source. Adding a backend
+is adding a row (and its flags), never an ``if``.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from typing import Protocol
+
+from analyzer.errors import AnalyzerError
+from analyzer.source import config, jaeger, local, tempo
+from analyzer.table import SpanTable
+
+
+class Source(Protocol):
+    """Anything that can hand over one execution's spans."""
+
+    def execution(self, exec_id: str) -> SpanTable:
+        """All spans of all traces of that execution, each trace whole; NotFound (saying what was searched) if none."""
+        ...
+
+
+BACKENDS: dict[str, Callable[[argparse.Namespace], Source]] = {
+    "store": lambda args: local.StoreSource(args.store),
+    "file": lambda args: local.FileSource(args.file),
+    "tempo": lambda args: tempo.TempoSource(config.from_args(args)),
+    "jaeger": lambda args: jaeger.JaegerSource(config.from_args(args)),
+}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The flags that choose a source: --backend, --file, --store, and --url/--since/--start/--end for remote ones."""
+    group = parser.add_argument_group("where the spans come from")
+    group.add_argument(
+        "--backend",
+        choices=tuple(BACKENDS),
+        default=None,
+        help="default: file when --file is given, else store",
+    )
+    group.add_argument("--file", metavar="PATH", help="one payload of any supported format (auto-detected)")
+    group.add_argument(
+        "--store",
+        metavar="DIR",
+        help=f"local trace store directory (default ${local.STORE_ENV}, else ~/.local/share/otel-fold/store)",
+    )
+    group.add_argument("--url", help="base URL of a remote backend")
+    group.add_argument(
+        "--since", metavar="DURATION", help="remote search window: the last DURATION (e.g. 6h)"
+    )
+    group.add_argument(
+        "--start", metavar="TIME", help="remote search window start (RFC 3339 or unix seconds)"
+    )
+    group.add_argument("--end", metavar="TIME", help="remote search window end (RFC 3339 or unix seconds)")
+    config.add_arguments(parser, skip=("--backend", "--url", "--since", "--start", "--end"))
+
+
+def from_args(args: argparse.Namespace) -> Source:
+    """The Source the flags ask for."""
+    explicit = "file" if args.file else "store" if args.store else None
+    backend = args.backend or explicit or config.configured_backend(args) or "store"
+    if backend not in BACKENDS:
+        raise AnalyzerError(
+            f"unknown backend {backend!r} (OTEL_FOLD_BACKEND or config file): one of {', '.join(BACKENDS)}"
+        )
+    return BACKENDS[backend](args)

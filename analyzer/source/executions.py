@@ -1,0 +1,48 @@
+"""An execution's spans from a Source, stitched, and the child executions its launch plans started.
+
+A launch plan node starts a child execution with an id of its own, so the child's spans are in other traces
+(flyte_otel derives one trace per execution id; upstream, each round is a trace): the search for the parent
+does not return them. The parent's spans name the child (``flyte.child_exec_id``), so it is fetched by id.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from analyzer.errors import NotFound
+from analyzer.execution import stitch
+from analyzer.table import SpanTable
+from flyte_otel import semconv
+
+if TYPE_CHECKING:
+    from analyzer.source import Source
+
+log = logging.getLogger("analyzer")
+MAX_NESTING = 32  # launch plans launching launch plans: deeper than this is a cycle, not a workflow
+
+
+def execution_table(src: Source, exec_id: str) -> SpanTable:
+    """One execution's spans from `src`, stitched (a repeated span kept once), each stitch warning logged."""
+    ex = stitch(src.execution(exec_id), exec_id)
+    for warning in ex.warnings:
+        log.warning("warning: %s", warning)
+    return ex.table
+
+
+def child_executions(src: Source, table: SpanTable, exec_id: str | None) -> dict[str, SpanTable]:
+    """Every launch plan's child execution named in `table`, recursively, by id; one not found is logged and left out."""
+    out: dict[str, SpanTable] = {}
+    pending = [table]
+    while pending and len(out) < MAX_NESTING:
+        ids = pending.pop().df[semconv.CHILD_EXEC_ID].dropna().astype(str).unique()
+        for child in ids:
+            if child in out or child == exec_id:
+                continue
+            try:
+                out[child] = execution_table(src, child)
+            except NotFound as e:  # the timeline then says the child is not available
+                log.warning("warning: launch plan child %s: %s", child, e)
+                continue
+            pending.append(out[child])
+    return out

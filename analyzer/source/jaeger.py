@@ -1,0 +1,303 @@
+"""Jaeger: an execution's traces from the api_v3 HTTP gateway, the v1 HTTP API, or the api_v3 gRPC QueryService.
+
+A ``grpc://`` or ``grpcs://`` URL selects gRPC; otherwise api_v3 over HTTP is tried first and the v1 API
+(older servers) when the server has no api_v3 route. FindTraces answers whole traces, so one search is
+the whole fetch. Some servers ignore the attribute filter (api_v3 HTTP before 2026), so the answer is
+narrowed here to the traces that hold a span with exec_id = X (`analyzer.load.select_execution`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import urllib.parse
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+from analyzer import table as T
+from analyzer.decode import decode_into
+from analyzer.decode._columns import Columns, gc_paused
+from analyzer.errors import AnalyzerError, BackendError, NotFound
+from analyzer.load import select_execution
+from analyzer.source.config import RemoteConfig, rfc3339
+from analyzer.source.http import HttpClient, Response, backoff_delay, decode
+from analyzer.table import SpanTable
+from flyte_otel import semconv
+
+log = logging.getLogger(__name__)
+
+V3_TRACES = "/api/v3/traces"
+V1_TRACES = "/api/traces"
+GRPC_SERVICE = "/jaeger.api_v3.QueryService/"
+GRPC_SCHEMES = ("grpc", "grpcs")
+_US = 1000
+
+
+class JaegerSource:
+    """An execution's traces from Jaeger."""
+
+    name = "Jaeger"
+
+    def __init__(
+        self,
+        config: RemoteConfig,
+        *,
+        client: HttpClient | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        if not config.url:
+            raise AnalyzerError(
+                "the jaeger backend needs --url (or OTEL_FOLD_URL), e.g. http://localhost:16686"
+            )
+        if config.jaeger_api not in _APIS_BY_CHOICE:
+            raise AnalyzerError(
+                f"--jaeger-api must be one of {', '.join(_APIS_BY_CHOICE)}, not {config.jaeger_api!r}"
+            )
+        self.config = config
+        scheme = urllib.parse.urlsplit(config.url).scheme
+        self._grpc = _GrpcQuery(config, sleep) if scheme in GRPC_SCHEMES else None
+        self.client = None if self._grpc else (client or HttpClient(config.url, config.http(), sleep=sleep))
+        self._apis: tuple[str, ...] = ("grpc",) if self._grpc else _APIS_BY_CHOICE[config.jaeger_api]
+
+    @property
+    def url(self) -> str:
+        """The backend's base URL (for messages)."""
+        return self.config.url or ""
+
+    def execution(self, exec_id: str) -> SpanTable:
+        """Every span of every trace holding a span with exec_id = `exec_id` in the window; NotFound if none."""
+        depth, warnings = self.config.limit, []
+        while True:
+            found = self._find(exec_id, depth)
+            returned = found.df[T.TRACE_ID].nunique()
+            if returned < depth:
+                break
+            if depth >= self.config.max_limit:
+                warnings.append(
+                    f"Jaeger search for {semconv.EXEC_ID}={exec_id} returned its limit of {depth} traces: there may "
+                    f"be more; narrow the window (--start/--end) or raise --max-limit"
+                )
+                log.warning("%s", warnings[-1])
+                break
+            depth = min(depth * 2, self.config.max_limit)
+            log.info("Jaeger search came back full; asking again with a search depth of %d", depth)
+        try:
+            table = select_execution(found, exec_id, self.url)
+        except NotFound:
+            raise NotFound(
+                f"searched {self.name} at {self.url} for {semconv.EXEC_ID}={exec_id} "
+                f"(service {self.config.service}) between {self.config.window()}: 0 traces"
+            ) from None
+        table.warnings[:0] = warnings
+        return table
+
+    def trace(self, trace_id: str) -> SpanTable | None:
+        """One whole trace by id, or None when Jaeger does not have it."""
+        for api in self._apis:
+            got = _GETTERS[api](self, trace_id.lower())
+            if got is not _MISSING_ENDPOINT:
+                return got  # type: ignore[return-value]
+        return None
+
+    def _find(self, exec_id: str, depth: int) -> SpanTable:
+        for api in self._apis:
+            got = _FINDERS[api](self, exec_id, depth)
+            if got is not _MISSING_ENDPOINT:
+                if api != self._apis[0]:
+                    log.info("Jaeger at %s has no api_v3 HTTP route; using the %s API", self.url, api)
+                self._apis = (api,)  # remembered for the next search
+                return got  # type: ignore[return-value]
+        raise BackendError(f"{self.url} answers none of the Jaeger query APIs ({', '.join(self._apis)})")
+
+    # --- api_v3 over HTTP (grpc-gateway); parameter names in the snake_case every version accepts --------
+    def _find_v3(self, exec_id: str, depth: int) -> SpanTable | object:
+        params: dict[str, str | int] = {
+            "query.service_name": self.config.service,
+            "query.start_time_min": rfc3339(self.config.start_ns),
+            "query.start_time_max": rfc3339(self.config.end_ns),
+            "query.attributes": json.dumps({semconv.EXEC_ID: exec_id}),
+            "query.search_depth": depth,
+            "query.num_traces": depth,  # the name before search_depth, for older servers
+        }
+        return self._v3(V3_TRACES, params)
+
+    def _get_v3(self, trace_id: str) -> SpanTable | None | object:
+        return self._v3(f"{V3_TRACES}/{trace_id}", None, none_if_empty=True)
+
+    def _v3(self, path: str, params: dict[str, str | int] | None, *, none_if_empty: bool = False) -> object:
+        assert self.client is not None
+        resp = self.client.get(path, params, expect=(200, 404), reject_types=())
+        if resp.content_type == "text/html":
+            return _MISSING_ENDPOINT  # Jaeger 1.x answers unknown routes with its UI's index.html
+        if resp.status == 200:
+            return decode(resp)
+        if not _is_gateway_error(resp):
+            return _MISSING_ENDPOINT  # a 404 from the router, not from the query service
+        return None if none_if_empty else SpanTable.empty()  # "No traces found" is an empty answer
+
+    # --- v1 HTTP API (the UI's) ---------------------------------------------------------------------------
+    def _find_v1(self, exec_id: str, depth: int) -> SpanTable | object:
+        assert self.client is not None
+        params: dict[str, str | int] = {
+            "service": self.config.service,
+            "tags": json.dumps({semconv.EXEC_ID: exec_id}),
+            "start": self.config.start_ns // _US,
+            "end": -(-self.config.end_ns // _US),
+            "limit": depth,
+        }
+        resp = self.client.get(V1_TRACES, params, expect=(200, 404))
+        return decode(resp) if resp.status == 200 else _MISSING_ENDPOINT
+
+    def _get_v1(self, trace_id: str) -> SpanTable | None:
+        assert self.client is not None
+        resp = self.client.get(f"{V1_TRACES}/{trace_id}", expect=(200, 404))
+        return decode(resp) if resp.status == 200 else None
+
+    # --- api_v3 over gRPC -----------------------------------------------------------------------------------
+    def _find_grpc(self, exec_id: str, depth: int) -> SpanTable:
+        assert self._grpc is not None
+        request = encode_find_traces(
+            self.config.service, {semconv.EXEC_ID: exec_id}, self.config.start_ns, self.config.end_ns, depth
+        )
+        return self._grpc.call("FindTraces", request) or SpanTable.empty()
+
+    def _get_grpc(self, trace_id: str) -> SpanTable | None:
+        assert self._grpc is not None
+        return self._grpc.call("GetTrace", encode_get_trace(trace_id))
+
+
+_MISSING_ENDPOINT = object()  # the server has no such route: try the next API
+_APIS_BY_CHOICE: dict[str, tuple[str, ...]] = {"auto": ("v3", "v1"), "v3": ("v3",), "v1": ("v1",)}
+_FINDERS: dict[str, Callable[[JaegerSource, str, int], object]] = {
+    "v3": JaegerSource._find_v3,
+    "v1": JaegerSource._find_v1,
+    "grpc": JaegerSource._find_grpc,
+}
+_GETTERS: dict[str, Callable[[JaegerSource, str], object]] = {
+    "v3": JaegerSource._get_v3,
+    "v1": JaegerSource._get_v1,
+    "grpc": JaegerSource._get_grpc,
+}
+
+
+def _is_gateway_error(resp: Response) -> bool:
+    """True for api_v3's own error body ({"error": {"httpCode": 404, "message": "No traces found"}})."""
+    try:
+        return isinstance(json.loads(resp.body).get("error"), dict)
+    except (ValueError, AttributeError):
+        return False
+
+
+# --- the gRPC QueryService, called without compiled Jaeger protos ---------------------------------------
+class _GrpcQuery:
+    """Unary-stream calls whose requests are encoded here and whose answers are OTLP TracesData chunks."""
+
+    _RETRY_CODES = ("UNAVAILABLE", "DEADLINE_EXCEEDED", "RESOURCE_EXHAUSTED")
+    _AUTH_CODES = ("UNAUTHENTICATED", "PERMISSION_DENIED")
+
+    def __init__(self, config: RemoteConfig, sleep: Callable[[float], None]) -> None:
+        parts = urllib.parse.urlsplit(config.url or "")
+        if not parts.netloc:
+            raise AnalyzerError(
+                f"bad backend URL {config.url!r}: expected grpc://host:port or grpcs://host:port"
+            )
+        self.target = parts.netloc
+        self.tls = parts.scheme == "grpcs"
+        self.config = config
+        self.http = config.http()
+        self._sleep = sleep
+        self.metadata = tuple((k.lower(), v) for k, v in self.http.headers.items())
+
+    def call(self, method: str, request: bytes) -> SpanTable | None:
+        """The decoded stream of `method`, or None when the server says NOT_FOUND."""
+        import grpc  # late: only gRPC users pay for the import
+
+        where = f"grpc{'s' if self.tls else ''}://{self.target}{GRPC_SERVICE}{method}"
+        attempts = self.http.retries + 1
+        for attempt in range(1, attempts + 1):
+            channel = self._channel(grpc)
+            try:
+                stream = channel.unary_stream(GRPC_SERVICE + method)(
+                    request, timeout=self.http.timeout_s, metadata=self.metadata
+                )
+                cols, n = Columns(where), 0  # the stream's TracesData chunks, decoded into one table
+                with gc_paused():
+                    for n, chunk in enumerate(stream, 1):
+                        decode_into(chunk, cols, where=f"chunk {n}: ")
+                    return cols.finish() if n else None
+            except grpc.RpcError as e:
+                code = e.code().name if e.code() else "UNKNOWN"
+                details = _redact(self.http.secrets, e.details() or "")
+                if code == "NOT_FOUND":
+                    return None
+                if code in self._AUTH_CODES:
+                    raise BackendError(
+                        f"authentication failed at {where} (gRPC {code}): check the credentials "
+                        f"(OTEL_FOLD_TOKEN / OTEL_FOLD_TOKEN_FILE)"
+                    ) from None
+                if code in self._RETRY_CODES and attempt < attempts:
+                    delay = backoff_delay(self.http, attempt)
+                    log.info("gRPC %s from %s; retrying in %.2fs", code, where, delay)
+                    self._sleep(delay)
+                    continue
+                raise BackendError(f"gRPC {code} from {where}: {details}") from None
+            finally:
+                channel.close()
+        raise AssertionError("unreachable")  # the loop returns or raises on its last attempt
+
+    def _channel(self, grpc):  # type: ignore[no-untyped-def]
+        if not self.tls:
+            return grpc.insecure_channel(self.target)
+        roots = Path(self.http.ca_file).read_bytes() if self.http.ca_file else None
+        return grpc.secure_channel(self.target, grpc.ssl_channel_credentials(root_certificates=roots))
+
+
+def _redact(secrets: Iterable[str], text: str) -> str:
+    for s in secrets:
+        if s:
+            text = text.replace(s, "***")
+    return text
+
+
+# --- protobuf wire format of the two requests (jaeger-idl proto/api_v3/query_service.proto) --------------
+def encode_find_traces(
+    service: str, attributes: dict[str, str], start_ns: int, end_ns: int, search_depth: int
+) -> bytes:
+    """FindTracesRequest{query: TraceQueryParameters{service_name=1, attributes=3, start_time_min=4, start_time_max=5, search_depth=8}}."""
+    query = _len_field(1, service.encode())
+    for k, v in attributes.items():  # map<string,string>: repeated entries {key=1, value=2}
+        query += _len_field(3, _len_field(1, k.encode()) + _len_field(2, v.encode()))
+    query += _len_field(4, _timestamp(start_ns)) + _len_field(5, _timestamp(end_ns))
+    query += _varint_field(8, search_depth)
+    return _len_field(1, query)
+
+
+def encode_get_trace(trace_id: str) -> bytes:
+    """GetTraceRequest{trace_id=1 (hex string)}."""
+    return _len_field(1, trace_id.encode())
+
+
+def _timestamp(ns: int) -> bytes:
+    seconds, nanos = divmod(ns, 10**9)  # google.protobuf.Timestamp{seconds=1, nanos=2}
+    return _varint_field(1, seconds) + (_varint_field(2, nanos) if nanos else b"")
+
+
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte = n & 0x7F
+        n >>= 7
+        if n:
+            out.append(byte | 0x80)
+        else:
+            out.append(byte)
+            return bytes(out)
+
+
+def _varint_field(number: int, value: int) -> bytes:
+    return _varint(number << 3) + _varint(value)
+
+
+def _len_field(number: int, payload: bytes) -> bytes:
+    return _varint(number << 3 | 2) + _varint(len(payload)) + payload

@@ -1,0 +1,94 @@
+"""Human units: durations (``850µs``, ``12.345ms``, ``1.2s``, ``1m53s``) and byte sizes, both ways."""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal, InvalidOperation
+
+_NS_PER: dict[str, int] = {
+    "ns": 1,
+    "µs": 1_000,
+    "μs": 1_000,  # Greek mu, as typed on many keyboards
+    "us": 1_000,
+    "ms": 1_000_000,
+    "s": 1_000_000_000,
+    "m": 60_000_000_000,
+    "h": 3_600_000_000_000,
+}
+_MINUTE = _NS_PER["m"]
+_HOUR = _NS_PER["h"]
+
+# (below this many ns, unit, digits: 1 unit = 10**digits ns, decimals shown normally): sub-millisecond
+# precision below a minute (offsets in a fold must order events), trailing zeros dropped; the exact form
+# shows `digits` decimals, i.e. every ns.
+_SCALE: tuple[tuple[int, str, int, int], ...] = (
+    (1_000, "ns", 0, 0),
+    (1_000_000, "µs", 3, 1),
+    (1_000_000_000, "ms", 6, 3),
+    (_MINUTE, "s", 9, 6),
+)
+_MINUTE_DECIMALS = 3  # 1m53.25s: at a minute and above, milliseconds are plenty
+
+_TERM = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|µs|μs|us|ms|s|m|h)")
+_WHOLE = re.compile(r"(?:(?:\d+(?:\.\d*)?|\.\d+)(?:ns|µs|μs|us|ms|s|m|h))+")
+
+
+def format_duration(ns: int, *, exact: bool = False) -> str:
+    """``850µs``, ``12.345ms``, ``1.2s``, ``1m53s``; ``exact=True`` keeps every nanosecond (``1m2.000345678s``)."""
+    ns = int(ns)
+    if ns < 0:
+        return "-" + format_duration(-ns, exact=exact)
+    for limit, unit, digits, decimals in _SCALE:
+        shown = digits if exact else decimals
+        # choose the unit by the rounded value, so 999.9996ms prints as 1s, not 1000ms
+        if _round_to(ns, 10 ** (digits - shown)) < limit:
+            return _fixed(ns, digits, shown) + unit
+    decimals = 9 if exact else _MINUTE_DECIMALS
+    ns = _round_to(ns, 10 ** (9 - decimals))
+    hours, rest = divmod(ns, _HOUR)
+    minutes, rest = divmod(rest, _MINUTE)
+    seconds = _fixed(rest, 9, decimals)
+    head = f"{hours}h{minutes}m" if hours else f"{minutes}m"
+    return head if seconds == "0" else head + seconds + "s"
+
+
+def parse_duration(text: str) -> int:
+    """Nanoseconds from a duration written as :func:`format_duration` prints it (or ``us`` for ``µs``, ``+``/``-`` sign)."""
+    s = text.strip()
+    sign = -1 if s.startswith("-") else 1
+    body = s[1:] if s[:1] in "+-" else s
+    if not body or not _WHOLE.fullmatch(body):
+        raise ValueError(f"not a duration: {text!r} (expected e.g. 850µs, 12.345ms, 1.2s, 1m53s)")
+    total = Decimal(0)
+    for number, unit in _TERM.findall(body):
+        try:
+            total += Decimal(number) * _NS_PER[unit]
+        except InvalidOperation as e:  # pragma: no cover - the regex admits only decimal numbers
+            raise ValueError(f"not a duration: {text!r}") from e
+    return sign * int(total.to_integral_value())
+
+
+_BYTE_UNITS = ("B", "KiB", "MiB", "GiB", "TiB")
+
+
+def format_bytes(n: int) -> str:
+    """``512B``, ``1.5KiB``, ``12.3MiB`` (binary units, one decimal)."""
+    value = float(n)
+    for unit in _BYTE_UNITS:
+        if abs(value) < 1024 or unit == _BYTE_UNITS[-1]:
+            return f"{int(value)}{unit}" if unit == "B" else f"{value:.1f}{unit}"
+        value /= 1024
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _round_to(ns: int, step: int) -> int:
+    return (ns + step // 2) // step * step
+
+
+def _fixed(ns: int, digits: int, decimals: int) -> str:
+    """ns / 10**digits with at most `decimals` decimals, rounded half up, trailing zeros dropped."""
+    whole, frac = divmod(_round_to(ns, 10 ** (digits - decimals)), 10**digits)
+    if decimals == 0:
+        return str(whole)
+    shown = str(frac).rjust(digits, "0")[:decimals].rstrip("0")
+    return f"{whole}.{shown}" if shown else str(whole)

@@ -1,0 +1,268 @@
+"""Loopback backends for the source tests: a real HTTP server on 127.0.0.1 that answers from a route table,
+the upstream fixtures, and a canonical form of a span table for equality checks."""
+
+from __future__ import annotations
+
+import http.server
+import json
+import re
+import threading
+import urllib.parse
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from analyzer import table as T
+from analyzer.table import SpanTable
+from flyte_otel import semconv
+
+FIXTURES = Path(__file__).resolve().parents[3] / ".." / "shared" / "fixtures"
+
+
+def fixture_bytes(name: str) -> bytes:
+    """The bytes of one upstream payload in ../shared/fixtures."""
+    return (FIXTURES / name).read_bytes()
+
+
+@dataclass
+class Request:
+    """What the loopback server received."""
+
+    path: str
+    query: dict[str, str]
+    headers: dict[str, str]
+
+
+@dataclass
+class Reply:
+    """One canned answer; `truncate_to` cuts the body after that many bytes while announcing all of it."""
+
+    status: int = 200
+    body: bytes = b""
+    content_type: str = "application/json"
+    headers: dict[str, str] = field(default_factory=dict)
+    truncate_to: int | None = None
+    hang: bool = False  # never answer (until the test ends): the client's timeout must fire
+
+
+Handler = Callable[[Request], Reply]
+
+
+class _Server(http.server.ThreadingHTTPServer):
+    request_queue_size = 64  # the default 5 drops the SYNs of concurrent fetches: a 1 s stall each
+    daemon_threads = True
+
+
+class Loopback:
+    """A ThreadingHTTPServer on 127.0.0.1:0. Routes map a path (or "prefix*") to replies used in turn (the last
+    one repeats), or to a function of the request. Unknown paths get Go's router 404 ("404 page not found")."""
+
+    def __init__(self) -> None:
+        self.routes: dict[str, list[Reply] | Handler] = {}
+        self.requests: list[Request] = []
+        self.release = threading.Event()
+        outer = self
+
+        class _H(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+                parts = urllib.parse.urlsplit(self.path)
+                req = Request(
+                    parts.path,
+                    dict(urllib.parse.parse_qsl(parts.query, keep_blank_values=True)),
+                    {k.lower(): v for k, v in self.headers.items()},
+                )
+                outer.requests.append(req)
+                reply = outer._reply(req)
+                if reply.hang:
+                    outer.release.wait(30)
+                    return
+                self.send_response(reply.status)
+                self.send_header("Content-Type", reply.content_type)
+                self.send_header("Content-Length", str(len(reply.body)))
+                for k, v in reply.headers.items():
+                    self.send_header(k, v)
+                self.end_headers()
+                body = reply.body if reply.truncate_to is None else reply.body[: reply.truncate_to]
+                self.wfile.write(body)
+                if reply.truncate_to is not None:
+                    self.close_connection = True
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.httpd = _Server(("127.0.0.1", 0), _H)
+        self.thread = threading.Thread(
+            target=self.httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+        )
+
+    @property
+    def url(self) -> str:
+        """http://127.0.0.1:<port>"""
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}"
+
+    def on(self, path: str, *replies: Reply | Handler) -> None:
+        """Answer `path` with these replies in turn, or with a function of the request."""
+        if len(replies) == 1 and callable(replies[0]):
+            self.routes[path] = replies[0]  # type: ignore[assignment]
+        else:
+            self.routes[path] = list(replies)  # type: ignore[arg-type]
+
+    def paths(self) -> list[str]:
+        """The paths asked, in order."""
+        return [r.path for r in self.requests]
+
+    def _reply(self, req: Request) -> Reply:
+        route = self.routes.get(req.path)
+        if route is None:  # "prefix*" routes match any path under the prefix
+            route = next(
+                (r for p, r in self.routes.items() if p.endswith("*") and req.path.startswith(p[:-1])), None
+            )
+        if route is None:
+            return Reply(404, b"404 page not found\n", "text/plain; charset=utf-8")
+        if callable(route):
+            return route(req)
+        return route.pop(0) if len(route) > 1 else route[0]
+
+
+def canon(table: SpanTable) -> pd.DataFrame:
+    """The table's rows in a fixed order with plain object columns, for equality between two routes to it."""
+    df = table.df.drop(columns=[T.ATTRIBUTES]).astype(object)
+    df = df.where(df.notna(), None)
+    return df.sort_values([T.TRACE_ID, T.SPAN_ID]).reset_index(drop=True)
+
+
+def json_bytes(doc: Any) -> bytes:
+    """Compact JSON bytes."""
+    return json.dumps(doc).encode()
+
+
+# --- upstream-dialect traces made with the real OpenTelemetry SDK on a virtual clock ----------------------
+T0 = 1_767_225_600 * 10**9  # 2026-01-01T00:00:00Z
+MS = 10**6
+
+
+def round_traces(rounds: dict[str, int]) -> dict[str, list[Any]]:
+    """{exec_id: n} -> {trace id hex: [ReadableSpan]}: each propeller round its own trace (upstream dialect),
+    a round holding a streak, a tagged handleNode and an un-tagged gRPC event span (no exec_id)."""
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+    from opentelemetry.trace import SpanKind, set_span_in_context
+
+    from flyte_otel import semconv as sc
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider(resource=Resource.create({"service.name": sc.SERVICE_PROPELLER}))
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracer = provider.get_tracer("source-tests")
+    t = T0
+    for exec_id, n in rounds.items():
+        for r in range(n):
+            attrs = {sc.EXEC_ID: exec_id, sc.WORKFLOW: "wf.chain", sc.NAMESPACE: "flytesnacks-development"}
+            root = tracer.start_span(sc.ROUND, attributes=attrs, start_time=t)
+            ctx = set_span_in_context(root)
+            streak = tracer.start_span(sc.STREAK, context=ctx, attributes=attrs, start_time=t + 1 * MS)
+            sctx = set_span_in_context(streak)
+            node = tracer.start_span(
+                sc.HANDLE_NODE, context=sctx, attributes={**attrs, sc.NODE_ID: f"n{r}"}, start_time=t + 2 * MS
+            )
+            event = tracer.start_span(
+                sc.CREATE_NODE_EVENT,
+                context=set_span_in_context(node),
+                kind=SpanKind.CLIENT,
+                start_time=t + 3 * MS,
+            )
+            event.end(end_time=t + 5 * MS)
+            node.end(end_time=t + 7 * MS)
+            streak.end(end_time=t + 8 * MS)
+            root.end(end_time=t + 9 * MS)
+            t += 100 * MS
+    provider.shutdown()
+    out: dict[str, list[Any]] = {}
+    for span in exporter.get_finished_spans():
+        out.setdefault(f"{span.context.trace_id:032x}", []).append(span)
+    return out
+
+
+def otlp_proto(spans: list[Any]) -> bytes:
+    """OTLP protobuf (ExportTraceServiceRequest, wire-identical to TracesData) of SDK spans."""
+    from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+
+    return encode_spans(spans).SerializeToString()
+
+
+def tempo_json(spans: list[Any]) -> dict[str, Any]:
+    """Tempo's gogo-jsonpb OTLP (base64 ids, enum names), as protobuf's JSON mapping writes it."""
+    from google.protobuf.json_format import MessageToDict
+    from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+
+    return MessageToDict(encode_spans(spans))
+
+
+def otlp_hex_json(spans: list[Any]) -> dict[str, Any]:
+    """OTLP/JSON per the spec (hex ids, integer enums), the shape of Jaeger api_v3's result."""
+    import base64
+
+    from google.protobuf.json_format import MessageToDict
+    from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+
+    doc = MessageToDict(encode_spans(spans), use_integers_for_enums=True)
+    for rs in doc["resourceSpans"]:
+        for ss in rs["scopeSpans"]:
+            for sp in ss["spans"]:
+                for k in ("traceId", "spanId", "parentSpanId"):
+                    if k in sp:
+                        sp[k] = base64.b64decode(sp[k]).hex()
+    return doc
+
+
+class FakeTempo:
+    """Tempo's query API over a set of traces: TraceQL search on span.exec_id, v2 (JSON) and v1 (protobuf) by id."""
+
+    _Q = re.compile(r"^\{ span\.exec_id = (\".*\") \}$")
+
+    def __init__(
+        self,
+        server: Loopback,
+        traces: dict[str, list[Any]],
+        *,
+        v2: bool = True,
+        listed: dict[str, Any] | None = None,
+    ) -> None:
+        self.traces = traces
+        self.listed = traces if listed is None else listed  # what the search sees (may hold expired traces)
+        server.on("/api/search", self.search)
+        server.on("/api/traces/*", self.v1)
+        if v2:
+            server.on("/api/v2/traces/*", self.v2)
+        server.on("/api/echo", Reply(200, b"echo", "text/plain"))
+
+    def search(self, req: Request) -> Reply:
+        exec_id = json.loads(self._Q.match(req.query["q"]).group(1))  # type: ignore[union-attr]
+        start, end = int(req.query["start"]) * 10**9, int(req.query["end"]) * 10**9
+        ids = sorted(
+            tid
+            for tid, spans in self.listed.items()
+            if any(
+                s.attributes.get(semconv.EXEC_ID) == exec_id and start <= s.start_time <= end for s in spans
+            )
+        )
+        hits = ids[: int(req.query["limit"])]
+        # Tempo strips the leading zeros of the ids it lists
+        return Reply(body=json_bytes({"traces": [{"traceID": t.lstrip("0")} for t in hits], "metrics": {}}))
+
+    def v2(self, req: Request) -> Reply:
+        spans = self.traces.get(req.path.rsplit("/", 1)[1])
+        if spans is None:
+            return Reply(404, b"trace not found", "text/plain")
+        return Reply(body=json_bytes({"trace": tempo_json(spans)}))
+
+    def v1(self, req: Request) -> Reply:
+        spans = self.traces.get(req.path.rsplit("/", 1)[1])
+        if spans is None:
+            return Reply(404, b"trace not found", "text/plain")
+        return Reply(body=otlp_proto(spans), content_type="application/protobuf")

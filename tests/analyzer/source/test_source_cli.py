@@ -1,0 +1,83 @@
+"""`otel-fold <execution-id>` against a loopback Tempo and Jaeger: the remote backends are rows of the BACKENDS table."""
+
+from __future__ import annotations
+
+import argparse
+
+import pytest
+from source_loopback import FakeTempo, Loopback, Reply, json_bytes, otlp_hex_json, round_traces
+
+from analyzer import source
+from analyzer.cli import main
+from analyzer.errors import AnalyzerError
+from analyzer.source.jaeger import JaegerSource
+from analyzer.source.tempo import TempoSource
+
+WINDOW = ["--start", "2025-12-31T00:00:00Z", "--end", "2026-01-02T00:00:00Z"]
+TOKEN = "cli-token-77aa"
+
+
+def test_fold_of_an_execution_fetched_from_tempo(
+    server: Loopback, capsys: pytest.CaptureFixture[str]
+) -> None:
+    FakeTempo(server, round_traces({"exec-cli": 2, "other": 1}))
+    assert main(["exec-cli", "--backend", "tempo", "--url", server.url, *WINDOW, "--retries", "0"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 1 + 2 * 4  # the header, then one line per span of the execution's two round traces
+    assert any("node=n1" in line for line in lines)
+
+
+def test_backend_url_and_token_from_the_environment(
+    server: Loopback, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    FakeTempo(server, round_traces({"exec-env": 1}))
+    monkeypatch.setenv("OTEL_FOLD_BACKEND", "tempo")
+    monkeypatch.setenv("OTEL_FOLD_URL", server.url)
+    monkeypatch.setenv("OTEL_FOLD_TOKEN", TOKEN)
+    assert main(["exec-env", *WINDOW]) == 0
+    assert server.requests[0].headers["authorization"] == f"Bearer {TOKEN}"
+    captured = capsys.readouterr()
+    assert TOKEN not in captured.out + captured.err
+
+
+def test_nothing_found_exits_1_with_what_was_searched(
+    server: Loopback, capsys: pytest.CaptureFixture[str]
+) -> None:
+    FakeTempo(server, {})
+    assert main(["exec-none", "--backend", "tempo", "--url", server.url, *WINDOW]) == 1
+    err = capsys.readouterr().err
+    assert f"searched Tempo at {server.url} for exec_id=exec-none between 2025-12-31T00:00:00Z" in err
+    assert "Traceback" not in err
+
+
+def test_auth_failure_exits_3_without_the_token(
+    server: Loopback, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server.on("/api/search", Reply(401, b"no"))
+    monkeypatch.setenv("OTEL_FOLD_TOKEN", TOKEN)
+    assert main(["exec-x", "--backend", "tempo", "--url", server.url, *WINDOW]) == 3
+    err = capsys.readouterr().err
+    assert "authentication failed" in err and TOKEN not in err and "Traceback" not in err
+
+
+def test_jaeger_is_a_backend_too(server: Loopback, capsys: pytest.CaptureFixture[str]) -> None:
+    spans = [s for t in round_traces({"exec-j": 1}).values() for s in t]
+    server.on("/api/v3/traces", Reply(body=json_bytes({"result": otlp_hex_json(spans)})))
+    assert main(["exec-j", "--backend", "jaeger", "--url", server.url, *WINDOW]) == 0
+    assert len(capsys.readouterr().out.strip().splitlines()) == 1 + 4
+
+
+def test_the_table_builds_each_remote_source() -> None:
+    parser = argparse.ArgumentParser()
+    source.add_arguments(parser)
+    for name, cls in (("tempo", TempoSource), ("jaeger", JaegerSource)):
+        args = parser.parse_args(["--backend", name, "--url", "http://127.0.0.1:9"])
+        assert isinstance(source.from_args(args), cls)
+
+
+def test_an_unknown_backend_from_the_environment_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    parser = argparse.ArgumentParser()
+    source.add_arguments(parser)
+    monkeypatch.setenv("OTEL_FOLD_BACKEND", "zipkin")
+    with pytest.raises(AnalyzerError, match="unknown backend 'zipkin'"):
+        source.from_args(parser.parse_args([]))

@@ -1,0 +1,255 @@
+"""FlyteAdmin execution metrics: the core.Span tree (as the REST gateway writes it) -> node segments, and the merge
+with an upstream-dialect trace by node id. Trees are built from known timings on a virtual clock."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from source_loopback import T0, Loopback, Reply, json_bytes
+
+from analyzer import table as T
+from analyzer.errors import AnalyzerError, NotFound
+from analyzer.reduce import segments as S
+from analyzer.source.config import RemoteConfig
+from analyzer.source.flyteadmin import FlyteAdminMetrics, merge, timeline_from_span
+from analyzer.table import SpanTable
+from flyte_otel import semconv
+
+SEC = 10**9
+EXEC = {"project": "flytesnacks", "domain": "development", "name": "f7a1b2c3d4"}
+
+
+def ts(seconds: float) -> str:
+    """protojson Timestamp of T0 + seconds, with nanosecond digits as FlyteAdmin writes them."""
+    from analyzer.source.config import rfc3339
+
+    return rfc3339(T0 + int(seconds * SEC))
+
+
+def span(start: float, end: float, id_field: str, id_value: Any, *children: dict[str, Any]) -> dict[str, Any]:
+    return {"start_time": ts(start), "end_time": ts(end), id_field: id_value, "spans": list(children)}
+
+
+def op(start: float, end: float, name: str) -> dict[str, Any]:
+    return span(start, end, "operation_id", name)
+
+
+def node(nid: str, start: float, end: float, *children: dict[str, Any]) -> dict[str, Any]:
+    return span(start, end, "node_id", {"node_id": nid, "execution_id": EXEC}, *children)
+
+
+def task(nid: str, attempt: int, start: float, end: float, *children: dict[str, Any]) -> dict[str, Any]:
+    tid = {
+        "task_id": {
+            "resource_type": "TASK",
+            "project": "flytesnacks",
+            "domain": "development",
+            "name": "t",
+            "version": "v",
+        },
+        "node_execution_id": {"node_id": nid, "execution_id": EXEC},
+        "retry_attempt": attempt,
+    }
+    return span(start, end, "task_id", tid, *children)
+
+
+# A workflow of a task node n0 that failed once and was retried, then a subworkflow node n1 holding n1-0-n0.
+TREE = span(
+    0, 100, "workflow_id", EXEC,
+    op(0, 5, S.WORKFLOW_SETUP),
+    node(
+        "n0", 6, 50,
+        op(5, 6, S.NODE_TRANSITION),
+        op(6, 8, S.NODE_SETUP),
+        task("n0", 0, 8, 30, op(8, 10, S.TASK_SETUP), op(10, 28, S.TASK_RUNTIME), op(28, 30, S.TASK_TEARDOWN)),
+        op(30, 32, S.NODE_RESET),
+        task("n0", 1, 32, 45, op(32, 33, S.TASK_SETUP), op(33, 44, S.TASK_RUNTIME), op(44, 45, S.TASK_TEARDOWN)),
+        op(45, 50, S.NODE_TEARDOWN),
+    ),
+    node(
+        "n1", 52, 90,
+        op(50, 52, S.NODE_TRANSITION),
+        op(52, 54, S.NODE_SETUP),
+        node("n1-0-n0", 55, 80, op(55, 56, S.NODE_SETUP), task("n1-0-n0", 0, 56, 79, op(56, 79, S.TASK_RUNTIME)),
+             op(79, 80, S.NODE_TEARDOWN)),
+        op(85, 90, S.NODE_TEARDOWN),
+    ),
+    op(90, 100, S.WORKFLOW_TEARDOWN),
+)  # fmt: skip
+
+
+def camel(doc: Any) -> Any:
+    """The same document with grpc-gateway's default lowerCamelCase field names."""
+    if isinstance(doc, list):
+        return [camel(x) for x in doc]
+    if isinstance(doc, dict):
+        out = {}
+        for k, v in doc.items():
+            head, *rest = k.split("_")
+            out[head + "".join(p.title() for p in rest)] = camel(v)
+        return out
+    return doc
+
+
+def at(seconds: float) -> int:
+    return T0 + int(seconds * SEC)
+
+
+def test_the_tree_becomes_node_timelines_with_flyteadmins_segments() -> None:
+    tl = timeline_from_span(TREE)
+    assert (tl.exec_id, tl.start, tl.end) == ("f7a1b2c3d4", at(0), at(100))
+    assert [(s.segment, s.start, s.end) for s in tl.sections] == [
+        (S.WORKFLOW_SETUP, at(0), at(5)),
+        (S.WORKFLOW_TEARDOWN, at(90), at(100)),
+    ]
+    n0 = tl.nodes["n0"]
+    assert (n0.kind, n0.ready, n0.queued, n0.end) == (semconv.NodeKind.TASK, at(5), at(6), at(50))
+    assert [(a.number, a.start, a.end, a.user_start, a.user_end) for a in n0.attempts] == [
+        (0, at(8), at(30), at(10), at(28)),
+        (1, at(32), at(45), at(33), at(44)),
+    ]
+    assert [s.segment for s in n0.waiting] == [S.NODE_TRANSITION]
+    assert n0.totals() == {
+        S.NODE_TRANSITION: 1 * SEC,
+        S.NODE_SETUP: 2 * SEC,
+        S.TASK_SETUP: 3 * SEC,
+        S.TASK_RUNTIME: 29 * SEC,
+        S.TASK_TEARDOWN: 3 * SEC,
+        S.NODE_RESET: 2 * SEC,
+        S.NODE_TEARDOWN: 5 * SEC,
+    }
+
+
+def test_a_node_s_sections_tile_it_from_queued_to_end() -> None:
+    for n in timeline_from_span(TREE).nodes.values():
+        assert sum(s.duration for s in n.sections) == n.duration, n.node_id
+        assert all(a.end <= b.start for a, b in zip(n.sections, n.sections[1:], strict=False)), n.node_id
+
+
+def test_a_subworkflow_s_children_time_is_subnodes() -> None:
+    tl = timeline_from_span(TREE)
+    n1 = tl.nodes["n1"]
+    assert n1.kind == semconv.NodeKind.SUBWORKFLOW and n1.children == ["n1-0-n0"]
+    assert [(s.segment, s.start, s.end) for s in n1.sections] == [
+        (S.NODE_SETUP, at(52), at(54)),
+        (S.SUBNODES, at(54), at(85)),
+        (S.NODE_TEARDOWN, at(85), at(90)),
+    ]
+    assert tl.nodes["n1-0-n0"].parent == "n1"
+
+
+def test_parents_come_before_their_children() -> None:
+    assert list(timeline_from_span(TREE).nodes) == ["n0", "n1", "n1-0-n0"]
+    assert list(merge(S.node_timelines(upstream_table()), timeline_from_span(TREE)).nodes) == [
+        "n0",
+        "n1",
+        "n1/n1-0-n0",
+    ]
+
+
+def test_lower_camel_case_json_reads_the_same() -> None:
+    a, b = timeline_from_span(TREE), timeline_from_span(camel(TREE))
+    assert a == b
+
+
+def test_timestamps_keep_nanoseconds() -> None:
+    tree = {"start_time": "2026-01-01T00:00:00.000000001Z", "end_time": "2026-01-01T00:00:01.123456789Z",
+            "workflow_id": EXEC, "spans": []}  # fmt: skip
+    tl = timeline_from_span(tree)
+    assert (tl.start, tl.end) == (T0 + 1, T0 + 1_123_456_789)
+
+
+def test_a_launch_plan_node_holds_the_child_execution() -> None:
+    child = dict(EXEC, name="child1")
+    tree = span(0, 30, "workflow_id", EXEC,
+                node("n0", 0, 30, op(0, 2, S.NODE_SETUP), span(2, 28, "workflow_id", child, op(2, 3, S.WORKFLOW_SETUP)),
+                     op(28, 30, S.NODE_TEARDOWN)))  # fmt: skip
+    n0 = timeline_from_span(tree).nodes["n0"]
+    assert n0.kind == semconv.NodeKind.LAUNCH_PLAN and n0.child_exec_id == "child1"
+    assert n0.child is not None and n0.child.sections[0].segment == S.WORKFLOW_SETUP
+    assert [s.segment for s in n0.sections] == [S.NODE_SETUP, S.SUBNODES, S.NODE_TEARDOWN]
+
+
+def test_a_root_that_is_not_a_workflow_is_refused() -> None:
+    with pytest.raises(Exception, match="not a workflow span"):
+        timeline_from_span(op(0, 1, S.NODE_SETUP))
+
+
+# --- over HTTP -------------------------------------------------------------------------------------------
+def config(url: str, **kw: Any) -> RemoteConfig:
+    return RemoteConfig(**{"admin_url": url, "retries": 0, "admin_depth": 7, **kw})
+
+
+def test_fetched_over_rest_with_depth_and_json_accept(server: Loopback) -> None:
+    server.on(
+        "/api/v1/metrics/executions/flytesnacks/development/f7a1b2c3d4",
+        Reply(body=json_bytes({"span": TREE})),
+    )
+    tl = FlyteAdminMetrics(config(server.url)).timeline("flytesnacks/development/f7a1b2c3d4")
+    assert tl == timeline_from_span(TREE)
+    assert server.requests[0].query == {"depth": "7"}
+    assert server.requests[0].headers["accept"] == "application/json"
+
+
+def test_project_and_domain_from_settings(server: Loopback) -> None:
+    server.on("/api/v1/metrics/executions/p/d/name1", Reply(body=json_bytes({"span": TREE})))
+    FlyteAdminMetrics(config(server.url, project="p", domain="d")).span_tree("name1")
+    assert server.paths() == ["/api/v1/metrics/executions/p/d/name1"]
+
+
+def test_without_project_and_domain_it_says_what_is_needed(server: Loopback) -> None:
+    with pytest.raises(AnalyzerError, match="project and domain"):
+        FlyteAdminMetrics(config(server.url)).span_tree("name1")
+
+
+def test_an_unknown_execution_is_not_found(server: Loopback) -> None:
+    with pytest.raises(NotFound, match="has no execution p/d/nope"):
+        FlyteAdminMetrics(config(server.url)).span_tree("p/d/nope")
+
+
+def test_a_body_that_is_not_a_metrics_response_is_a_backend_error(server: Loopback) -> None:
+    server.on("/api/v1/metrics/executions/p/d/x", Reply(body=b'{"spans": []}'))
+    with pytest.raises(Exception, match="not a WorkflowExecutionGetMetricsResponse"):
+        FlyteAdminMetrics(config(server.url)).span_tree("p/d/x")
+
+
+def test_admin_url_is_required() -> None:
+    with pytest.raises(AnalyzerError, match="--admin-url"):
+        FlyteAdminMetrics(RemoteConfig(url="http://tempo:3200"))
+
+
+# --- merged with an upstream trace ---------------------------------------------------------------------
+def upstream_table() -> SpanTable:
+    """handleNode spans of an upstream-dialect trace: n0 and the nested node by its path n1/n1-0-n0."""
+    nodes = ["n0", "n0", "n1/n1-0-n0"]
+    starts = [at(6), at(20), at(55)]
+    return SpanTable.from_columns(
+        {
+            T.TRACE_ID: ["ab" * 16] * 3,
+            T.SPAN_ID: [f"{i:016x}" for i in range(1, 4)],
+            T.SERVICE: [semconv.SERVICE_PROPELLER] * 3,
+            T.NAME: [semconv.HANDLE_NODE] * 3,
+            T.START: starts,
+            T.END: [s + SEC for s in starts],
+            semconv.EXEC_ID: ["f7a1b2c3d4"] * 3,
+            semconv.NODE_ID: nodes,
+        }
+    )
+
+
+def test_merge_puts_flyteadmin_segments_on_the_trace_s_nodes_by_node_id() -> None:
+    trace = S.node_timelines(upstream_table())
+    assert (
+        not trace.lifecycle and trace.nodes["n0"].sections == []
+    )  # the upstream dialect alone has no segments
+    merged = merge(trace, timeline_from_span(TREE))
+    assert merged.lifecycle and merged.exec_id == "f7a1b2c3d4"
+    assert merged.nodes["n0"].totals() == timeline_from_span(TREE).nodes["n0"].totals()
+    nested = merged.nodes["n1/n1-0-n0"]  # FlyteAdmin's n1-0-n0 matched the trace's path
+    assert nested.parent == "n1" and all(s.node == "n1/n1-0-n0" for s in nested.sections)
+    assert merged.nodes["n1"].children == ["n1/n1-0-n0"]
+    assert [s.segment for s in merged.sections] == [S.WORKFLOW_SETUP, S.WORKFLOW_TEARDOWN]
+    assert any("2 of 3 nodes matched the trace" in w for w in merged.warnings)
+    assert not any("not available" in w for w in merged.warnings)
+    assert (merged.start, merged.end) == (at(0), at(100))

@@ -1,0 +1,188 @@
+"""Stitching an execution: selection of whole traces, repeated spans, cycles, orphans, clock skew, order."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+from opentelemetry import trace
+from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from analyzer import table as t
+from analyzer.execution import stitch
+from analyzer.load import load, select_execution
+from analyzer.table import SpanTable
+from flyte_otel import semconv as sc
+
+
+def _table(spans: list[tuple]) -> SpanTable:
+    """Rows (trace, span, parent, name, start, end[, exec_id]) -> SpanTable."""
+    cols: dict[str, list] = {
+        c: [] for c in (t.TRACE_ID, t.SPAN_ID, t.PARENT_ID, t.NAME, t.START, t.END, sc.EXEC_ID)
+    }
+    for trace_id, span_id, parent_id, name, start, end, *rest in spans:
+        for c, v in zip(
+            cols, (trace_id, span_id, parent_id, name, start, end, rest[0] if rest else None), strict=True
+        ):
+            cols[c].append(v)
+    return SpanTable.from_columns(cols)
+
+
+def _ids(ex, rows) -> list[str]:
+    return [ex.table.df[t.SPAN_ID].iat[int(r)] for r in rows]
+
+
+def test_mixed_executions_keep_only_traces_of_x_whole():
+    table = _table(
+        [
+            ("tx1", "r1", "", sc.ROUND, 0, 100, "X"),
+            ("tx1", "ev", "r1", sc.CREATE_NODE_EVENT, 10, 20),  # untagged: belongs through its trace
+            ("ty1", "r2", "", sc.ROUND, 5, 50, "Y"),
+            ("ty1", "ev2", "r2", sc.CREATE_NODE_EVENT, 6, 9),
+            ("tx2", "r3", "", sc.ROUND, 200, 300, "X"),
+        ]
+    )
+    ex = stitch(select_execution(table, "X"), "X")
+    assert sorted(ex.table.df[t.SPAN_ID]) == ["ev", "r1", "r3"]
+    assert _ids(ex, ex.order) == ["r1", "ev", "r3"]  # the two rounds' traces, one tree in time order
+    assert ex.warnings == []
+
+
+def test_repeated_span_is_kept_once_and_warned():
+    table = _table(
+        [("t", "a", "", "root", 0, 10), ("t", "b", "a", "child", 1, 2), ("t", "b", "a", "child", 1, 2)]
+    )
+    ex = stitch(table, "X")
+    assert len(ex) == 2
+    assert sorted(ex.table.df[t.SPAN_ID]) == ["a", "b"]
+    assert any("1 repeated span" in w and "b" in w for w in ex.warnings)
+
+
+def test_same_span_id_in_two_traces_is_two_spans():
+    table = _table([("t1", "a", "", "root", 0, 10), ("t2", "a", "", "root", 20, 30)])
+    ex = stitch(table)
+    assert len(ex) == 2 and ex.warnings == []
+
+
+def test_parent_cycle_is_cut_at_its_earliest_span_and_warned():
+    table = _table(
+        [("t", "root", "", "r", 0, 100), ("t", "c1", "c2", "x", 10, 20), ("t", "c2", "c1", "y", 5, 30),
+         ("t", "below", "c1", "z", 11, 12)]
+    )  # fmt: skip
+    ex = stitch(table, "X")
+    assert len(ex) == 4  # nothing lost
+    assert sorted(_ids(ex, ex.order)) == ["below", "c1", "c2", "root"]
+    assert _ids(ex, ex.order) == ["root", "c2", "c1", "below"]  # c2 (start 5) became top level
+    assert ex.depth[ex.table.df[t.SPAN_ID].tolist().index("below")] == 2
+    assert any("cycle" in w and "c2" in w for w in ex.warnings)
+
+
+def test_span_that_is_its_own_parent_is_a_cycle():
+    ex = stitch(_table([("t", "a", "a", "self", 0, 10)]))
+    assert ex.parent_index.tolist() == [-1] and ex.order.tolist() == [0]
+    assert any("cycle" in w for w in ex.warnings)
+
+
+def test_orphan_is_placed_at_top_level_and_warned():
+    ex = stitch(_table([("t", "a", "", "root", 0, 10), ("t", "o", "missing", "orphan", 5, 6)]), "X")
+    assert ex.parent_index.tolist() == [-1, -1]
+    assert _ids(ex, ex.order) == ["a", "o"]
+    assert any("orphan" in w and "missing" in w for w in ex.warnings)
+
+
+def test_clock_skewed_child_is_kept_under_its_parent_and_ordered_by_start():
+    table = _table(
+        [
+            ("t", "p", "", "parent", 100, 200),
+            ("t", "late", "p", "b", 150, 260),
+            ("t", "early", "p", "a", 90, 120),
+        ]
+    )
+    ex = stitch(table, "X")
+    assert _ids(ex, ex.order) == ["p", "early", "late"]
+    assert ex.depth.tolist() == [0, 1, 1]
+    assert any("2 span(s) outside their parent" in w for w in ex.warnings)
+
+
+def _reference_preorder(parent: list[int], start: list[int], end: list[int], row: list[int]) -> list[int]:
+    """Recursive pre-order, siblings by (start, end, input row): the obvious algorithm, used as the oracle."""
+    kids: dict[int, list[int]] = {}
+    for i, p in enumerate(parent):
+        kids.setdefault(p, []).append(i)
+    out: list[int] = []
+
+    def visit(i: int) -> None:
+        out.append(i)
+        for k in sorted(kids.get(i, []), key=lambda r: (start[r], end[r], row[r])):
+            visit(k)
+
+    for r in sorted(kids.get(-1, []), key=lambda r: (start[r], end[r], row[r])):
+        visit(r)
+    return out
+
+
+def test_order_depth_and_subtree_size_match_a_recursive_walk_on_random_forests():
+    rng = random.Random(7)
+    for _ in range(30):
+        n = rng.randint(1, 300)
+        parent = [-1 if i == 0 or rng.random() < 0.05 else rng.randrange(i) for i in range(n)]
+        start = [rng.randrange(50) for _ in range(n)]
+        end = [s + rng.randrange(50) for s in start]
+        perm = list(range(n))
+        rng.shuffle(perm)  # rows in arbitrary order, as decoders deliver them
+        rows = [
+            ("t", f"s{i}", f"s{parent[i]}" if parent[i] >= 0 else "", "x", start[i], end[i]) for i in perm
+        ]
+        ex = stitch(_table(rows))
+        got = [int(s[1:]) for s in _ids(ex, ex.order)]
+        row = [0] * n
+        for position, i in enumerate(perm):
+            row[i] = position
+        assert got == _reference_preorder(parent, start, end, row)
+        depth = {int(ex.table.df[t.SPAN_ID].iat[r][1:]): int(ex.depth[r]) for r in range(n)}
+        for i in range(n):
+            assert depth[i] == (0 if parent[i] < 0 else depth[parent[i]] + 1)
+        size = {int(ex.table.df[t.SPAN_ID].iat[r][1:]): int(ex.subtree_size[r]) for r in range(n)}
+        for i in range(n):
+            assert size[i] == 1 + sum(size[k] for k in range(n) if parent[k] == i)
+        assert (ex.order[ex.position] == np.arange(n)).all()
+
+
+def test_deep_chain_is_stitched_without_recursion():
+    n = 20_000  # deeper than Python's recursion limit
+    rows = [("t", f"s{i}", f"s{i - 1}" if i else "", "x", i, 2 * n - i) for i in range(n)]
+    ex = stitch(_table(rows))
+    assert ex.depth.max() == n - 1
+    assert ex.order.tolist() == list(range(n))
+
+
+def test_real_sdk_spans_of_upstream_rounds_stitch_into_one_execution():
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracer = provider.get_tracer("test")
+    clock = iter(range(1_000, 100_000, 1_000))  # virtual clock: every call is 1µs later
+    for exec_id in ("exec-a", "exec-b", "exec-a"):  # each round is its own trace, as upstream does
+        with tracer.start_as_current_span(
+            sc.ROUND, context=trace.set_span_in_context(trace.INVALID_SPAN), start_time=next(clock),
+            attributes={sc.EXEC_ID: exec_id}, end_on_exit=False,
+        ) as rnd:  # fmt: skip
+            ev = tracer.start_span(sc.CREATE_NODE_EVENT, start_time=next(clock))
+            ev.end(end_time=next(clock))
+            rnd.end(end_time=next(clock))
+    table = load(encode_spans(exporter.get_finished_spans()).SerializeToString())
+    ex = stitch(select_execution(table, "exec-a"), "exec-a")
+    df = ex.table.df
+    assert len(ex) == 4 and df[t.TRACE_ID].nunique() == 2
+    names = df[t.NAME].astype(str).to_numpy()[ex.order].tolist()
+    assert names == [sc.ROUND, sc.CREATE_NODE_EVENT, sc.ROUND, sc.CREATE_NODE_EVENT]
+    assert ex.depth[ex.order].tolist() == [0, 1, 0, 1]
+    assert df[t.START].to_numpy()[ex.order].tolist() == [1_000, 2_000, 9_000, 10_000]
+
+
+def test_empty_table_stitches_to_an_empty_execution():
+    ex = stitch(SpanTable.empty(), "X")
+    assert len(ex) == 0 and ex.order.size == 0 and ex.warnings == []
