@@ -1,0 +1,57 @@
+"""`otel-fold diff BASE NEW`: two reports compared, signed deltas, and whether each change beats the noise.
+
+A benchmark file holds one entry per workflow: entries are matched by key, one on one side only is added/removed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from analyzer.errors import AnalyzerError, NotFound
+from analyzer.reduce.diff import DEFAULT_NOISE, diff_documents
+from analyzer.render.diff_text import render_diffs
+from analyzer.render.report_yaml import load
+
+HELP = "compare two reports or benchmark files (YAML or JSON): signed deltas; with several runs, significance"
+
+
+def _fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"must be a fraction in [0, 1), e.g. 0.05, not {value}")
+    return value
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The two report files and the significance settings."""
+    parser.add_argument("base", metavar="BASE", help="the report to compare against")
+    parser.add_argument("new", metavar="NEW", help="the report being judged")
+    parser.add_argument(
+        "--noise",
+        type=_fraction,
+        default=DEFAULT_NOISE,
+        help=f"noise band around a ratio of 1 (default {DEFAULT_NOISE}: ±{DEFAULT_NOISE:.0%})",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="seed of the bootstrap resampling (default 0)")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Read both reports, diff, print."""
+    base, new = _read(args.base), _read(args.new)
+    sys.stdout.write(render_diffs(diff_documents(base, new, noise=args.noise, seed=args.seed)))
+    return 0
+
+
+def _read(path: str) -> dict:
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise NotFound(f"{path}: no such report file") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise AnalyzerError(f"{path}: cannot read ({e})") from None
+    return load(text, path)

@@ -1,0 +1,265 @@
+"""The report data model: DESIGN.md's YAML shape as plain dicts whose leaves are numbers, never formatted.
+
+Leaves are ns (ints) for durations, fractions (floats) for shares, ints for counts; FIELD_KIND says which
+is which by key, so a renderer formats and a reader parses without a schema of its own. Several runs of
+one benchmark keep every run under ``runs`` and summarise them by the median, so a diff can judge noise.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from analyzer.reduce import segments as S
+from analyzer.reduce.critical_path import workflow_critical_path
+from analyzer.reduce.percentiles import METHOD, Stats, category_stats, per_round_stats
+from analyzer.table import SpanTable
+from flyte_otel import semconv as sc
+
+C = sc.Category
+DURATION, RATIO, COUNT, TEXT = "duration", "ratio", "count", "text"
+
+# Leaf kinds: (enclosing key or None, leaf key or None, kind); first match wins, default DURATION.
+FIELD_KIND: tuple[tuple[str | None, str | None, str], ...] = (
+    ("method", None, TEXT),
+    ("warnings", None, TEXT),
+    (None, "count", COUNT),
+    (None, "attempts", COUNT),
+    (None, "size", COUNT),
+    (None, "subtasks", COUNT),
+    (None, "retries", COUNT),
+    ("streaksPerRound", None, COUNT),
+    ("nodesPerStreak", None, COUNT),
+    ("etcdWritesPerStreak", None, COUNT),
+    ("etcdBytes", None, COUNT),
+    (None, "flyteOverhead", RATIO),
+    (None, "aggregateOverhead", RATIO),
+    (None, "k8sOverhead", RATIO),
+    (None, "userCode", RATIO),
+    (None, "held", RATIO),
+    (None, "retriedShare", RATIO),
+    (None, "kind", TEXT),
+    (None, "execution", TEXT),
+    (None, "childExecution", TEXT),
+    (None, "lifecycle", TEXT),
+)
+LIST_OF_MAPS = frozenset({"nodes"})  # lists of single-key maps, as the RFC writes nodes
+
+# Where each category goes in the document (the RFC's groups, extended).
+LAYOUT: tuple[tuple[tuple[str, str], str], ...] = (
+    (("events", "workflow"), C.EVENT_WORKFLOW),
+    (("events", "node"), C.EVENT_NODE),
+    (("events", "task"), C.EVENT_TASK),
+    (("blobstore", "reads"), C.BLOBSTORE_READ),
+    (("blobstore", "writes"), C.BLOBSTORE_WRITE),
+    (("etcd", "reads"), C.ETCD_READ),
+    (("etcd", "writes"), C.ETCD_WRITE),
+    (("cache", "lookups"), C.CACHE_LOOKUP),
+    (("cache", "writes"), C.CACHE_WRITE),
+    (("k8s", "calls"), C.K8S),
+    (("admin", "calls"), C.ADMIN),
+    (("propeller", "rounds"), C.ROUND),
+    (("propeller", "streaks"), C.STREAK),
+    (("propeller", "nodeHandles"), C.NODE_HANDLE),
+    (("propeller", "taskHandles"), C.TASK_HANDLE),
+)
+
+METHODS: Mapping[str, str] = {
+    "percentiles": METHOD,
+    "flyteOverhead": (
+        "share of the workflow's critical path (walked back from the end, each time into the dependency "
+        "that finished last; nested nodes recursed) spent in flyte segments: WORKFLOW_SETUP, "
+        "NODE_TRANSITION, NODE_SETUP, NODE_RESET, NODE_TEARDOWN, WORKFLOW_TEARDOWN; never over 100%"
+    ),
+    "k8sOverhead": "share of the critical path in TASK_SETUP and TASK_TEARDOWN",
+    "userCode": "share of the critical path in TASK_RUNTIME",
+    "aggregateOverhead": (
+        "the RFC's: sum over nodes of flyte overhead + scheduling latency (NODE_TRANSITION), plus "
+        "WORKFLOW_SETUP/TEARDOWN, over wall clock; can exceed 100% when nodes run in parallel"
+    ),
+    "nodes": "per node, shares of its own duration (queued -> terminal); schedulingLatency = NODE_TRANSITION",
+}
+SUMMARY_METHOD = "each value is the median over runs; every run is kept under runs"
+
+
+def field_kind(path: Sequence[str]) -> str:
+    """DURATION, RATIO, COUNT or TEXT for the leaf at `path` (keys from the document root)."""
+    leaf = path[-1] if path else ""
+    for parent, key, kind in FIELD_KIND:
+        if (parent is None or parent in path[:-1]) and (key is None or key == leaf):
+            return kind
+    return DURATION
+
+
+def run_report(
+    table: SpanTable,
+    children: Mapping[str, SpanTable] | None = None,
+    timeline: S.ExecutionTimeline | None = None,
+) -> dict[str, Any]:
+    """One execution's report (the mapping under the document key); `timeline` overrides the table's own."""
+    tl = timeline if timeline is not None else S.node_timelines(table, children)
+    out: dict[str, Any] = {"execution": tl.exec_id, "duration": tl.duration}
+    if tl.lifecycle:
+        out.update(_overheads(tl))
+        out["segments"] = {s.segment: s.duration for s in tl.sections}
+    else:
+        out["lifecycle"] = "absent: upstream dialect, segments not available"
+    out["nodes"] = _nodes(tl, prefix="")
+    out.update(_orchestration(table))
+    if tl.warnings:
+        out["warnings"] = list(tl.warnings)
+    return out
+
+
+def _overheads(tl: S.ExecutionTimeline) -> dict[str, Any]:
+    path = S.totals(workflow_critical_path(tl))
+    wall = tl.duration or 1
+    return {
+        "flyteOverhead": (path.get(S.FLYTE, 0) + path.get(S.SCHEDULING, 0)) / wall,
+        "aggregateOverhead": S.aggregate_overhead(tl) / wall,
+        "k8sOverhead": path.get(S.K8S, 0) / wall,
+        "userCode": path.get(S.USER, 0) / wall,
+        "held": path.get(S.HELD, 0) / wall,
+        "retriedShare": path.get(S.RETRIED_CATEGORY, 0) / wall,
+    }
+
+
+def _nodes(tl: S.ExecutionTimeline, prefix: str) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for n in tl.nodes.values():
+        seg = n.totals()
+        own = dict.fromkeys((S.FLYTE, S.K8S, S.USER), 0)
+        for k, v in seg.items():
+            cat = S.SEGMENT_CATEGORY[k]
+            if k != S.NODE_TRANSITION and cat in own:
+                own[cat] += v
+        dur = n.duration or 1
+        entry: dict[str, Any] = {"kind": n.kind, "duration": n.duration}
+        if tl.lifecycle:
+            entry.update(
+                flyteOverhead=own[S.FLYTE] / dur,
+                k8sOverhead=own[S.K8S] / dur,
+                userCode=own[S.USER] / dur,
+                schedulingLatency=seg.get(S.NODE_TRANSITION, 0),
+                attempts=len([a for a in n.attempts if a.index is None]),
+                segments={k: seg[k] for k in S.SEGMENTS if k in seg},
+            )
+        if n.array is not None:
+            entry["fanOut"] = {
+                "size": n.array.size,
+                "subtasks": n.array.subtasks,
+                "retries": n.array.retries,
+                **n.array.spread,
+            }
+        if n.child_exec_id is not None:
+            entry["childExecution"] = n.child_exec_id
+        out.append({prefix + n.node_id: entry})
+        if n.child is not None:
+            out.extend(_nodes(n.child, prefix=f"{prefix}{n.node_id}/"))
+    return out
+
+
+def _stats(s: Stats) -> dict[str, Any]:
+    return {
+        "count": s.count,
+        "total": _int(s.total),
+        "latency": {"p50": _int(s.p50), "p90": _int(s.p90), "p99": _int(s.p99), "max": _int(s.max)},
+    }
+
+
+def _int(x: float) -> int:
+    return int(round(x))
+
+
+def _orchestration(table: SpanTable) -> dict[str, Any]:
+    cats = category_stats(table)
+    out: dict[str, Any] = {}
+    for (group, name), cat in LAYOUT:
+        if cat in cats:
+            out.setdefault(group, {})[name] = _stats(cats[cat])
+    for name, s in per_round_stats(table).items():
+        out.setdefault("propeller", {})[name] = _stats(s) if name in _DURATION_STATS else _counts(s)
+    return out
+
+
+_DURATION_STATS = frozenset({"roundGaps"})  # the other per-round stats are counts (or bytes), not ns
+
+
+def _counts(s: Stats) -> dict[str, Any]:
+    return {"count": s.count, "p50": _num(s.p50), "p90": _num(s.p90), "p99": _num(s.p99), "max": _num(s.max)}
+
+
+def _num(x: float) -> int | float:
+    return int(x) if float(x).is_integer() else round(float(x), 3)
+
+
+def report(runs: Sequence[Mapping[str, Any]], name: str | None = None) -> dict[str, Any]:
+    """The document: one key (`flyte.benchmark.<name>` or the execution id) over one run or several."""
+    if not runs:
+        raise ValueError("report of no runs")
+    key = f"flyte.benchmark.{name}" if name else str(runs[0].get("execution", ""))
+    if len(runs) == 1:
+        body = {**runs[0], "method": dict(METHODS)}
+    else:
+        body = {
+            **summarise(runs),
+            "method": {**METHODS, "summary": SUMMARY_METHOD},
+            "runs": [dict(r) for r in runs],
+        }
+    return {key: body}
+
+
+def summarise(runs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """Median over runs of every numeric leaf (text leaves from the first run that has them)."""
+    flats = [flatten(r) for r in runs]
+    samples: dict[tuple[str, ...], list[Any]] = {}
+    for f in flats:
+        for path, v in f.items():
+            samples.setdefault(path, []).append(v)
+    merged: dict[tuple[str, ...], Any] = {}
+    for path, vs in samples.items():
+        if path[0] in ("warnings", "execution"):
+            continue
+        kind = field_kind(path)
+        if kind == TEXT or not all(isinstance(v, (int, float)) for v in vs):
+            merged[path] = vs[0]
+        else:
+            m = float(np.median(vs))
+            merged[path] = m if kind == RATIO else _num(m)
+    return unflatten(merged)
+
+
+def flatten(doc: Mapping[str, Any], prefix: tuple[str, ...] = ()) -> dict[tuple[str, ...], Any]:
+    """Leaves by path; node lists become path steps by node id; other lists stay leaves."""
+    out: dict[tuple[str, ...], Any] = {}
+    for k, v in doc.items():
+        path = (*prefix, str(k))
+        if isinstance(v, Mapping):
+            out.update(flatten(v, path))
+        elif k in LIST_OF_MAPS and isinstance(v, list):
+            for item in v:
+                out.update(flatten(item, path))
+        else:
+            out[path] = v
+    return out
+
+
+def unflatten(flat: Iterable[tuple[tuple[str, ...], Any]] | Mapping[tuple[str, ...], Any]) -> dict[str, Any]:
+    """The inverse of flatten (order of first appearance kept)."""
+    items = flat.items() if isinstance(flat, Mapping) else flat
+    root: dict[str, Any] = {}
+    for path, v in items:
+        d = root
+        for k in path[:-1]:
+            d = d.setdefault(k, {})
+        d[path[-1]] = v
+    return _relist(root)
+
+
+def _relist(d: dict[str, Any]) -> dict[str, Any]:
+    for k, v in d.items():
+        if isinstance(v, dict):
+            d[k] = [{nid: _relist(sub)} for nid, sub in v.items()] if k in LIST_OF_MAPS else _relist(v)
+    return d

@@ -1,0 +1,533 @@
+"""Node timelines: each node's life cut into DESIGN.md's segments, rebuilt from flyte_otel's lifecycle records.
+
+The rules are docs/lifecycle.md's. Every node is tiled exactly from *queued* to *terminal* (its segments
+add up to its duration); the wait before it was queued (NODE_TRANSITION, or NODE_IDLE when held back by
+max parallelism) runs from *ready* (its last upstream done) to *queued*. Every boundary is clamped to be
+monotonic, so clock skew between a pod and propeller shows up as a warning, never as negative time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from analyzer import table as T
+from analyzer.table import SpanTable
+from flyte_otel import semconv as sc
+
+# --- segments (FlyteAdmin's vocabulary) and the category each one is charged to ---------------------
+WORKFLOW_SETUP = "WORKFLOW_SETUP"
+NODE_TRANSITION = "NODE_TRANSITION"
+NODE_SETUP = "NODE_SETUP"
+TASK_SETUP = "TASK_SETUP"
+TASK_RUNTIME = "TASK_RUNTIME"
+TASK_TEARDOWN = "TASK_TEARDOWN"
+NODE_RESET = "NODE_RESET"
+RETRIED = "RETRIED"  # a failed attempt's whole length (reported apart from overhead)
+NODE_TEARDOWN = "NODE_TEARDOWN"
+NODE_IDLE = "NODE_IDLE"
+SUBNODES = "SUBNODES"
+WORKFLOW_TEARDOWN = "WORKFLOW_TEARDOWN"
+
+FLYTE = "flyte"
+SCHEDULING = "scheduling"
+K8S = "k8s"
+USER = "user"
+HELD = "held"
+RETRIED_CATEGORY = "retried"
+RECURSIVE = "recursive"
+
+SEGMENT_CATEGORY: Mapping[str, str] = {
+    WORKFLOW_SETUP: FLYTE,
+    NODE_TRANSITION: SCHEDULING,
+    NODE_SETUP: FLYTE,
+    TASK_SETUP: K8S,
+    TASK_RUNTIME: USER,
+    TASK_TEARDOWN: K8S,
+    NODE_RESET: FLYTE,
+    RETRIED: RETRIED_CATEGORY,
+    NODE_TEARDOWN: FLYTE,
+    NODE_IDLE: HELD,
+    SUBNODES: RECURSIVE,
+    WORKFLOW_TEARDOWN: FLYTE,
+}
+SEGMENTS: tuple[str, ...] = tuple(SEGMENT_CATEGORY)
+OVERHEAD_CATEGORIES: frozenset[str] = frozenset({FLYTE, SCHEDULING})
+
+# Where a node kind's SUBNODES come from (absent: the kind has none).
+_CHILDREN, _CHILD_EXECUTION, _SUBTASKS = "children", "child_execution", "subtasks"
+SUBNODE_SOURCE: Mapping[str, str] = {
+    sc.NodeKind.DYNAMIC: _CHILDREN,
+    sc.NodeKind.SUBWORKFLOW: _CHILDREN,
+    sc.NodeKind.BRANCH: _CHILDREN,
+    sc.NodeKind.LAUNCH_PLAN: _CHILD_EXECUTION,
+    sc.NodeKind.ARRAY: _SUBTASKS,
+}
+
+
+@dataclass(frozen=True)
+class Section:
+    """One segment of one node (node "" for the workflow's own), from start to end in ns."""
+
+    segment: str
+    start: int
+    end: int
+    node: str = ""
+
+    @property
+    def duration(self) -> int:
+        """end - start in ns."""
+        return self.end - self.start
+
+
+@dataclass
+class Attempt:
+    """One task attempt as recorded, user code already clamped into it."""
+
+    number: int
+    start: int
+    end: int
+    phase: str | None
+    user_start: int | None = None
+    user_end: int | None = None
+    index: int | None = None  # array sub-task
+
+
+@dataclass
+class ArrayStats:
+    """An array node's fan-out and the spread of its sub-tasks' segments (ns)."""
+
+    size: int
+    subtasks: int
+    retries: int
+    spread: dict[str, dict[str, int]]  # segment -> {min, p50, max}
+
+
+@dataclass
+class NodeTimeline:
+    """One node: when it became ready, was queued, ended, and the sections tiling ready -> end."""
+
+    node_id: str
+    kind: str
+    parent: str | None
+    upstream: tuple[str, ...]
+    ready: int
+    queued: int
+    end: int
+    phase: str | None
+    attempts: list[Attempt] = field(default_factory=list)
+    waiting: list[Section] = field(default_factory=list)  # ready -> queued
+    sections: list[Section] = field(default_factory=list)  # queued -> end
+    children: list[str] = field(default_factory=list)
+    children_ready: int | None = None
+    child: ExecutionTimeline | None = None
+    child_exec_id: str | None = None
+    array_size: int | None = None
+    array: ArrayStats | None = None
+
+    @property
+    def duration(self) -> int:
+        """queued -> terminal, in ns."""
+        return self.end - self.queued
+
+    def totals(self) -> dict[str, int]:
+        """ns per segment over waiting and own sections (segments never seen are absent)."""
+        out: dict[str, int] = {}
+        for s in (*self.waiting, *self.sections):
+            out[s.segment] = out.get(s.segment, 0) + s.duration
+        return out
+
+
+@dataclass
+class ExecutionTimeline:
+    """One execution: its nodes (parents before children) and the workflow's own sections."""
+
+    exec_id: str
+    start: int
+    end: int
+    phase: str | None
+    nodes: dict[str, NodeTimeline]
+    sections: list[Section]  # WORKFLOW_SETUP, WORKFLOW_TEARDOWN
+    lifecycle: bool = True
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def duration(self) -> int:
+        """created -> done, in ns."""
+        return self.end - self.start
+
+    def scope(self, parent: str | None) -> list[NodeTimeline]:
+        """Nodes directly inside `parent` (None: the top level)."""
+        return [n for n in self.nodes.values() if n.parent == parent]
+
+
+# The columns a lifecycle record is read from (the others stay in the table).
+_RECORD_COLUMNS = [
+    T.SPAN_ID, T.PARENT_ID, T.START, T.END, sc.EXEC_ID, sc.NODE_ID, sc.NODE_KIND, sc.NODE_PARENT, sc.NODE_UPSTREAM,
+    sc.PHASE, sc.ATTEMPT_NUMBER, sc.IDLE_REASON, sc.CHILD_EXEC_ID, sc.ARRAY_SIZE, sc.ARRAY_INDEX,
+]  # fmt: skip
+
+
+_LIFECYCLE_NAMES = (sc.EXECUTION, sc.NODE, sc.ATTEMPT, sc.USER_CODE, sc.IDLE)
+
+
+def _records(df: pd.DataFrame) -> pd.DataFrame:
+    """The lifecycle rows only (a few per node, however many orchestration spans the table holds)."""
+    return df.loc[df[T.NAME].isin(_LIFECYCLE_NAMES).to_numpy(), [T.NAME, *_RECORD_COLUMNS]]
+
+
+def _rows(life: pd.DataFrame, name: str) -> list[dict[str, Any]]:
+    sub = life[(life[T.NAME] == name).to_numpy()].drop(columns=T.NAME)
+    return [_clean(r) for r in sub.to_dict("records")]
+
+
+def _clean(row: dict[str, Any]) -> dict[str, Any]:
+    return {k: (None if _missing(v) else v) for k, v in row.items()}
+
+
+def _missing(v: Any) -> bool:
+    if v is None:
+        return True
+    if isinstance(v, (list, tuple, np.ndarray, dict)):
+        return False
+    try:
+        return bool(pd.isna(v))
+    except (TypeError, ValueError):
+        return False
+
+
+class _Cursor:
+    """Emits sections left to right, clamping each boundary into [cursor, limit] so nothing is negative."""
+
+    def __init__(self, start: int, limit: int, node: str, warnings: list[str]) -> None:
+        self.at, self.limit, self.node, self.warnings = start, limit, node, warnings
+        self.out: list[Section] = []
+
+    def to(self, segment: str, t: int, what: str = "") -> None:
+        clamped = min(max(t, self.at), self.limit)
+        if clamped != t and what:
+            self.warnings.append(
+                f"node {self.node}: {what} at {t} lies outside [{self.at}, {self.limit}] "
+                f"(clock skew?); clamped by {clamped - t:+d} ns"
+            )
+        if clamped > self.at:
+            self.out.append(Section(segment, self.at, clamped, self.node))
+        self.at = clamped
+
+
+def node_timelines(table: SpanTable, children: Mapping[str, SpanTable] | None = None) -> ExecutionTimeline:
+    """The execution's nodes and segments, from flyte_otel's lifecycle records (one execution's table).
+
+    `children` maps a launch plan's child execution id to that execution's table; a child execution
+    whose records are in `table` itself is found there too.
+    """
+    life = _records(table.df)
+    executions = _rows(life, sc.EXECUTION)
+    if not executions:
+        return _fallback(table)
+    # A table may also hold launch-plan children's records: the execution is the one nobody launched.
+    launched = set(life[sc.CHILD_EXEC_ID].dropna().astype(str))
+    own = [r for r in executions if str(r.get(sc.EXEC_ID)) not in launched] or executions
+    ex = min(own, key=lambda r: r[T.START])
+    exec_id = str(ex.get(sc.EXEC_ID) or "")
+    if len(own) < len(executions):
+        life = life[(life[sc.EXEC_ID] == exec_id).to_numpy()]
+    return _build(life, ex, exec_id, dict(children or {}), table)
+
+
+def _build(
+    life: pd.DataFrame, ex: dict[str, Any], exec_id: str, children: dict[str, SpanTable], whole: SpanTable
+) -> ExecutionTimeline:
+    warnings: list[str] = []
+    start, end = int(ex[T.START]), int(ex[T.END])
+    node_rows = {str(r[sc.NODE_ID]): r for r in _rows(life, sc.NODE)}
+    by_span = {r[T.SPAN_ID]: nid for nid, r in node_rows.items()}
+    attempts: dict[str, list[Attempt]] = {nid: [] for nid in node_rows}
+    attempt_rows = _rows(life, sc.ATTEMPT)
+    users = {r[T.PARENT_ID]: r for r in _rows(life, sc.USER_CODE)}
+    for r in attempt_rows:
+        nid = str(r[sc.NODE_ID]) if r.get(sc.NODE_ID) is not None else by_span.get(r[T.PARENT_ID], "")
+        if nid not in attempts:
+            warnings.append(f"attempt span {r[T.SPAN_ID]} names unknown node {nid!r}; ignored")
+            continue
+        a = Attempt(
+            number=int(r.get(sc.ATTEMPT_NUMBER) or 0),
+            start=int(r[T.START]),
+            end=int(r[T.END]),
+            phase=r.get(sc.PHASE),
+            index=None if r.get(sc.ARRAY_INDEX) is None else int(r[sc.ARRAY_INDEX]),
+        )
+        u = users.get(r[T.SPAN_ID])
+        if u is not None:
+            us, ue = int(u[T.START]), int(u[T.END])
+            a.user_start, a.user_end = min(max(us, a.start), a.end), min(max(ue, a.start), a.end)
+            if (a.user_start, a.user_end) != (us, ue):
+                warnings.append(
+                    f"node {nid} attempt {a.number}: user code [{us}, {ue}] lies outside its attempt "
+                    f"[{a.start}, {a.end}] (clock skew between pod and propeller); clamped"
+                )
+        attempts[nid].append(a)
+    idles: dict[str, list[tuple[str | None, int, int]]] = {}
+    for r in _rows(life, sc.IDLE):
+        idles.setdefault(str(r.get(sc.NODE_ID)), []).append(
+            (r.get(sc.IDLE_REASON), int(r[T.START]), int(r[T.END]))
+        )
+
+    nodes: dict[str, NodeTimeline] = {}
+    for nid, r in node_rows.items():
+        upstream = r.get(sc.NODE_UPSTREAM)
+        nodes[nid] = NodeTimeline(
+            node_id=nid,
+            kind=str(r.get(sc.NODE_KIND) or sc.NodeKind.TASK),
+            parent=r.get(sc.NODE_PARENT),
+            upstream=tuple(str(u) for u in upstream) if upstream is not None else (),
+            ready=int(r[T.START]),
+            queued=int(r[T.START]),
+            end=int(r[T.END]),
+            phase=r.get(sc.PHASE),
+            attempts=sorted(attempts[nid], key=lambda a: (a.start, a.number)),
+            child_exec_id=r.get(sc.CHILD_EXEC_ID),
+            array_size=None if r.get(sc.ARRAY_SIZE) is None else int(r[sc.ARRAY_SIZE]),
+        )
+    for n in nodes.values():
+        if n.parent is not None and n.parent in nodes:
+            nodes[n.parent].children.append(n.node_id)
+        n.upstream = tuple(_resolve(u, n.parent, nodes) for u in n.upstream)
+
+    start_node = next((n for n in nodes.values() if n.parent is None and n.kind == sc.NodeKind.START), None)
+    top_ready = start_node.end if start_node is not None else start
+    ordered = sorted(nodes.values(), key=lambda n: (_depth(n, nodes), n.queued))
+    for n in ordered:  # parents before children, so a child's scope-ready is known
+        known = [nodes[u].end for u in n.upstream if u in nodes]
+        if len(known) < len(n.upstream):
+            missing = [u for u in n.upstream if u not in nodes]
+            warnings.append(f"node {n.node_id}: upstream {missing} not recorded; ready from the others")
+        if known:
+            n.ready = max(known)
+        elif n.parent is not None and n.parent in nodes:
+            n.ready = nodes[n.parent].children_ready or nodes[n.parent].queued
+        elif n is start_node:
+            n.ready = start
+        else:
+            n.ready = top_ready
+        _wait(n, idles.get(n.node_id, []), warnings)
+        _tile(n, nodes, idles.get(n.node_id, []), children, whole, exec_id, warnings)
+
+    sections = _workflow_sections(start, end, start_node, nodes)
+    return ExecutionTimeline(
+        exec_id=exec_id,
+        start=start,
+        end=end,
+        phase=ex.get(sc.PHASE),
+        nodes={n.node_id: n for n in ordered},
+        sections=sections,
+        warnings=warnings,
+    )
+
+
+def _depth(n: NodeTimeline, nodes: Mapping[str, NodeTimeline]) -> int:
+    d, p = 0, n.parent
+    while p is not None and p in nodes and d < 10_000:
+        d, p = d + 1, nodes[p].parent
+    return d
+
+
+def _resolve(u: str, parent: str | None, nodes: Mapping[str, NodeTimeline]) -> str:
+    """An upstream id as written (full path) or relative to the enclosing node's scope."""
+    if u in nodes or parent is None:
+        return u
+    scoped = f"{parent}/{u}"
+    return scoped if scoped in nodes else u
+
+
+def _wait(n: NodeTimeline, idles: list[tuple[str | None, int, int]], warnings: list[str]) -> None:
+    if n.ready > n.queued:
+        warnings.append(
+            f"node {n.node_id}: queued {n.ready - n.queued} ns before its last upstream ended; transition is 0"
+        )
+        n.ready = n.queued
+    cur = _Cursor(n.ready, n.queued, n.node_id, warnings)
+    held = sorted((s, e) for reason, s, e in idles if reason == sc.IdleReason.MAX_PARALLELISM)
+    for s, e in held:
+        cur.to(NODE_TRANSITION, s)
+        cur.to(NODE_IDLE, e)
+    cur.to(NODE_TRANSITION, n.queued)
+    n.waiting = cur.out
+
+
+def _tile(
+    n: NodeTimeline,
+    nodes: Mapping[str, NodeTimeline],
+    idles: list[tuple[str | None, int, int]],
+    children: Mapping[str, SpanTable],
+    whole: SpanTable,
+    exec_id: str,
+    warnings: list[str],
+) -> None:
+    cur = _Cursor(n.queued, n.end, n.node_id, warnings)
+    own = [a for a in n.attempts if a.index is None]
+    for i, a in enumerate(own):
+        cur.to(NODE_SETUP if i == 0 else NODE_RESET, a.start, "attempt start")
+        if i < len(own) - 1:
+            cur.to(RETRIED, a.end, "attempt end")
+        else:
+            _attempt_sections(cur, a)
+    for reason, s, e in sorted(
+        (x for x in idles if x[0] != sc.IdleReason.MAX_PARALLELISM), key=lambda x: x[1]
+    ):
+        cur.to(NODE_SETUP, s, f"{reason} wait start")
+        cur.to(NODE_IDLE, e, f"{reason} wait end")
+    source = SUBNODE_SOURCE.get(n.kind)
+    if source == _CHILDREN and n.children:
+        n.children_ready = cur.at
+        cur.to(SUBNODES, max(nodes[c].end for c in n.children), "children end")
+    elif source == _SUBTASKS and n.attempts:
+        subs = [a for a in n.attempts if a.index is not None]
+        if subs:
+            cur.to(NODE_SETUP, min(a.start for a in subs), "first sub-task start")
+            cur.to(SUBNODES, max(a.end for a in subs), "last sub-task end")
+            n.array = _array_stats(n, subs)
+    elif source == _CHILD_EXECUTION:
+        _child_execution(n, cur, children, whole, exec_id, warnings)
+    cur.to(NODE_TEARDOWN if cur.out else NODE_SETUP, n.end)
+    n.sections = cur.out
+
+
+def _attempt_sections(cur: _Cursor, a: Attempt) -> None:
+    if a.user_start is None or a.user_end is None:
+        cur.to(TASK_SETUP, a.end, "attempt end")
+        return
+    cur.to(TASK_SETUP, a.user_start, "user code start")
+    cur.to(TASK_RUNTIME, a.user_end, "user code end")
+    cur.to(TASK_TEARDOWN, a.end, "attempt end")
+
+
+def _child_execution(
+    n: NodeTimeline,
+    cur: _Cursor,
+    children: Mapping[str, SpanTable],
+    whole: SpanTable,
+    exec_id: str,
+    warnings: list[str],
+) -> None:
+    child_id = n.child_exec_id
+    child_table = children.get(str(child_id)) if child_id is not None else None
+    if child_table is None and child_id is not None and child_id != exec_id:
+        df = whole.df
+        mine = df[df[sc.EXEC_ID] == child_id]
+        child_table = SpanTable(mine) if (mine[T.NAME] == sc.EXECUTION).any() else None
+    if child_table is None:
+        warnings.append(
+            f"node {n.node_id}: child execution {child_id!r} not available; its whole time counted as SUBNODES"
+        )
+        cur.to(SUBNODES, n.end)
+        return
+    n.child = node_timelines(child_table, children)
+    warnings.extend(f"child {n.child.exec_id}: {w}" for w in n.child.warnings)
+    cur.to(NODE_SETUP, n.child.start, "child execution start")
+    cur.to(SUBNODES, n.child.end, "child execution end")
+
+
+def _array_stats(n: NodeTimeline, subs: list[Attempt]) -> ArrayStats:
+    by_index: dict[int, list[Attempt]] = {}
+    for a in subs:
+        by_index.setdefault(int(a.index or 0), []).append(a)
+    per: dict[str, list[int]] = {TASK_SETUP: [], TASK_RUNTIME: [], TASK_TEARDOWN: []}
+    for atts in by_index.values():
+        last = max(atts, key=lambda a: (a.start, a.number))
+        if last.user_start is None or last.user_end is None:
+            per[TASK_SETUP].append(last.end - last.start)
+            continue
+        per[TASK_SETUP].append(last.user_start - last.start)
+        per[TASK_RUNTIME].append(last.user_end - last.user_start)
+        per[TASK_TEARDOWN].append(last.end - last.user_end)
+    spread = {
+        seg: {"min": int(min(v)), "p50": int(round(float(np.percentile(v, 50)))), "max": int(max(v))}
+        for seg, v in per.items()
+        if v
+    }
+    return ArrayStats(
+        size=n.array_size if n.array_size is not None else len(by_index),
+        subtasks=len(by_index),
+        retries=len(subs) - len(by_index),
+        spread=spread,
+    )
+
+
+def _workflow_sections(
+    start: int, end: int, start_node: NodeTimeline | None, nodes: Mapping[str, NodeTimeline]
+) -> list[Section]:
+    top = [n for n in nodes.values() if n.parent is None]
+    end_node = next((n for n in top if n.kind == sc.NodeKind.END), None)
+    setup_end = start_node.end if start_node is not None else start
+    ups = [nodes[u].end for u in end_node.upstream if u in nodes] if end_node is not None else []
+    work = ups or [n.end for n in top if n.kind not in (sc.NodeKind.START, sc.NodeKind.END)]
+    last = max(work) if work else setup_end
+    setup_end = min(max(setup_end, start), end)
+    last = min(max(last, setup_end), end)
+    out = []
+    if setup_end > start:
+        out.append(Section(WORKFLOW_SETUP, start, setup_end))
+    if end > last:
+        out.append(Section(WORKFLOW_TEARDOWN, last, end))
+    return out
+
+
+def _fallback(table: SpanTable) -> ExecutionTimeline:
+    """Upstream dialect (no lifecycle records): nodes as first/last seen in handleNode; rounds bound the run."""
+    df = table.df
+    warnings = [
+        "no flyte_otel lifecycle records (upstream FlytePropeller dialect): node times are handleNode "
+        "first/last seen, segments and overheads are not available"
+    ]
+    if len(df) == 0:
+        return ExecutionTimeline("", 0, 0, None, {}, [], lifecycle=False, warnings=warnings)
+    exec_ids = df[sc.EXEC_ID].dropna()
+    exec_id = str(exec_ids.iloc[0]) if len(exec_ids) else ""
+    handles = df[(df[T.CATEGORY] == sc.Category.NODE_HANDLE) & df[sc.NODE_ID].notna()]
+    nodes: dict[str, NodeTimeline] = {}
+    if len(handles):
+        g = handles.groupby(sc.NODE_ID, sort=False)
+        first, last = g[T.START].min(), g[T.END].max()
+        for nid in first.sort_values().index:
+            s, e = int(first[nid]), int(last[nid])
+            nodes[str(nid)] = NodeTimeline(str(nid), "unknown", None, (), s, s, e, None)
+    return ExecutionTimeline(
+        exec_id=exec_id,
+        start=int(df[T.START].min()),
+        end=int(df[T.END].max()),
+        phase=None,
+        nodes=nodes,
+        sections=[],
+        lifecycle=False,
+        warnings=warnings,
+    )
+
+
+def totals(sections: Iterable[Section]) -> dict[str, int]:
+    """ns per category of SEGMENT_CATEGORY over some sections."""
+    out: dict[str, int] = {}
+    for s in sections:
+        cat = SEGMENT_CATEGORY[s.segment]
+        out[cat] = out.get(cat, 0) + s.duration
+    return out
+
+
+def aggregate_overhead(tl: ExecutionTimeline) -> int:
+    """The RFC's workflow overhead (ns): workflow setup/teardown plus every node's flyte and scheduling time.
+
+    Top-level start/end nodes are inside WORKFLOW_SETUP/TEARDOWN, so they are not counted twice; a launch
+    plan's child execution adds its own aggregate. Exceeds the wall clock when nodes run in parallel.
+    """
+    total = sum(s.duration for s in tl.sections)
+    for n in tl.nodes.values():
+        if n.parent is None and n.kind in (sc.NodeKind.START, sc.NodeKind.END):
+            continue
+        total += sum(v for k, v in totals((*n.waiting, *n.sections)).items() if k in OVERHEAD_CATEGORIES)
+        if n.child is not None:
+            total += aggregate_overhead(n.child)
+    return total

@@ -1,0 +1,156 @@
+"""The diff: signed deltas in the report's hierarchy, and a verdict on noise when both sides hold several runs."""
+
+from __future__ import annotations
+
+import numpy as np
+import yaml
+
+import flyte_otel as fo
+from analyzer.reduce import diff as D
+from analyzer.reduce import report as R
+from analyzer.render.diff_text import render_diff
+from analyzer.render.report_yaml import load, render_yaml
+from flyte_otel.semconv import EventKind, Phase
+from tests import builders as B
+from tests.builders import MS, US, Task
+
+
+def _run(runtime: int, *, nodes: int = 2, events: int = 3, exec_id: str = "ex") -> dict:
+    tasks = [Task(1 * MS, 2 * MS, 3 * MS, runtime, 1 * MS, 2 * MS) for _ in range(nodes)]
+    with B.recording() as rec:
+        B.chain(rec, tasks, setup=5 * MS, teardown=4 * MS, exec_id=exec_id)
+        for i in range(events):
+            with fo.event(EventKind.WORKFLOW, exec_id, phase=Phase.RUNNING, start=B.T0 + i * MS,
+                          end=B.T0 + i * MS + 200 * US):  # fmt: skip
+                pass
+        return R.run_report(rec.table(exec_id))
+
+
+def _doc(samples: list[float], name: str = "b") -> dict:
+    """A report of several runs whose only metric is `duration` (ns)."""
+    runs = [{"execution": f"r{i}", "duration": int(v)} for i, v in enumerate(samples)]
+    return R.report(runs, name=name)
+
+
+def test_diff_of_a_report_with_itself_is_all_zeros_and_within_noise():
+    doc = R.report([_run(10 * MS, exec_id=f"ex{i}") for i in range(3)], name="chain")
+    d = D.diff(doc, doc)
+    changes = d.changes()
+    assert changes and all(c.delta == 0 for c in changes.values())
+    for path, c in changes.items():
+        # A p99 of 9 events over 3 runs is below the observations a p99 needs.
+        assert c.verdict == (D.TOO_FEW if path[-1] == "p99" else D.WITHIN_NOISE), path
+
+
+def test_single_run_diff_gives_deltas_only_and_says_significance_was_not_assessed():
+    doc = R.report([_run(10 * MS)])
+    d = D.diff(doc, doc)
+    assert not d.assessed and all(c.verdict is None for c in d.changes().values())
+    assert "not assessed" in render_diff(d)
+
+
+def test_diff_of_two_known_reports_gives_the_known_deltas():
+    base = R.report([_run(10 * MS, events=3)], name="chain")
+    new = R.report([_run(25 * MS, events=1)], name="chain")
+    c = D.diff(base, new).changes()
+    assert c[("duration",)].delta == 2 * 15 * MS
+    assert c[("nodes", "n1", "segments", "TASK_RUNTIME")].delta == 15 * MS
+    assert c[("nodes", "n1", "duration")].delta == 15 * MS
+    assert c[("nodes", "n1", "schedulingLatency")].delta == 0
+    assert c[("events", "workflow", "count")].delta == -2
+    wall_b, wall_n = 5 + 2 * 19 + 4, 5 + 2 * 34 + 4
+    assert c[("userCode",)].delta == (50 / wall_n) - (20 / wall_b)
+
+
+def test_diff_text_mirrors_the_hierarchy_with_signed_deltas():
+    base = R.report([_run(10 * MS, events=3)], name="chain")
+    new = R.report([_run(25 * MS, events=1)], name="chain")
+    # Through the YAML files, as the CLI does.
+    d = D.diff(load(render_yaml(base), "base.yaml"), load(render_yaml(new), "new.yaml"))
+    text = render_diff(d)
+    parsed = yaml.safe_load(text)["flyte.benchmark.chain"]
+    assert parsed["duration"] == "+30ms"
+    assert parsed["events"]["workflow"]["count"] == -2
+    assert parsed["nodes"][1]["n0"]["schedulingLatency"] == "+0ns"
+    assert parsed["nodes"][1]["n0"]["segments"]["TASK_RUNTIME"] == "+15ms"
+
+
+def test_nodes_and_categories_on_one_side_only_are_added_or_removed():
+    base = R.report([_run(10 * MS, nodes=2, events=0)], name="x")
+    new = R.report([_run(10 * MS, nodes=3, events=2)], name="x")
+    d = D.diff(base, new)
+    c = d.changes()
+    assert c[("nodes", "n2", "duration")].status == D.ADDED
+    assert c[("events", "workflow", "count")].status == D.ADDED
+    back = D.diff(new, base).changes()
+    assert back[("nodes", "n2", "duration")].status == D.REMOVED
+    assert "- n2:  # added" in render_diff(d)
+
+
+def test_a_clear_shift_between_run_sets_is_a_regression_and_its_reverse_an_improvement():
+    base = _doc([100, 104, 98, 101, 99, 103, 97, 102])
+    new = _doc([150, 149, 155, 152, 148, 151, 153, 147])
+    c = D.diff(base, new).changes()[("duration",)]
+    assert c.verdict == D.REGRESSED and c.p is not None and c.p < D.ALPHA
+    assert c.ci is not None and c.ci[0] > 1.05
+    assert D.diff(new, base).changes()[("duration",)].verdict == D.IMPROVED
+
+
+def test_a_shift_smaller_than_the_noise_band_is_within_noise_even_if_significant():
+    base = _doc([1000, 1001, 1002, 1003, 1004, 1005, 1006, 1007])
+    new = _doc([1020, 1021, 1022, 1023, 1024, 1025, 1026, 1027])  # +2%: real, but inside +-5%
+    c = D.diff(base, new).changes()[("duration",)]
+    assert c.p is not None and c.p < D.ALPHA
+    assert c.verdict == D.WITHIN_NOISE
+    assert D.diff(base, new, noise=0.01).changes()[("duration",)].verdict == D.REGRESSED
+
+
+def test_identical_distributions_are_within_noise():
+    rng = np.random.default_rng(3)
+    samples = list(rng.normal(1000, 50, 12))
+    other = list(rng.permutation(samples))
+    assert D.diff(_doc(samples), _doc(other)).changes()[("duration",)].verdict == D.WITHIN_NOISE
+
+
+def test_bootstrap_is_seeded_so_the_verdict_is_reproducible():
+    base, new = _doc([100, 110, 90, 105, 95]), _doc([120, 100, 130, 95, 125])
+    assert D.diff(base, new, seed=1).changes() == D.diff(base, new, seed=1).changes()
+
+
+def _chains(runtimes: dict[str, list[int]]) -> dict:
+    """A benchmark document as `otel-fold bench` builds it: one entry per workflow (a one-task chain per run)."""
+    doc: dict = {}
+    for name, rs in runtimes.items():
+        doc.update(R.report([_run(r, nodes=1, exec_id=f"{name}{i}") for i, r in enumerate(rs)], name=name))
+    return doc
+
+
+def test_entries_of_two_documents_are_matched_by_key_and_one_sided_ones_are_added_or_removed():
+    base = _chains({"a": [10 * MS, 10 * MS], "b": [20 * MS, 20 * MS], "gone": [5 * MS]})
+    new = _chains({"b": [50 * MS, 50 * MS], "fresh": [7 * MS], "a": [15 * MS, 15 * MS]})  # other order
+    diffs = {d.new_key: d for d in D.diff_documents(base, new)}
+    assert list(diffs) == [
+        "flyte.benchmark.a",
+        "flyte.benchmark.b",
+        "flyte.benchmark.gone",
+        "flyte.benchmark.fresh",
+    ]
+    a, b = diffs["flyte.benchmark.a"].changes(), diffs["flyte.benchmark.b"].changes()
+    assert a[("nodes", "n0", "segments", "TASK_RUNTIME")].delta == 5 * MS
+    assert b[("nodes", "n0", "segments", "TASK_RUNTIME")].delta == 30 * MS
+    assert b[("duration",)].delta == 30 * MS
+    assert {c.status for c in diffs["flyte.benchmark.gone"].changes().values()} == {D.REMOVED}
+    assert {c.status for c in diffs["flyte.benchmark.fresh"].changes().values()} == {D.ADDED}
+    assert [d.status for d in diffs.values()] == [D.CHANGED, D.CHANGED, D.REMOVED, D.ADDED]
+    assert "on one side only" in diffs["flyte.benchmark.fresh"].method
+    # An entry's verdicts are those of diffing it alone: the other entries do not shift its bootstrap.
+    alone = D.diff({"k": base["flyte.benchmark.b"]}, {"k": new["flyte.benchmark.b"]})
+    assert alone.changes() == diffs["flyte.benchmark.b"].changes()
+
+
+def test_two_single_entry_documents_are_compared_whatever_their_keys():
+    (d,) = D.diff_documents(
+        R.report([_run(10 * MS, exec_id="ex0")]), R.report([_run(12 * MS, exec_id="ex1")])
+    )
+    assert (d.base_key, d.new_key, d.status) == ("ex0", "ex1", D.CHANGED)
+    assert d.changes()[("nodes", "n0", "duration")].delta == 2 * MS
