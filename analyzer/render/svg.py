@@ -1,0 +1,124 @@
+"""SVG drawing shared by the pictures (timeline, waterfall): a canvas of rounded elements, a time axis, an HTML page.
+
+Output is deterministic: coordinates are rounded to 0.01 px, attributes are written in a fixed order, ids
+are given by the caller. Hover text is SVG ``<title>`` (shown natively by browsers), so a picture needs no
+script and fetches nothing when opened.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+from analyzer.errors import AnalyzerError
+from analyzer.units import format_duration
+
+FONT = "font-family:Helvetica,Arial,sans-serif"
+SUFFIXES = (".svg", ".html")
+_TICK_STEPS = (1, 2, 5)  # axis ticks fall on 1, 2 or 5 times a power of ten ns
+
+
+def num(x: float) -> str:
+    """A coordinate rounded to 0.01 with trailing zeros dropped (``12``, ``3.5``, ``0.25``)."""
+    text = f"{round(x, 2):.2f}".rstrip("0").rstrip(".")
+    return "0" if text == "-0" else text
+
+
+def _attrs(attrs: Mapping[str, object]) -> str:
+    out = []
+    for k, v in attrs.items():
+        if v is None:
+            continue
+        value = num(v) if isinstance(v, float) else str(v)
+        out.append(f' {k.rstrip("_").replace("_", "-")}="{html.escape(value, quote=True)}"')
+    return "".join(out)
+
+
+class Canvas:
+    """Collects SVG elements in drawing order; ``render`` wraps them in one ``<svg>``."""
+
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+
+    def rect(self, x: float, y: float, w: float, h: float, title: str | None = None, **attrs: object) -> None:
+        """A rectangle (attributes as keywords: ``class_`` → ``class``, ``data_node`` → ``data-node``)."""
+        head = f'<rect x="{num(x)}" y="{num(y)}" width="{num(max(w, 0.0))}" height="{num(h)}"{_attrs(attrs)}'
+        self.parts.append(f"{head}><title>{html.escape(title)}</title></rect>" if title else head + "/>")
+
+    def text(self, x: float, y: float, text: str, **attrs: object) -> None:
+        """A text label at (x, y baseline)."""
+        self.parts.append(f'<text x="{num(x)}" y="{num(y)}"{_attrs(attrs)}>{html.escape(text)}</text>')
+
+    def line(self, x1: float, y1: float, x2: float, y2: float, **attrs: object) -> None:
+        """A straight line."""
+        self.parts.append(
+            f'<line x1="{num(x1)}" y1="{num(y1)}" x2="{num(x2)}" y2="{num(y2)}"{_attrs(attrs)}/>'
+        )
+
+    def path(self, d: str, **attrs: object) -> None:
+        """A path with data ``d`` (the caller rounds its numbers with :func:`num`)."""
+        self.parts.append(f'<path d="{d}"{_attrs(attrs)}/>')
+
+    def open(self, **attrs: object) -> None:
+        """Start a ``<g>`` group."""
+        self.parts.append(f"<g{_attrs(attrs)}>")
+
+    def close(self) -> None:
+        """End the innermost group."""
+        self.parts.append("</g>")
+
+    def render(self, width: float, height: float, style: str, title: str) -> str:
+        """The document: one ``<svg>`` with a ``<title>``, a ``<style>`` and the elements."""
+        return (
+            f'<svg xmlns="http://www.w3.org/2000/svg" width="{num(width)}" height="{num(height)}" '
+            f'viewBox="0 0 {num(width)} {num(height)}">\n<title>{html.escape(title)}</title>\n'
+            f"<style>{style}</style>\n" + "\n".join(self.parts) + "\n</svg>\n"
+        )
+
+
+def ticks(span_ns: int, target: int = 10) -> list[int]:
+    """Offsets (ns) for about `target` axis ticks over [0, span_ns], on 1-2-5 steps."""
+    if span_ns <= 0:
+        return [0]
+    raw = span_ns / target
+    power = 10 ** math.floor(math.log10(raw))
+    step = next((m * power for m in _TICK_STEPS if m * power >= raw), 10 * power)
+    step = max(int(step), 1)
+    return list(range(0, span_ns + 1, step))
+
+
+def axis(c: Canvas, x: Callable[[int], float], span_ns: int, top: float, bottom: float) -> None:
+    """Tick labels (offset from the start) above `top`, faint grid lines from `top` to `bottom`."""
+    c.open(class_="axis")
+    for t in ticks(span_ns):
+        c.line(x(t), top, x(t), bottom, class_="grid")
+        c.text(x(t), top - 4, format_duration(t), class_="tick")
+    c.close()
+
+
+def page(title: str, body: str) -> str:
+    """A self-contained HTML page around already-rendered SVG/HTML fragments (no script, no external fetch)."""
+    return (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        f"<title>{html.escape(title)}</title>"
+        f"<style>body{{{FONT};margin:12px}}details{{margin:6px 0}}summary{{cursor:pointer}}</style>"
+        f"</head><body>\n{body}</body></html>\n"
+    )
+
+
+def check_suffix(path: str | Path, what: str) -> str:
+    """The path's suffix (.svg or .html), or AnalyzerError naming the path (checked before any work is done)."""
+    suffix = Path(path).suffix.lower()
+    if suffix not in SUFFIXES:
+        raise AnalyzerError(f"{path}: the {what} is written as .svg or .html, not {suffix or 'no suffix'!r}")
+    return suffix
+
+
+def save(path: str | Path, text: str, what: str) -> None:
+    """Write the picture; AnalyzerError naming the path when it cannot be written."""
+    try:
+        Path(path).write_text(text, encoding="utf-8")
+    except OSError as e:
+        raise AnalyzerError(f"{path}: cannot write the {what} ({e.strerror})") from None
