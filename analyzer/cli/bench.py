@@ -1,0 +1,212 @@
+"""`otel-fold bench [WORKFLOW...]`: run the portfolio N times each, serially, and write one benchmark YAML.
+
+The executor is the propeller simulator (default: virtual clock, traces into the local store through
+flyte_otel's file exporter) or, with --remote CONFIG, a real Flyte cluster through flytekit's FlyteRemote
+(register, launch, wait), whose traces are then fetched from the backend the source flags name. Each run
+becomes a report (analyzer.cli.report's), each workflow one ``flyte.benchmark.<workflow>`` entry with its
+runs kept as samples.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any, Protocol
+
+from tqdm import tqdm
+
+from analyzer import source
+from analyzer.cli.report import execution_report
+from analyzer.decode import decode
+from analyzer.errors import AnalyzerError, BackendError
+from analyzer.load import select_execution
+from analyzer.reduce.report import report
+from analyzer.render.report_yaml import render_json, render_yaml
+from analyzer.store.reader import default_store
+from analyzer.table import SpanTable
+
+HELP = "run portfolio workflows N times each (simulator, or a Flyte cluster) and write one benchmark YAML"
+_REPO = Path(__file__).resolve().parents[2]
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, not {value}")
+    return value
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Which workflows, how often, on which executor, and where the YAML goes."""
+    from examples.portfolio import BY_NAME
+    from examples.simulator.engine import DIALECTS
+
+    parser.add_argument("workflows", nargs="*", metavar="WORKFLOW",
+                        help=f"portfolio workflows (default all): {', '.join(BY_NAME)}")  # fmt: skip
+    parser.add_argument(
+        "-n", "--runs", type=_positive, default=3, help="repetitions per workflow (default 3)"
+    )
+    parser.add_argument("-o", "--output", metavar="FILE", help="write the YAML here instead of stdout")
+    parser.add_argument("--json", action="store_true", help="JSON with exact nanoseconds instead of YAML")
+    sim = parser.add_argument_group("simulator (the default executor)")
+    sim.add_argument("--profile", default="default", help="latency profile: a YAML path or a name under "
+                     "examples/profiles (default: default)")  # fmt: skip
+    sim.add_argument("--seed", type=int, default=0, help="seed of the latency draws (default 0)")
+    sim.add_argument("--dialect", choices=tuple(DIALECTS), default="flyte_otel",
+                     help="flyte_otel: one trace per execution with lifecycle records; upstream: FlytePropeller's")  # fmt: skip
+    sim.add_argument("--clock", choices=("virtual", "real"), default="virtual",
+                     help="virtual: instant and exact (default); real: operations take their latency in wall time")  # fmt: skip
+    sim.add_argument(
+        "--max-streak-length", type=_positive, default=8, help="propeller's max-streak-length (default 8)"
+    )
+    sim.add_argument(
+        "--small", action="store_true", help="the local-run sizes (e.g. a 50-way map, not 5,000)"
+    )
+    remote = parser.add_argument_group(
+        "a Flyte cluster instead (traces then come from the source flags below)"
+    )
+    remote.add_argument("--remote", metavar="CONFIG", help="flytekit config file (e.g. ~/.flyte/config.yaml); "
+                        "--project/--domain default to flytesnacks/development")  # fmt: skip
+    source.add_arguments(parser)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run every workflow N times with a progress bar on stderr, then report them all in one document."""
+    doc = bench(args)
+    text = render_json(doc) if args.json else render_yaml(doc)
+    if args.output:
+        try:
+            Path(args.output).write_text(text, encoding="utf-8")
+        except OSError as e:
+            raise AnalyzerError(f"{args.output}: cannot write the benchmark ({e.strerror})") from None
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def bench(args: argparse.Namespace) -> dict[str, Any]:
+    """The benchmark document (``flyte.benchmark.<workflow>`` -> report over its runs) the flags ask for."""
+    from examples.portfolio import BY_NAME
+
+    unknown = [w for w in args.workflows if w not in BY_NAME]
+    if unknown:
+        raise AnalyzerError(
+            f"bench: no portfolio workflow {', '.join(unknown)} (there are: {', '.join(BY_NAME)})"
+        )
+    entries = [BY_NAME[w] for w in (args.workflows or BY_NAME)]
+    executor: _Executor = _Cluster(args) if args.remote else _Simulated(args)
+    exec_ids: dict[str, list[str]] = {}
+    with tqdm(total=len(entries) * args.runs, desc="bench", unit="run", file=sys.stderr, leave=False) as bar:
+        try:
+            for e in entries:
+                bar.set_postfix_str(e.name)
+                for _ in range(args.runs):
+                    exec_ids.setdefault(e.name, []).append(executor.run(e))
+                    bar.update()
+        finally:
+            src = executor.finish()
+    return {k: v for e in entries for k, v in report([execution_report(src, i) for i in exec_ids[e.name]],
+                                                      e.name).items()}  # fmt: skip
+
+
+class _Executor(Protocol):
+    def run(self, entry: Any) -> str:
+        """Execute one run of a portfolio entry to completion; its execution id."""
+        ...
+
+    def finish(self) -> source.Source:
+        """Stop; where the runs' traces are read from."""
+        ...
+
+
+class _Simulated:
+    """The propeller simulator, writing one trace file of its own into the local store."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        from examples.simulator.clock import RealClock, VirtualClock
+        from examples.simulator.engine import Simulator, configure
+        from examples.simulator.profile import load_profile
+
+        profile = load_profile(args.profile)
+        store = Path(args.store) if args.store else default_store()
+        try:
+            store.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise AnalyzerError(f"{store}: cannot create the trace store ({e.strerror})") from None
+        self.path = store / f"bench-{os.getpid()}-{time.time_ns()}.jsonl"
+        # One span at a time to the file as it ends: nothing queued, nothing dropped, memory flat.
+        configure(args.dialect, exporter="file", path=self.path, batch=False)
+        clock = VirtualClock() if args.clock == "virtual" else RealClock()
+        self._sim = Simulator(profile, seed=args.seed, clock=clock, dialect=args.dialect,
+                              max_streak_length=args.max_streak_length)  # fmt: skip
+        self._small = args.small
+        self._plans: dict[str, Any] = {}
+
+    def run(self, entry: Any) -> str:
+        """One simulated execution."""
+        plan = self._plans.get(entry.name)
+        if plan is None:
+            plan = self._plans[entry.name] = entry.plan(small=self._small)
+        overrides = entry.local_inputs if self._small else None
+        return self._sim.run(plan, failures=entry.sim_failures(overrides)).exec_id
+
+    def finish(self) -> source.Source:
+        """Flush the file and read it back once."""
+        import flyte_otel as fo
+
+        fo.shutdown()
+        return _DecodedFile(self.path)
+
+
+class _DecodedFile:
+    """A trace file decoded once; an execution is selected from it as analyzer.load selects one."""
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._table = decode(path.read_bytes(), str(path)) if path.exists() else SpanTable.empty()
+
+    def execution(self, exec_id: str) -> SpanTable:
+        """The execution's traces."""
+        return select_execution(self._table, exec_id, str(self._path))
+
+
+class _Cluster:
+    """A Flyte cluster through flytekit's FlyteRemote: register the workflow once, then launch and wait per run."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        from flytekit.configuration import Config
+        from flytekit.remote import FlyteRemote
+
+        self._args = args
+        try:
+            self._remote = FlyteRemote(Config.auto(config_file=args.remote),
+                                       default_project=args.project or "flytesnacks",
+                                       default_domain=args.domain or "development")  # fmt: skip
+        except Exception as e:  # flytekit raises many types for a bad or unreachable config
+            raise BackendError(f"flyte config {args.remote}: {type(e).__name__}: {e}") from None
+        self._version = f"otel-fold-bench-{time.strftime('%Y%m%d%H%M%S')}"
+        self._registered: dict[str, Any] = {}
+
+    def run(self, entry: Any) -> str:
+        """Register (first time), launch, wait; the execution id."""
+        try:
+            flyte_entity = self._registered.get(entry.name)
+            if flyte_entity is None:
+                flyte_entity = self._registered[entry.name] = self._remote.register_script(
+                    entry.entity, version=self._version, source_path=str(_REPO),
+                    module_name=f"examples.portfolio.{entry.name}",
+                )  # fmt: skip
+            execution = self._remote.execute(flyte_entity, inputs=entry.inputs(), wait=True)
+        except AnalyzerError:
+            raise
+        except Exception as e:
+            raise BackendError(f"flyte cluster ({self._args.remote}), workflow {entry.name}: "
+                               f"{type(e).__name__}: {e}") from None  # fmt: skip
+        return str(execution.id.name)
+
+    def finish(self) -> source.Source:
+        """The backend the source flags name (Jaeger, Tempo, FlyteAdmin, a store)."""
+        return source.from_args(self._args)
