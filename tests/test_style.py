@@ -1,0 +1,24 @@
+"""The project's own checks, run by the same command as the tests (STYLE.md: ruff and mypy)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+
+CHECKS = {
+    "ruff lint": [str(BIN / "ruff"), "check", "."],
+    "ruff format": [str(BIN / "ruff"), "format", "--check", "."],
+    "mypy": [sys.executable, "-m", "mypy"],
+}
+
+
+@pytest.mark.parametrize("name", list(CHECKS))
+def test_tree_passes(name: str) -> None:
+    done = subprocess.run(CHECKS[name], cwd=ROOT, capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0, f"{name} failed:\n{done.stdout}\n{done.stderr}"
