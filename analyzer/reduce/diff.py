@@ -189,10 +189,11 @@ def _ratio(new: float, base: float) -> float:
 def _bootstrap(b: np.ndarray, n: np.ndarray, rng: np.random.Generator) -> tuple[float, float]:
     mb = np.median(b[rng.integers(0, len(b), (RESAMPLES, len(b)))], axis=1)
     mn = np.median(n[rng.integers(0, len(n), (RESAMPLES, len(n)))], axis=1)
+    tail = (1 - CONFIDENCE) / 2 * 100
     with np.errstate(divide="ignore", invalid="ignore"):
         r = np.where(mb == 0, np.where(mn == 0, 1.0, np.inf), mn / np.where(mb == 0, 1, mb))
-    tail = (1 - CONFIDENCE) / 2 * 100
-    lo, hi = np.percentile(r, [tail, 100 - tail])
+        # interpolating between two infinite ratios gives nan: the bound is infinite
+        lo, hi = np.nan_to_num(np.percentile(r, [tail, 100 - tail]), nan=np.inf, posinf=np.inf)
     return float(lo), float(hi)
 
 

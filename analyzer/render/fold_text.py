@@ -92,5 +92,7 @@ def _column(df: pd.DataFrame, column: str, rows: np.ndarray) -> list[Any]:
 def _head(category: str, name: str, service: str | None) -> str:
     if category == sc.Category.OTHER:
         return f"{category} {service}: {name}" if service else f"{category} {name}"
-    # Known operations are recognised by the category, so the Go package path adds nothing.
-    return f"{category} {name.rsplit('/', 1)[-1]}"
+    # Known operations are recognised by the category, so the Go package path adds nothing,
+    # and a short name that only repeats the category ("streak streak") is dropped.
+    short = name.rsplit("/", 1)[-1]
+    return category if short == category else f"{category} {short}"

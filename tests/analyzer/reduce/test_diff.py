@@ -154,3 +154,14 @@ def test_two_single_entry_documents_are_compared_whatever_their_keys():
     )
     assert (d.base_key, d.new_key, d.status) == ("ex0", "ex1", D.CHANGED)
     assert d.changes()[("nodes", "n0", "duration")].delta == 2 * MS
+
+
+def test_interval_of_a_ratio_over_a_zero_base_is_infinite_not_nan() -> None:
+    # Base medians of 0 in most resamples make ratios of inf; interpolating between two of them is nan,
+    # which would silently fail every "outside the noise band" comparison.
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        lo, hi = D._bootstrap(np.array([0.0, 0, 0, 1]), np.array([1.0, 2, 3, 4]), np.random.default_rng(0))
+    assert lo >= 1 and hi == np.inf
