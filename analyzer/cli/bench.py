@@ -19,12 +19,11 @@ from typing import Any, Protocol
 from tqdm import tqdm
 
 from analyzer import source
-from analyzer.cli.report import execution_report
+from analyzer.cli.report import execution_report, write_document
 from analyzer.decode import decode
 from analyzer.errors import AnalyzerError, BackendError
 from analyzer.load import select_execution
 from analyzer.reduce.report import report
-from analyzer.render.report_yaml import render_json, render_yaml
 from analyzer.store.reader import default_store
 from analyzer.table import SpanTable
 
@@ -75,15 +74,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run every workflow N times with a progress bar on stderr, then report them all in one document."""
-    doc = bench(args)
-    text = render_json(doc) if args.json else render_yaml(doc)
-    if args.output:
-        try:
-            Path(args.output).write_text(text, encoding="utf-8")
-        except OSError as e:
-            raise AnalyzerError(f"{args.output}: cannot write the benchmark ({e.strerror})") from None
-    else:
-        sys.stdout.write(text)
+    write_document(bench(args), args, "benchmark")
     return 0
 
 

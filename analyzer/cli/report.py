@@ -36,16 +36,20 @@ def run(args: argparse.Namespace) -> int:
     """Fetch every execution (and its launch plans' children, and FlyteAdmin's metrics if asked), reduce, render."""
     src, admin = source.from_args(args), admin_metrics(args)
     runs = [execution_report(src, exec_id, admin) for exec_id in args.exec_ids]
-    doc = report(runs, args.name)
+    write_document(report(runs, args.name), args, "report")
+    return 0
+
+
+def write_document(doc: dict[str, Any], args: argparse.Namespace, what: str) -> None:
+    """Render a report-shaped document as YAML (or JSON with --json) to --output, else to stdout."""
     text = render_json(doc) if args.json else render_yaml(doc)
     if args.output:
         try:
             Path(args.output).write_text(text, encoding="utf-8")
         except OSError as e:
-            raise AnalyzerError(f"{args.output}: cannot write the report ({e.strerror})") from None
+            raise AnalyzerError(f"{args.output}: cannot write the {what} ({e.strerror})") from None
     else:
         sys.stdout.write(text)
-    return 0
 
 
 def execution_report(
