@@ -8,20 +8,7 @@ import pytest
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 import flyte_otel as fo
-
-
-class VirtualClock:
-    """A clock that moves only when told to (ns)."""
-
-    def __init__(self, start: int = 1_700_000_000_000_000_000) -> None:
-        self.now = start
-
-    def __call__(self) -> int:
-        return self.now
-
-    def advance(self, ns: int) -> int:
-        self.now += ns
-        return self.now
+from tests.builders import VirtualClock
 
 
 @pytest.fixture(autouse=True)
