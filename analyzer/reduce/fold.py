@@ -19,6 +19,9 @@ from analyzer.execution import Execution
 from flyte_otel import semconv
 
 DEFAULT_COLLAPSE = 20
+# Categories whose runs are never collapsed: a propeller round is the fold's unit of time (fold-logs.py's
+# "Processing" line), and with upstream FlytePropeller every round is a top-level sibling of the last.
+NEVER_COLLAPSED = (semconv.Category.ROUND,)
 
 
 @dataclass(frozen=True)
@@ -67,6 +70,12 @@ def fold(
     run_start = np.flatnonzero(boundary)
     run_len = np.diff(np.r_[run_start, len(sib)])
     big = run_len > collapse if collapse > 0 else np.zeros(len(run_len), dtype=bool)
+    never = [
+        df[t.CATEGORY].cat.categories.get_loc(c)
+        for c in NEVER_COLLAPSED
+        if c in df[t.CATEGORY].cat.categories
+    ]
+    big &= ~np.isin(category[run_start], never)
     first, length = run_start[big], run_len[big]
     last = sib[first + length - 1]
     first_row = sib[first]

@@ -130,7 +130,8 @@ def test_collapse_depth_and_node_flags_reach_the_fold(capsys, tmp_path):
     path = tmp_path / "rounds.binpb"
     path.write_bytes(_rounds_payload([("exec-a", i) for i in range(30)]))
     code, out, _ = _run(capsys, "exec-a", "--file", str(path))
-    assert code == 0 and "×30" in out and len(out.splitlines()) == 2
+    # rounds are the fold's unit and are never collapsed: header + 30 rounds + their 30 events
+    assert code == 0 and "×" not in out and len(out.splitlines()) == 61
     _, out, _ = _run(capsys, "exec-a", "--file", str(path), "--collapse", "0", "--depth", "1")
     assert len(out.splitlines()) == 31
     _, out, _ = _run(capsys, "exec-a", "--file", str(path), "--collapse", "0", "--node", "nope")

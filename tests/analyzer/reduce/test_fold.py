@@ -77,6 +77,17 @@ def test_siblings_with_another_name_break_a_run():
     assert f.count.tolist() == [1, 6, 1, 6]
 
 
+def test_rounds_are_never_collapsed_but_their_repeated_children_are():
+    # upstream FlytePropeller: every round is a top-level trace root, so 30 rounds are 30 siblings
+    b = _Builder()
+    for r in range(30):
+        b.span(f"r{r}", "", sc.ROUND, r * S, r * S + 10 * MS, exec_id="X")
+    for i in range(6):
+        b.span(f"e{i}", "r0", sc.CREATE_NODE_EVENT, i * US, i * US + 1)
+    f = fold(b.execution(), collapse=5)
+    assert f.count.tolist() == [1, 6] + [1] * 29
+
+
 def test_no_span_is_lost_or_repeated_without_collapsing():
     ex = _array_execution(50)
     f = fold(ex, collapse=0)
