@@ -15,7 +15,7 @@ from typing import Any
 from analyzer.cli import bench
 from analyzer.cli import main as cli_main
 from analyzer.errors import AnalyzerError
-from analyzer.reduce.diff import REGRESSED, diff_documents
+from analyzer.reduce.diff import REGRESSED, diff_documents, notable
 from analyzer.render.diff_text import render_diff
 from analyzer.render.report_yaml import render_yaml
 
@@ -59,8 +59,8 @@ def run(args: argparse.Namespace) -> int:
     diffs = {
         d.new_key: d for d in diff_documents(base, slow)
     }  # what `otel-fold diff` does with the two files
-    _step(f"5. diff {base_path} {slow_path}, for {_FOLDED}:")
-    sys.stdout.write(render_diff(diffs[f"flyte.benchmark.{_FOLDED}"]))
+    _step(f"5. otel-fold diff {base_path} {slow_path} --only-changes, for {_FOLDED}:")
+    sys.stdout.write(render_diff(notable(diffs[f"flyte.benchmark.{_FOLDED}"])))
     _step("6. etcd write latency p50, per workflow:")
     missed = []
     for key, d in diffs.items():

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from analyzer.errors import AnalyzerError, NotFound
-from analyzer.reduce.diff import DEFAULT_NOISE, diff_documents
+from analyzer.reduce.diff import DEFAULT_NOISE, diff_documents, notable
 from analyzer.render.diff_text import render_diffs
 from analyzer.render.report_yaml import load
 
@@ -38,12 +38,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"noise band around a ratio of 1 (default {DEFAULT_NOISE}: ±{DEFAULT_NOISE:.0%})",
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of the bootstrap resampling (default 0)")
+    parser.add_argument(
+        "--only-changes",
+        action="store_true",
+        help="print only regressed/improved values (any change when not assessed) and added/removed ones",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     """Read both reports, diff, print."""
     base, new = _read(args.base), _read(args.new)
-    sys.stdout.write(render_diffs(diff_documents(base, new, noise=args.noise, seed=args.seed)))
+    diffs = diff_documents(base, new, noise=args.noise, seed=args.seed)
+    sys.stdout.write(render_diffs([notable(d) for d in diffs] if args.only_changes else diffs))
     return 0
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -82,6 +82,35 @@ class Diff:
     def changes(self) -> dict[tuple[str, ...], Change]:
         """Every Change by its path."""
         return {p: c for p, c in flatten(self.tree).items() if isinstance(c, Change)}
+
+
+def notable(d: Diff) -> Diff:
+    """The same diff keeping only what moved: regressed or improved (or, when not assessed, any non-zero
+    delta), and everything added or removed; empty branches are dropped."""
+    return replace(d, tree=_prune(d.tree, d.assessed))
+
+
+def _keep(c: Change, assessed: bool) -> bool:
+    if c.status != CHANGED:
+        return True
+    return c.verdict in (REGRESSED, IMPROVED) if assessed else bool(c.delta)
+
+
+def _prune(tree: Mapping[str, Any], assessed: bool) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, v in tree.items():
+        if isinstance(v, Change):
+            if _keep(v, assessed):
+                out[key] = v
+        elif isinstance(v, list):
+            items = [
+                {name: kept} for item in v for name, sub in item.items() if (kept := _prune(sub, assessed))
+            ]
+            if items:
+                out[key] = items
+        elif kept := _prune(v, assessed):
+            out[key] = kept
+    return out
 
 
 def diff(

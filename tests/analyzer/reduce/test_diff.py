@@ -165,3 +165,19 @@ def test_interval_of_a_ratio_over_a_zero_base_is_infinite_not_nan() -> None:
         warnings.simplefilter("error")
         lo, hi = D._bootstrap(np.array([0.0, 0, 0, 1]), np.array([1.0, 2, 3, 4]), np.random.default_rng(0))
     assert lo >= 1 and hi == np.inf
+
+
+def test_notable_keeps_only_what_moved_and_what_is_one_sided():
+    # one run a side, so "moved" means a non-zero delta: the runtime (and what sums it) moved, the
+    # scheduling latency did not, and 2 workflow events less is a change of count
+    base = R.report([_run(10 * MS, events=3)], name="chain")
+    new = R.report([_run(25 * MS, events=1)], name="chain")
+    kept = D.notable(D.diff(base, new)).changes()
+    assert ("nodes", "n1", "segments", "TASK_RUNTIME") in kept and ("events", "workflow", "count") in kept
+    assert ("nodes", "n1", "schedulingLatency") not in kept
+    assert all(c.delta for c in kept.values())
+    # assessed: only regressed/improved survive; identical run sets leave nothing
+    same = D.notable(D.diff(_doc([10, 11, 12, 13, 14]), _doc([10, 11, 12, 13, 14])))
+    assert same.tree == {}
+    moved = D.notable(D.diff(_doc([10, 11, 12, 13, 14]), _doc([30, 31, 32, 33, 34])))
+    assert moved.changes()[("duration",)].verdict == D.REGRESSED
