@@ -12,6 +12,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, BinaryIO
 
+import orjson
+
 from analyzer.decode import jaeger_domain, jaeger_v1, otlp_json, otlp_proto
 from analyzer.decode._columns import Columns, gc_paused
 from analyzer.errors import DecodeError
@@ -86,8 +88,9 @@ def _decode_stream(f: BinaryIO, cols: Columns, where: str) -> str:
     fmt = _sniff(f, f"{cols.source}: {where}".rstrip(": "))
     try:
         if fmt == "otlp-proto":
-            data = f.read()
-            otlp_proto.decode_message(otlp_proto.parse(data, cols, where), cols, where)
+            records = otlp_proto.Records(cols)
+            records.add(f.read(), where)
+            records.close()
         elif fmt == "otlp-proto-framed":
             _decode_framed(f, cols, where)
         else:
@@ -128,13 +131,16 @@ def _sniff(f: BinaryIO, source: str) -> str:
 
 
 def _decode_framed(f: BinaryIO, cols: Columns, where: str) -> None:
+    records = otlp_proto.Records(cols)
     try:
         for offset, payload in framing.read_records(f):
-            at = f"{where}byte {offset}: "
-            otlp_proto.decode_message(otlp_proto.parse(payload, cols, at), cols, at)
+            records.add(payload, f"{where}byte {offset}: ")
     except framing.Truncated as t:
+        records.close()
         # the writer was killed mid-record (docs/store.md): everything before it is whole
         cols.warn(f"{where}byte {t.offset}: last record truncated ({t}); skipped")
+    else:
+        records.close()
 
 
 def _decode_json(f: BinaryIO, cols: Columns, where: str) -> str:
@@ -144,10 +150,19 @@ def _decode_json(f: BinaryIO, cols: Columns, where: str) -> str:
     f.seek(0)
     data = f.read()
     try:
-        doc = json.loads(_utf8(data, cols, where))
+        doc = _loads(data, cols, where)
     except json.JSONDecodeError as e:
         raise DecodeError(f"{cols.source}: {where}invalid JSON at {_position(e)}: {e.msg}") from None
     return _decode_json_doc(doc, cols, where)
+
+
+def _loads(data: bytes, cols: Columns, where: str) -> Any:
+    """Parse JSON: orjson (2-3x faster), and for what it refuses (invalid UTF-8, NaN, huge integers, bad
+    JSON) the standard library, which repairs UTF-8 (warned), accepts the rest and words the errors."""
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return json.loads(_utf8(data, cols, where))
 
 
 def _more(f: BinaryIO) -> bool:
@@ -160,9 +175,12 @@ def _more(f: BinaryIO) -> bool:
 
 def _is_json(line: bytes) -> bool:
     try:
-        json.loads(line)
-    except ValueError:  # JSONDecodeError and UnicodeDecodeError
-        return False
+        orjson.loads(line)
+    except orjson.JSONDecodeError:
+        try:
+            json.loads(line)
+        except ValueError:  # JSONDecodeError and UnicodeDecodeError
+            return False
     return True
 
 
@@ -186,7 +204,7 @@ def _decode_json_lines(f: BinaryIO, cols: Columns, where: str) -> str:
     for lineno, offset, line, complete in framing.read_lines(f):
         at = f"{where}line {lineno}: "
         try:
-            doc = json.loads(_utf8(line, cols, at))
+            doc = _loads(line, cols, at)
         except json.JSONDecodeError as e:
             if not complete:  # no newline after it: the writer was cut off mid-line
                 cols.warn(f"{at}last line truncated (byte {offset}); skipped")

@@ -38,6 +38,7 @@ _NUMERIC = ("service", "name", "kind", "status", "ref_type", "start", "end", "pl
 Plan = tuple[tuple[tuple[str, Any], ...], dict[str, Any] | None]
 
 _ALL_HEX = re.compile(r"[0-9a-f]*")
+_HEX_DIGITS = b"0123456789abcdef"
 
 
 class Columns:
@@ -63,6 +64,8 @@ class Columns:
         self.caches: dict[str, dict[Any, Any]] = {}
         self._chunks: dict[str, list[np.ndarray]] = {k: [] for k in _NUMERIC}
         self._flushed = 0  # rows moved into self._chunks
+        # rows whose ids add_rows() was given as hex made from id bytes: valid by construction
+        self._made_ids = 0
         self.text_ids = False  # set by text decoders: their ids still need the hex-alphabet check
         self.services: dict[str, int] = {}
         self.names: dict[str, int] = {}
@@ -71,9 +74,10 @@ class Columns:
         self._block_rows: list[int] = []
         self._block_where: list[str] = []
 
-    def block(self, where: str) -> None:
-        """Mark that the rows appended from now on were read at `where` (e.g. a JSON path or byte offset)."""
-        self._block_rows.append(len(self.span_id))
+    def block(self, where: str, row: int | None = None) -> None:
+        """Mark that the rows appended from now on (or from `row` on) were read at `where` (e.g. a JSON path
+        or byte offset)."""
+        self._block_rows.append(len(self.span_id) if row is None else row)
         self._block_where.append(where)
 
     def where(self, row: int) -> str:
@@ -120,6 +124,25 @@ class Columns:
             values.clear()  # in place: decoders hold its bound append
         self._flushed += len(self._chunks["plan"][-1])
 
+    def add_rows(
+        self, trace_id: list[str], span_id: list[str], parent_id: list[str], numeric: dict[str, np.ndarray]
+    ) -> None:
+        """Append many whole rows at once (a vectorized decoder): the ids as lists of lowercase hex made from
+        id bytes of the right lengths (not checked again), every other column of ``_NUMERIC`` (service,
+        name, ..., plan) as an int64 array."""
+        self.flush()
+        n = len(span_id)
+        lengths = {len(trace_id), len(parent_id), *map(len, numeric.values())}
+        if lengths != {n} or set(numeric) != set(_NUMERIC):
+            raise AssertionError("add_rows() with columns of different lengths")  # a decoder bug
+        self.trace_id += trace_id
+        self.span_id += span_id
+        self.parent_id += parent_id
+        self._made_ids += n
+        for key in _NUMERIC:
+            self._chunks[key].append(numeric[key].astype(np.int64, copy=False))
+        self._flushed += n
+
     def rows_done(self) -> int:
         """Rows appended completely (the attribute plan is a row's last column)."""
         return self._flushed + len(self.plan)
@@ -135,13 +158,14 @@ class Columns:
         lengths = {len(self.trace_id), len(self.parent_id), n, self._flushed}
         if lengths != {n}:  # a decoder bug, not bad input: fail loudly rather than misalign columns
             raise AssertionError(f"column lengths differ: {lengths}")
-        self._check_ids()
+        if self._made_ids != n:
+            self._check_ids()
         start, end = self._column("start"), self._column("end")
         self._check_times(start, end)
         cols: dict[str, Any] = {
-            t.TRACE_ID: self.trace_id,
-            t.SPAN_ID: self.span_id,
-            t.PARENT_ID: self.parent_id,
+            t.TRACE_ID: _strings(self.trace_id),
+            t.SPAN_ID: _strings(self.span_id),
+            t.PARENT_ID: _strings(self.parent_id),
             t.SERVICE: _categorical(self._column("service"), self.services),
             t.NAME: _categorical(self._column("name"), self.names),
             t.KIND: _enum(self._column("kind"), KINDS, "span kind", self),
@@ -184,7 +208,7 @@ class Columns:
         ):
             # one C-level pass each; protobuf ids come from bytes.hex(), so only text ids need the alphabet
             if set(map(len, col)) <= ({width, 0} if allow_empty else {width}) and (
-                not self.text_ids or _ALL_HEX.fullmatch("".join(col))
+                not self.text_ids or _all_hex("".join(col))
             ):
                 continue
             for row, x in enumerate(col):
@@ -218,6 +242,14 @@ class Columns:
                 self.warnings.append(f"{self.where(int(rows[0]))}: {what}; {len(rows)} span(s) like this")
 
 
+def _all_hex(text: str) -> bool:
+    """Whether `text` is only lowercase hex digits (bytes.translate deletes them: ~10x a regex's speed)."""
+    try:
+        return not text.encode("ascii").translate(None, _HEX_DIGITS)
+    except UnicodeEncodeError:
+        return False
+
+
 @contextmanager
 def gc_paused() -> Iterator[None]:
     """Pause the cyclic GC while building millions of acyclic objects: each collection would walk them all
@@ -229,6 +261,12 @@ def gc_paused() -> Iterator[None]:
     finally:
         if was:
             gc.enable()
+
+
+def _strings(values: list[str]) -> pd.Series:
+    """A str column: from an object array pandas takes the strings as they are (a list is scanned to infer
+    its type first: several times slower)."""
+    return pd.Series(np.array(values, dtype=object), dtype="str", copy=False)
 
 
 def _object_array(values: list[Any]) -> np.ndarray:

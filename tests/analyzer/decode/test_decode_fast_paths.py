@@ -1,0 +1,189 @@
+"""The column-at-a-time decoders give exactly the rows and warnings of the span-by-span ones they speed up.
+
+The span-by-span paths (``otlp_json._decode_spans``, ``otlp_proto.decode_message``) are the oracle: each
+case is decoded twice, once with the fast path switched off, and must come out identical; for ordinary
+input the fast path must also have been the one taken.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import pandas as pd
+import pytest
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, ArrayValue, KeyValue, KeyValueList
+from opentelemetry.proto.resource.v1.resource_pb2 import Resource
+from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
+
+from analyzer.decode import _span_wire, decode, otlp_json
+from analyzer.store import framing
+from analyzer.table import SpanTable
+from flyte_otel import semconv as sc
+
+T0 = 1_700_000_000_000_000_000
+TRACE = bytes(range(1, 17))
+
+
+def _kv(key: str, **value: object) -> KeyValue:
+    return KeyValue(key=key, value=AnyValue(**value))
+
+
+def _span(i: int, parent: int | None = None, **fields: object) -> bytes:
+    sp = Span(
+        trace_id=TRACE,
+        span_id=i.to_bytes(8, "big"),
+        parent_span_id=parent.to_bytes(8, "big") if parent is not None else b"",
+        name=f"op{i % 3}",
+        kind=Span.SPAN_KIND_INTERNAL,
+        start_time_unix_nano=T0 + i * 1000,
+        end_time_unix_nano=T0 + i * 1000 + 500,
+        attributes=[_kv(sc.EXEC_ID, string_value="e1"), _kv("n", int_value=i % 2)],
+    )
+    for key, value in fields.items():
+        if isinstance(value, list):
+            getattr(sp, key).extend(value)
+        elif hasattr(value, "CopyFrom"):
+            getattr(sp, key).CopyFrom(value)
+        else:
+            setattr(sp, key, value)
+    return sp.SerializeToString()
+
+
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while n > 0x7F:
+        out.append(n & 0x7F | 0x80)
+        n >>= 7
+    return bytes(out) + bytes([n])
+
+
+def _field(number: int, payload: bytes) -> bytes:
+    return _varint(number << 3 | 2) + _varint(len(payload)) + payload
+
+
+def _traces(*scopes: list[bytes], service: str = "svc") -> bytes:
+    """A TracesData of one resource, one ScopeSpans per list of serialized spans (kept byte for byte)."""
+    resource = Resource(attributes=[_kv("service.name", string_value=service)]).SerializeToString()
+    body = _field(1, resource) + b"".join(
+        _field(2, b"".join(_field(2, s) for s in spans)) for spans in scopes
+    )
+    return _field(1, body)
+
+
+def _both(data: bytes, monkeypatch: pytest.MonkeyPatch) -> tuple[SpanTable, SpanTable, int]:
+    """(table, table with the fast paths off, how many span lists or batches a fast path accepted)."""
+    accepted: list[bool] = []
+
+    def counting(fn: Callable[..., Any], taken: Callable[[Any], bool]) -> Callable[..., Any]:
+        def wrapper(*args: Any) -> Any:
+            out = fn(*args)
+            accepted.append(taken(out))
+            return out
+
+        return wrapper
+
+    monkeypatch.setattr(_span_wire, "walk", counting(_span_wire.walk, lambda fields: fields is not None))
+    monkeypatch.setattr(
+        otlp_json, "_decode_spans_by_column", counting(otlp_json._decode_spans_by_column, bool)
+    )
+    fast = decode(data, "x")
+    monkeypatch.setattr(_span_wire, "walk", lambda *a: None)
+    monkeypatch.setattr(otlp_json, "_decode_spans_by_column", lambda *a: False)
+    slow = decode(data, "x")
+    pd.testing.assert_frame_equal(fast.df, slow.df)
+    assert fast.warnings == slow.warnings
+    return fast, slow, sum(accepted)
+
+
+def test_ordinary_protobuf_spans_take_the_fast_path_and_match(monkeypatch):
+    spans = [_span(1), *(_span(i, parent=1) for i in range(2, 40))]
+    status = Status(code=Status.STATUS_CODE_ERROR, message="boom")
+    spans.append(_span(40, parent=1, status=status, kind=Span.SPAN_KIND_SERVER))
+    spans.append(_span(41, parent=0))  # an all-zero parent id: a root
+    data = framing.frame(_traces(spans, [])) + framing.frame(_traces([_span(50)], service="other"))
+    fast, _, accepted = _both(data, monkeypatch)
+    assert accepted == 1
+    assert len(fast) == 42 and fast.df["parent_id"].eq("").sum() == 3
+    assert fast.df["attributes"].iloc[39]["otel.status_description"] == "boom"
+
+
+def test_protobuf_attribute_values_of_every_type_match(monkeypatch):
+    values = [
+        _kv("s", string_value="x"), _kv("i", int_value=-5), _kv("b", bool_value=True),
+        _kv("d", double_value=1.5), _kv("by", bytes_value=b"\x00\x01"),
+        _kv("a", array_value=ArrayValue(values=[AnyValue(int_value=1), AnyValue(string_value="y")])),
+        _kv("kv", kvlist_value=KeyValueList(values=[_kv("inner", string_value="z")])),
+    ]  # fmt: skip
+    event = Span.Event(time_unix_nano=T0, name="ev", attributes=[_kv("e", string_value="v")])
+    link = Span.Link(trace_id=TRACE, span_id=(9).to_bytes(8, "big"))
+    data = _traces([_span(1, attributes=values, events=[event], links=[link], trace_state="k=v")])
+    fast, _, accepted = _both(data, monkeypatch)
+    assert accepted == 1
+    assert fast.df["attributes"].iloc[0]["a"] == (1, "y")
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        # fields out of number order (a merge of two messages): still one span
+        Span(name="late").SerializeToString() + _span(1),
+        # a singular field twice: the last one wins
+        _span(1) + Span(name="again").SerializeToString(),
+        # attributes not written one after another
+        _span(1) + Span(attributes=[_kv("later", string_value="v")]).SerializeToString(),
+        # an enum value this version does not know, and a negative one
+        _span(1, kind=9),
+        _span(1) + Span(kind=-1).SerializeToString(),
+        # a time beyond int64 (clamped, with a warning)
+        _span(1, end_time_unix_nano=2**64 - 1),
+    ],
+)
+def test_unusual_protobuf_spans_match_the_span_by_span_decoder(raw, monkeypatch):
+    fast, _, _ = _both(_traces([_span(2), raw, _span(3)]), monkeypatch)
+    assert len(fast) == 3
+
+
+def _json_span(i: int, **fields: object) -> dict:
+    span = {
+        "traceId": TRACE.hex(), "spanId": f"{i:016x}", "parentSpanId": "" if i == 1 else f"{1:016x}",
+        "name": f"op{i % 3}", "kind": 1, "startTimeUnixNano": str(T0 + i), "endTimeUnixNano": str(T0 + i + 5),
+        "attributes": [{"key": sc.EXEC_ID, "value": {"stringValue": "e1"}}], "status": {},
+    }  # fmt: skip
+    span.update(fields)
+    return span
+
+
+@pytest.mark.parametrize(
+    "odd",
+    [
+        {},  # ordinary
+        {"spanId": "00000000000000AB", "parentSpanId": "00000000000000A1"},  # upper case hex
+        {"spanId": "AAAAAAAAAKs="},  # base64 (Tempo)
+        {"parentSpanId": "0000000000000000"},  # all-zero parent: a root
+        {"status": {"code": 2, "message": "boom"}},
+        {"kind": "SPAN_KIND_SERVER", "status": {"code": "STATUS_CODE_ERROR"}},
+        {"attributes": [{"key": "a", "value": {"arrayValue": {"values": [{"intValue": "1"}]}}}]},
+        {"attributes": [{"key": "i", "value": {"intValue": 3}}, {"key": "j", "value": {"intValue": "3"}}]},
+        {"startTimeUnixNano": None},
+    ],
+)
+def test_json_spans_by_column_match_the_span_by_span_decoder(odd, monkeypatch):
+    doc = {
+        "resourceSpans": [{"scopeSpans": [{"spans": [_json_span(1), _json_span(2, **odd), _json_span(3)]}]}]
+    }
+    fast, _, accepted = _both(json.dumps(doc).encode(), monkeypatch)
+    assert len(fast) == 3
+    if not odd:
+        assert accepted == 1
+
+
+@pytest.mark.parametrize("left_out", [("parentSpanId",), ("parentSpanId", "kind", "status", "attributes")])
+def test_json_spans_that_leave_out_default_fields_match_the_span_by_span_decoder(left_out, monkeypatch):
+    spans = [_json_span(1), _json_span(2), _json_span(3)]
+    for key in left_out:
+        del spans[0][key]  # writers omit fields holding their default value
+    doc = {"resourceSpans": [{"scopeSpans": [{"spans": spans}]}]}
+    fast, _, accepted = _both(json.dumps(doc).encode(), monkeypatch)
+    assert accepted == 1 and fast.df["parent_id"].tolist() == ["", f"{1:016x}", f"{1:016x}"]
