@@ -9,6 +9,8 @@ from __future__ import annotations
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from opentelemetry.proto.trace.v1.trace_pb2 import TracesData
 
+from analyzer.protowire import encode_varint
+
 
 class _Damage(Exception):
     def __init__(self, offset: int, message: str) -> None:
@@ -53,18 +55,6 @@ def _varint(buf: bytes, pos: int, end: int) -> tuple[int, int]:
             raise _Damage(start, "varint longer than 10 bytes")
 
 
-def _encode_varint(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        b = n & 0x7F
-        n >>= 7
-        if n:
-            out.append(b | 0x80)
-        else:
-            out.append(b)
-            return bytes(out)
-
-
 _FIXED = {1: 8, 5: 4}  # wire type -> width
 
 
@@ -96,7 +86,7 @@ def _rewrite(buf: bytes, pos: int, end: int, desc: Descriptor, changed: list[boo
             key_bytes = buf[tag_at:pos]
             if fd is not None and fd.type == FieldDescriptor.TYPE_MESSAGE:
                 sub = _rewrite(buf, body, body + length, fd.message_type, changed)
-                out += key_bytes + _encode_varint(len(sub)) + sub
+                out += key_bytes + encode_varint(len(sub)) + sub
             elif fd is not None and fd.type == FieldDescriptor.TYPE_STRING:
                 raw = buf[body : body + length]
                 try:
@@ -104,7 +94,7 @@ def _rewrite(buf: bytes, pos: int, end: int, desc: Descriptor, changed: list[boo
                 except UnicodeDecodeError:
                     raw = raw.decode("utf-8", "replace").encode("utf-8")
                     changed[0] = True
-                out += key_bytes + _encode_varint(len(raw)) + raw
+                out += key_bytes + encode_varint(len(raw)) + raw
             else:
                 out += buf[tag_at : body + length]
             pos = body + length

@@ -20,6 +20,7 @@ from analyzer.decode import decode_into
 from analyzer.decode._columns import Columns, gc_paused
 from analyzer.errors import AnalyzerError, BackendError, NotFound
 from analyzer.load import select_execution
+from analyzer.protowire import encode_varint
 from analyzer.source.config import RemoteConfig, rfc3339
 from analyzer.source.http import HttpClient, Response, backoff_delay, decode
 from analyzer.table import SpanTable
@@ -283,21 +284,9 @@ def _timestamp(ns: int) -> bytes:
     return _varint_field(1, seconds) + (_varint_field(2, nanos) if nanos else b"")
 
 
-def _varint(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte = n & 0x7F
-        n >>= 7
-        if n:
-            out.append(byte | 0x80)
-        else:
-            out.append(byte)
-            return bytes(out)
-
-
 def _varint_field(number: int, value: int) -> bytes:
-    return _varint(number << 3) + _varint(value)
+    return encode_varint(number << 3) + encode_varint(value)
 
 
 def _len_field(number: int, payload: bytes) -> bytes:
-    return _varint(number << 3 | 2) + _varint(len(payload)) + payload
+    return encode_varint(number << 3 | 2) + encode_varint(len(payload)) + payload
