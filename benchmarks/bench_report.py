@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     n = args.spans or (50_000 if args.quick else 1_000_000)
 
     t0 = time.perf_counter()
-    records = [r.SerializeToString() for r in flyte_execution(n - 3 * args.nodes, exec_id=EXEC_ID)]
+    records, _json_lines = flyte_execution(n - 3 * args.nodes, exec_id=EXEC_ID)
     records.append(_lifecycle(args.nodes))
     payload = b"".join(framing.frame(r) for r in records)
     del records
