@@ -294,27 +294,25 @@ def _status_strict(raw: bytes) -> tuple[int, str]:
 
 def _attribute(raw: bytes, cols: Columns, where: str) -> tuple[str, Any]:
     """(key, value) of one serialized KeyValue."""
-    try:
-        kv = KeyValue.FromString(raw)
-    except ProtoDecodeError:
-        fixed = _lenient_proto.repair_utf8(raw, KeyValue.DESCRIPTOR)
-        if fixed is None:
-            raise DecodeError(f"{cols.source}: {where}damaged attribute ({len(raw)} bytes)") from None
-        cols.warn(f"{where}invalid UTF-8 in an attribute, replaced with U+FFFD")
-        kv = KeyValue.FromString(fixed)
+    kv = _parse_repairing(KeyValue, raw, cols, where, "attribute", "an attribute")
     return kv.key, any_value(kv.value, kv.value.WhichOneof("value"))
 
 
 def _status(raw: bytes, cols: Columns, where: str) -> tuple[int, str]:
-    try:
-        st = Status.FromString(raw)
-    except ProtoDecodeError:
-        fixed = _lenient_proto.repair_utf8(raw, Status.DESCRIPTOR)
-        if fixed is None:
-            raise DecodeError(f"{cols.source}: {where}damaged span status ({len(raw)} bytes)") from None
-        cols.warn(f"{where}invalid UTF-8 in a status message, replaced with U+FFFD")
-        st = Status.FromString(fixed)
+    st = _parse_repairing(Status, raw, cols, where, "span status", "a status message")
     return st.code, st.message
+
+
+def _parse_repairing(message: Any, raw: bytes, cols: Columns, where: str, what: str, in_what: str) -> Any:
+    """Parse raw as `message`; invalid UTF-8 is replaced (with a warning), other damage is a DecodeError."""
+    try:
+        return message.FromString(raw)
+    except ProtoDecodeError:
+        fixed = _lenient_proto.repair_utf8(raw, message.DESCRIPTOR)
+        if fixed is None:
+            raise DecodeError(f"{cols.source}: {where}damaged {what} ({len(raw)} bytes)") from None
+        cols.warn(f"{where}invalid UTF-8 in {in_what}, replaced with U+FFFD")
+        return message.FromString(fixed)
 
 
 def _service_name(attributes: Any) -> str:
