@@ -26,6 +26,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 import flyte_otel as fo
 from analyzer.load import load, select_execution
+from analyzer.reduce import segments as seg
 from analyzer.table import SpanTable
 from flyte_otel.semconv import IdleReason, NodeKind, Phase
 
@@ -94,6 +95,21 @@ class Task:
     retries: Sequence[tuple[int, int]] = ()
     skew: int = 0  # the pod's clock minus propeller's: user code is recorded this much late
     hold: int = 0  # held back by max parallelism for this long after ready, before the transition
+
+    def segments(self) -> dict[str, int]:
+        """The node's non-zero segment lengths, in time order as far as a task's order is fixed."""
+        out = {
+            seg.NODE_TRANSITION: self.transition,
+            seg.NODE_SETUP: self.node_setup,
+            seg.TASK_SETUP: self.task_setup,
+            seg.TASK_RUNTIME: self.runtime,
+            seg.TASK_TEARDOWN: self.task_teardown,
+            seg.NODE_TEARDOWN: self.node_teardown,
+            seg.NODE_IDLE: self.hold,
+            seg.RETRIED: sum(a for a, _ in self.retries),
+            seg.NODE_RESET: sum(r for _, r in self.retries),
+        }
+        return {k: v for k, v in out.items() if v}
 
     @property
     def duration(self) -> int:

@@ -12,21 +12,6 @@ T1 = Task(transition=1 * MS, node_setup=2 * MS, task_setup=3 * MS, runtime=10 * 
           node_teardown=2 * MS)  # fmt: skip
 
 
-def _task_segments(t: Task) -> dict[str, int]:
-    out = {
-        S.NODE_TRANSITION: t.transition,
-        S.NODE_SETUP: t.node_setup,
-        S.TASK_SETUP: t.task_setup,
-        S.TASK_RUNTIME: t.runtime,
-        S.TASK_TEARDOWN: t.task_teardown,
-        S.NODE_TEARDOWN: t.node_teardown,
-        S.NODE_IDLE: t.hold,
-        S.RETRIED: sum(a for a, _ in t.retries),
-        S.NODE_RESET: sum(r for _, r in t.retries),
-    }
-    return {k: v for k, v in out.items() if v}
-
-
 def _assert_tiles(n: S.NodeTimeline) -> None:
     """A node's sections cover queued -> end with no gap or overlap, and its wait covers ready -> queued."""
     for parts, lo, hi in ((n.waiting, n.ready, n.queued), (n.sections, n.queued, n.end)):
@@ -44,7 +29,7 @@ def test_chain_segments_are_the_recorded_lengths():
         tl = S.node_timelines(rec.table())
     assert tl.lifecycle and not tl.warnings
     for i, t in enumerate(tasks):
-        assert tl.nodes[f"n{i}"].totals() == _task_segments(t)
+        assert tl.nodes[f"n{i}"].totals() == t.segments()
         assert tl.nodes[f"n{i}"].duration == t.duration
     assert [(s.segment, s.duration) for s in tl.sections] == [
         (S.WORKFLOW_SETUP, 5 * MS),
@@ -63,7 +48,7 @@ def test_retry_gap_is_node_reset_and_failed_attempt_is_retried():
         B.retry(rec, t, setup=1 * MS, teardown=1 * MS)
         tl = S.node_timelines(rec.table())
     n = tl.nodes["n0"]
-    assert n.totals() == _task_segments(t)
+    assert n.totals() == t.segments()
     assert [a.number for a in n.attempts] == [0, 1, 2]
     assert [s.segment for s in n.sections].count(S.NODE_RESET) == 2
     _assert_tiles(n)
@@ -90,10 +75,10 @@ def test_dynamic_runs_its_pod_then_subnodes_and_children_wait_from_the_pod_end()
         tl = S.node_timelines(rec.table())
     n = tl.nodes["n0"]
     subnodes = sum(k.transition + k.duration for k in kids)
-    assert n.totals() == {**_task_segments(own), S.SUBNODES: subnodes, S.NODE_TEARDOWN: 5 * MS}
+    assert n.totals() == {**own.segments(), S.SUBNODES: subnodes, S.NODE_TEARDOWN: 5 * MS}
     assert n.children == ["n0/c0", "n0/c1"]
-    assert tl.nodes["n0/c0"].totals() == _task_segments(kids[0])
-    assert tl.nodes["n0/c1"].totals() == _task_segments(kids[1])
+    assert tl.nodes["n0/c0"].totals() == kids[0].segments()
+    assert tl.nodes["n0/c1"].totals() == kids[1].segments()
     for x in tl.nodes.values():
         _assert_tiles(x)
 
@@ -111,7 +96,7 @@ def test_subworkflow_start_and_end_nodes_anchor_it():
         S.NODE_TEARDOWN: 6 * MS,
     }
     assert tl.nodes["n0/start-node"].totals() == {S.NODE_SETUP: 3 * MS}
-    assert tl.nodes["n0/t0"].totals() == _task_segments(inner)
+    assert tl.nodes["n0/t0"].totals() == inner.segments()
     assert tl.nodes["n0/end-node"].totals() == {S.NODE_SETUP: 4 * MS}
 
 
@@ -127,7 +112,7 @@ def test_launch_plan_child_execution_is_subnodes_and_recursed():
     assert n.totals() == {S.NODE_TRANSITION: 2 * MS, S.NODE_SETUP: 7 * MS, S.SUBNODES: child_len,
                           S.NODE_TEARDOWN: 5 * MS}  # fmt: skip
     assert n.child is not None and n.child.exec_id == "ex-child" and n.child.duration == child_len
-    assert n.child.nodes["n0"].totals() == _task_segments(inner)
+    assert n.child.nodes["n0"].totals() == inner.segments()
 
 
 def test_launch_plan_without_its_child_says_so_and_counts_subnodes():
@@ -190,7 +175,7 @@ def test_max_parallelism_hold_back_is_idle_and_the_rest_is_transition():
         (S.NODE_IDLE, 30 * MS),
         (S.NODE_TRANSITION, 2 * MS),
     ]
-    assert n.totals() == _task_segments(t)
+    assert n.totals() == t.segments()
 
 
 def test_pod_clock_skew_is_clamped_into_the_attempt_with_a_warning():
@@ -234,5 +219,5 @@ def test_an_upstream_that_was_never_recorded_is_a_warning_not_a_crash():
         b.task("n0", T1, upstream=("start-node", "ghost"))
         b.finish(teardown=1 * MS, upstream=("n0",))
         tl = S.node_timelines(rec.table())
-    assert tl.nodes["n0"].totals() == _task_segments(T1)
+    assert tl.nodes["n0"].totals() == T1.segments()
     assert any("ghost" in w and "n0" in w for w in tl.warnings)
