@@ -13,21 +13,8 @@ from flyte_otel import semconv
 
 def load(path_or_bytes: str | Path | bytes, *, exec_id: str | None = None) -> SpanTable:
     """Decode a payload (format auto-detected) or a store directory; with `exec_id`, keep its traces only."""
-    if isinstance(path_or_bytes, bytes | bytearray | memoryview):
-        table = decode(bytes(path_or_bytes))
-        source = "<bytes>"
-    else:
-        path = Path(path_or_bytes)
-        source = str(path)
-        if path.is_dir():
-            table = read_store(path)
-        else:
-            try:
-                table = decode_path(path)
-            except FileNotFoundError:
-                raise NotFound(f"{path}: no such file") from None
-            except OSError as e:
-                raise DecodeError(f"{path}: cannot read ({e.strerror})") from None
+    table = read(path_or_bytes)
+    source = _source(path_or_bytes)
     if exec_id is not None:
         return select_execution(table, exec_id, source)
     found = sorted(map(str, table.df[semconv.EXEC_ID].dropna().unique()))
@@ -37,6 +24,27 @@ def load(path_or_bytes: str | Path | bytes, *, exec_id: str | None = None) -> Sp
             f"{source}: {len(found)} executions in one input ({shown}); pass exec_id to select one"
         )
     return table
+
+
+def read(path_or_bytes: str | Path | bytes) -> SpanTable:
+    """Every span of a payload or a store directory, no execution selected (see `select_execution`)."""
+    if isinstance(path_or_bytes, bytes | bytearray | memoryview):
+        return decode(bytes(path_or_bytes))
+    path = Path(path_or_bytes)
+    if path.is_dir():
+        return read_store(path)
+    try:
+        return decode_path(path)
+    except FileNotFoundError:
+        raise NotFound(f"{path}: no such file") from None
+    except OSError as e:
+        raise DecodeError(f"{path}: cannot read ({e.strerror})") from None
+
+
+def _source(path_or_bytes: str | Path | bytes) -> str:
+    return (
+        "<bytes>" if isinstance(path_or_bytes, bytes | bytearray | memoryview) else str(Path(path_or_bytes))
+    )
 
 
 def select_execution(table: SpanTable, exec_id: str, source: str = "<table>") -> SpanTable:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from analyzer.errors import AnalyzerError, NotFound
-from analyzer.load import load
+from analyzer.load import load, read, select_execution
 from analyzer.store.reader import STORE_ENV, default_store
 from analyzer.table import SpanTable
 
@@ -17,6 +17,8 @@ class StoreSource:
 
     def __init__(self, directory: str | Path | None = None) -> None:
         self.directory = Path(directory) if directory else default_store()
+        self._spans: SpanTable | None = None  # the store, decoded once: a report of several runs and
+        # their launch plans' children asks for many executions
 
     def execution(self, exec_id: str) -> SpanTable:
         """The execution's traces, whole, from every store file."""
@@ -24,7 +26,9 @@ class StoreSource:
             raise NotFound(
                 f"execution {exec_id}: no trace store at {self.directory} (give --store DIR, --file PATH or set ${STORE_ENV})"
             )
-        return load(self.directory, exec_id=exec_id)
+        if self._spans is None:
+            self._spans = read(self.directory)
+        return select_execution(self._spans, exec_id, str(self.directory))
 
 
 class FileSource:

@@ -51,3 +51,23 @@ def test_a_child_that_cannot_be_found_is_logged_and_left_out(
     with caplog.at_level(logging.WARNING, logger="analyzer"):
         assert child_executions(src, execution_table(src, "ex-parent"), "ex-parent") == {}
     assert any("ex-child" in r.getMessage() for r in caplog.records)
+
+
+def test_the_store_is_decoded_once_for_an_execution_and_its_children(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from analyzer.load import load, read
+    from analyzer.source import local
+
+    store = _store(tmp_path, with_child=True)
+    reads: list[Path] = []
+    monkeypatch.setattr(local, "read", lambda path: reads.append(path) or read(path))
+    src = StoreSource(store)
+    parent = execution_table(src, "ex-parent")
+    child_executions(src, parent, "ex-parent")
+    assert reads == [store]
+    # and each execution is what a fresh load of the store selects for it
+    for exec_id in ("ex-parent", "ex-child"):
+        expected = load(store, exec_id=exec_id).df
+        got = src.execution(exec_id).df
+        assert sorted(got["span_id"]) == sorted(expected["span_id"])
