@@ -20,12 +20,10 @@ from tqdm import tqdm
 
 from analyzer import source
 from analyzer.cli.report import execution_report, write_document
-from analyzer.decode import decode
 from analyzer.errors import AnalyzerError, BackendError
-from analyzer.load import select_execution
 from analyzer.reduce.report import report
+from analyzer.source.local import FileSource
 from analyzer.store.reader import default_store
-from analyzer.table import SpanTable
 
 HELP = "run portfolio workflows N times each (simulator, or a Flyte cluster) and write one benchmark YAML"
 _REPO = Path(__file__).resolve().parents[2]
@@ -149,19 +147,7 @@ class _Simulated:
         import flyte_otel as fo
 
         fo.shutdown()
-        return _DecodedFile(self.path)
-
-
-class _DecodedFile:
-    """A trace file decoded once; an execution is selected from it as analyzer.load selects one."""
-
-    def __init__(self, path: Path) -> None:
-        self._path = path
-        self._table = decode(path.read_bytes(), str(path)) if path.exists() else SpanTable.empty()
-
-    def execution(self, exec_id: str) -> SpanTable:
-        """The execution's traces."""
-        return select_execution(self._table, exec_id, str(self._path))
+        return FileSource(self.path)
 
 
 class _Cluster:

@@ -38,10 +38,16 @@ class FileSource:
         if not path:
             raise AnalyzerError("--backend file needs --file PATH")
         self.path = Path(path)
+        self._spans: SpanTable | None = None
 
     def execution(self, exec_id: str | None) -> SpanTable:
         """The execution's traces from the file, or (``exec_id=None``) all of it."""
-        table = load(self.path, exec_id=exec_id)
+        if exec_id is None:
+            table = load(self.path)
+        else:
+            if self._spans is None:  # decoded once, however many executions are asked for
+                self._spans = read(self.path)
+            table = select_execution(self._spans, exec_id, str(self.path))
         if not len(table):
             raise NotFound(f"{self.path}: no spans")
         return table

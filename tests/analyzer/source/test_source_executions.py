@@ -71,3 +71,21 @@ def test_the_store_is_decoded_once_for_an_execution_and_its_children(
         expected = load(store, exec_id=exec_id).df
         got = src.execution(exec_id).df
         assert sorted(got["span_id"]) == sorted(expected["span_id"])
+
+
+def test_a_file_source_decodes_its_file_once_for_several_executions(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from analyzer.load import load, read
+    from analyzer.source import local
+
+    store = _store(tmp_path, with_child=True)
+    one_file = tmp_path / "all.binpb"
+    one_file.write_bytes(b"".join(p.read_bytes() for p in sorted(store.iterdir())))
+    reads: list[Path] = []
+    monkeypatch.setattr(local, "read", lambda path: reads.append(path) or read(path))
+    src = local.FileSource(one_file)
+    for exec_id in ("ex-parent", "ex-child"):
+        got = src.execution(exec_id).df
+        assert sorted(got["span_id"]) == sorted(load(one_file, exec_id=exec_id).df["span_id"])
+    assert reads == [one_file]
