@@ -63,12 +63,12 @@ RULES: tuple[Rule, ...] = (
 )
 
 
-def classify(df: pd.DataFrame) -> np.ndarray:
-    """One category per row of a span-table frame (columns name, service, flyte.event.kind)."""
+def classify(df: pd.DataFrame) -> pd.Categorical:
+    """One category per row of a span-table frame (columns name, service, flyte.event.kind); the
+    categories are the ones present, sorted (as ``astype("category")`` would make them)."""
     n = len(df)
-    out = np.full(n, C.OTHER, dtype=object)
     if n == 0:
-        return out
+        return pd.Categorical([], categories=[])
     # Rules are evaluated on the distinct (name, service, event kind) triples, not on every row:
     # a million spans carry a few dozen triples. Each column is factorized to integer codes (free for a
     # categorical), the three codes are packed into one int64 and that is factorized.
@@ -84,8 +84,9 @@ def classify(df: pd.DataFrame) -> np.ndarray:
     triples = [tuple(_label(values, codes[r]) for codes, values in parts) for r in first_rows]
     if len(triples[0]) == 2:
         triples = [(*t, "") for t in triples]
-    cats = np.array([_first_match(*t) for t in triples], dtype=object)
-    return cats[inverse]
+    present, codes = np.unique([_first_match(*t) for t in triples], return_inverse=True)
+    # codes of the rows built from the few triples' codes: no string per row
+    return pd.Categorical.from_codes(codes.astype(np.int8)[inverse], categories=present.tolist())
 
 
 def _factorize(col: pd.Series) -> tuple[np.ndarray, np.ndarray]:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from analyzer import ids
 from analyzer import table as t
 from analyzer.table import SpanTable
 
@@ -54,43 +55,24 @@ def stitch(table: SpanTable, exec_id: str | None = None) -> Execution:
     label = f"execution {exec_id}" if exec_id else "trace"
     warnings = list(table.warnings)
     df = table.df.reset_index(drop=True)
-    n = len(df)
-    trace_code = _codes(df[t.TRACE_ID])
-    # One factorization of span ids and parent ids together gives both the same integer codes.
-    ids = np.concatenate(
-        [df[t.SPAN_ID].to_numpy(dtype=object), df[t.PARENT_ID].fillna("").to_numpy(dtype=object)]
-    )
-    codes, uniques = pd.factorize(ids)
-    width = max(len(uniques), 1)
-    key = trace_code * width + codes[:n]
-    parent_key = trace_code * width + codes[n:]
-    has_parent = ids[n:] != ""
-
-    repeated = pd.Series(key).duplicated(keep="first").to_numpy()
-    if repeated.any():
+    links = _link(df)
+    if links.repeated.any():
+        repeated = links.repeated
         first = int(np.flatnonzero(repeated)[0])
         warnings.append(
             f"{label}: {int(repeated.sum())} repeated span(s) (same trace and span id) kept once,"
             f" e.g. span {df[t.SPAN_ID].iat[first]} in trace {df[t.TRACE_ID].iat[first]}"
         )
         df = df[~repeated].reset_index(drop=True)
-        key, parent_key, has_parent = key[~repeated], parent_key[~repeated], has_parent[~repeated]
-        ids = np.concatenate([ids[:n][~repeated], ids[n:][~repeated]])
-        n = len(df)
-
-    # Parent lookup by binary search over the sorted keys (unique after de-duplication).
-    by_key = np.argsort(key, kind="stable")
-    at = np.minimum(np.searchsorted(key[by_key], parent_key), max(n - 1, 0))
-    found = has_parent & (key[by_key[at]] == parent_key)
-    parent = np.where(found, by_key[at], -1).astype(np.int64)
-    parent_ids = ids[n:]
+        links = _link(df)
+    parent, has_parent = links.parent, links.has_parent
 
     orphans = np.flatnonzero(has_parent & (parent < 0))
     if orphans.size:
         o = int(orphans[0])
         warnings.append(
             f"{label}: {orphans.size} orphan span(s) (parent not present) placed at the top level,"
-            f" e.g. span {df[t.SPAN_ID].iat[o]} whose parent {parent_ids[o]} is missing"
+            f" e.g. span {df[t.SPAN_ID].iat[o]} whose parent {df[t.PARENT_ID].iat[o]} is missing"
         )
 
     start = df[t.START].to_numpy(dtype=np.int64)
@@ -117,11 +99,54 @@ def stitch(table: SpanTable, exec_id: str | None = None) -> Execution:
     return Execution(exec_id, SpanTable(df, warnings), parent, depth, order, position, size, warnings)
 
 
-def _codes(column: pd.Series) -> np.ndarray:
-    """Integer codes of a column's values (a categorical's own codes, when it is one)."""
-    if isinstance(column.dtype, pd.CategoricalDtype):
-        return column.cat.codes.to_numpy().astype(np.int64)
-    return pd.factorize(column.to_numpy(dtype=object))[0].astype(np.int64)
+@dataclass(frozen=True)
+class _Links:
+    parent: np.ndarray  # row of the parent span, -1 if none or not present
+    has_parent: np.ndarray  # the span names a parent
+    repeated: np.ndarray  # the span repeats an earlier row's trace and span id
+
+
+def _link(df: pd.DataFrame) -> _Links:
+    """Each span's parent row, found by binary search over keys that identify (trace, span id). Hex span
+    ids are keyed by their 64-bit value mixed with the trace's code, no strings hashed; the mixing could
+    make two pairs collide, so the links are checked against the exact ids and, if one is wrong, made again
+    from exact codes."""
+    trace = ids.codes(df[t.TRACE_ID])
+    n = len(df)
+    found = ids.words(df[t.SPAN_ID], df[t.PARENT_ID]) if n else None
+    if found is not None and found[1].shape[1] == 1 and found[0][:n].all():
+        present, words = found
+        has_parent = present[n:]
+        span, parent_span = words[:n, 0], np.zeros(n, dtype=np.uint64)
+        parent_span[has_parent] = words[n:, 0]
+        mix = trace.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)
+        links = _search((span ^ mix).view(np.int64), (parent_span ^ mix).view(np.int64), has_parent)
+        same = (trace[links.parent] == trace) & (span[links.parent] == parent_span)
+        if ((links.parent < 0) | same).all() and _exact_repeats(links.repeated, trace, span):
+            return links
+    # One factorization of span ids and parent ids together gives both the same integer codes.
+    codes = ids.codes(df[t.SPAN_ID], df[t.PARENT_ID])
+    width = int(codes.max(initial=0)) + 2
+    return _search(trace * width + codes[:n] + 1, trace * width + codes[n:] + 1, codes[n:] >= 0)
+
+
+def _search(key: np.ndarray, parent_key: np.ndarray, has_parent: np.ndarray) -> _Links:
+    n = len(key)
+    by_key = np.argsort(key, kind="stable")  # rows with one key stay in row order: the first is kept
+    sorted_key = key[by_key]
+    repeated = np.zeros(n, dtype=bool)
+    repeated[by_key[1:][sorted_key[1:] == sorted_key[:-1]]] = True
+    at = np.minimum(np.searchsorted(sorted_key, parent_key), max(n - 1, 0))
+    found = has_parent & (sorted_key[at] == parent_key) if n else has_parent
+    return _Links(np.where(found, by_key[at], -1).astype(np.int64), has_parent, repeated)
+
+
+def _exact_repeats(repeated: np.ndarray, trace: np.ndarray, span: np.ndarray) -> bool:
+    """Whether every row flagged repeated really repeats an earlier row's (trace, span id)."""
+    if not repeated.any():
+        return True
+    pairs = pd.MultiIndex.from_arrays([trace, span])
+    return bool((pairs.duplicated(keep="first") == repeated).all())
 
 
 def _levels(

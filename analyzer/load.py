@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
+
+from analyzer import ids
 from analyzer.decode import decode, decode_path
 from analyzer.errors import DecodeError, NotFound
 from analyzer.store.reader import read_store
@@ -51,9 +55,10 @@ def select_execution(table: SpanTable, exec_id: str, source: str = "<table>") ->
     """The rows of every trace that holds a span of `exec_id` (spans without exec_id, e.g. gRPC events,
     belong through their trace), minus rows explicitly tagged with another execution."""
     df = table.df
-    tagged = df[semconv.EXEC_ID]
-    traces = df.loc[tagged == exec_id, TRACE_ID].unique()
-    if len(traces) == 0:
+    tagged = df[semconv.EXEC_ID].to_numpy(dtype=object)
+    own = tagged == exec_id
+    if not own.any():
         raise NotFound(f"{source}: no span has {semconv.EXEC_ID}={exec_id!r}")
-    keep = df[TRACE_ID].isin(traces) & (tagged.isna() | (tagged == exec_id))
+    trace = ids.codes(df[TRACE_ID])
+    keep = np.isin(trace, np.unique(trace[own])) & (own | pd.isna(tagged))
     return SpanTable(df[keep].reset_index(drop=True), list(table.warnings))

@@ -88,9 +88,8 @@ def _decode_stream(f: BinaryIO, cols: Columns, where: str) -> str:
     fmt = _sniff(f, f"{cols.source}: {where}".rstrip(": "))
     try:
         if fmt == "otlp-proto":
-            records = otlp_proto.Records(cols)
-            records.add(f.read(), where)
-            records.close()
+            buf, size = _read_padded(f)
+            otlp_proto.decode_records(buf, [(0, size, where)], cols)
         elif fmt == "otlp-proto-framed":
             _decode_framed(f, cols, where)
         else:
@@ -131,16 +130,27 @@ def _sniff(f: BinaryIO, source: str) -> str:
 
 
 def _decode_framed(f: BinaryIO, cols: Columns, where: str) -> None:
-    records = otlp_proto.Records(cols)
+    buf, size = _read_padded(f)
+    records: list[tuple[int, int, str]] = []
     try:
-        for offset, payload in framing.read_records(f):
-            records.add(payload, f"{where}byte {offset}: ")
+        for offset, start, end in framing.records(buf, size):
+            records.append((start, end, f"{where}byte {offset}: "))
     except framing.Truncated as t:
-        records.close()
+        otlp_proto.decode_records(buf, records, cols)
         # the writer was killed mid-record (docs/store.md): everything before it is whole
         cols.warn(f"{where}byte {t.offset}: last record truncated ({t}); skipped")
     else:
-        records.close()
+        otlp_proto.decode_records(buf, records, cols)
+
+
+def _read_padded(f: BinaryIO) -> tuple[bytearray, int]:
+    """The whole input, followed by the zero bytes otlp_proto.decode_records needs after it, and its size
+    (one buffer: the spans of all records are walked in it, no copy per record)."""
+    size = f.seek(0, io.SEEK_END)
+    f.seek(0)
+    buf = bytearray(size + otlp_proto.PAD)
+    f.readinto(memoryview(buf)[:size])
+    return buf, size
 
 
 def _decode_json(f: BinaryIO, cols: Columns, where: str) -> str:

@@ -1,6 +1,9 @@
 """Column builder shared by every decoder: decoders append raw rows, `finish` validates and builds the table.
 
-Decoders append to the public lists directly (bound ``append`` in locals: it is the hot loop). Strings
+Decoders append to the public lists directly (bound ``append`` in locals: it is the hot loop); `flush`
+moves what they appended into numpy chunks (numbers) and Arrow chunks (ids), so a million rows never
+live as Python lists. A vectorized decoder hands over whole chunks with `add_rows`; its ids come as Arrow
+strings made straight from the id bytes (`analyzer.ids`), without a Python string per span. Strings
 that repeat (service, span name) are interned to integer codes so the table gets categoricals without
 hashing a million strings twice. A span's attributes are an *attribute plan*: (promoted (key, value)
 pairs, the other attributes as a dict or None); spans with the same serialized attributes share one plan
@@ -21,7 +24,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
+from analyzer import ids
 from analyzer import table as t
 from analyzer.errors import DecodeError
 
@@ -35,10 +40,14 @@ ABSURD_DURATION_NS = 30 * 24 * 3600 * 10**9
 
 _PROMOTED = frozenset(t.PROMOTED)
 _NUMERIC = ("service", "name", "kind", "status", "ref_type", "start", "end", "plan")  # chunked by flush()
+_IDS = (
+    ("trace_id", "trace id", 32, False),
+    ("span_id", "span id", 16, False),
+    ("parent_id", "parent span id", 16, True),
+)
 Plan = tuple[tuple[tuple[str, Any], ...], dict[str, Any] | None]
 
 _ALL_HEX = re.compile(r"[0-9a-f]*")
-_HEX_DIGITS = b"0123456789abcdef"
 
 
 class Columns:
@@ -63,9 +72,8 @@ class Columns:
         # decoder-private memo tables (ids, attribute plans) that live as long as the rows
         self.caches: dict[str, dict[Any, Any]] = {}
         self._chunks: dict[str, list[np.ndarray]] = {k: [] for k in _NUMERIC}
-        self._flushed = 0  # rows moved into self._chunks
-        # rows whose ids add_rows() was given as hex made from id bytes: valid by construction
-        self._made_ids = 0
+        self._id_chunks: dict[str, list[pa.Array]] = {k: [] for k, *_ in _IDS}
+        self._flushed = 0  # rows moved into the chunks
         self.text_ids = False  # set by text decoders: their ids still need the hex-alphabet check
         self.services: dict[str, int] = {}
         self.names: dict[str, int] = {}
@@ -77,7 +85,7 @@ class Columns:
     def block(self, where: str, row: int | None = None) -> None:
         """Mark that the rows appended from now on (or from `row` on) were read at `where` (e.g. a JSON path
         or byte offset)."""
-        self._block_rows.append(len(self.span_id) if row is None else row)
+        self._block_rows.append(self._flushed + len(self.span_id) if row is None else row)
         self._block_where.append(where)
 
     def where(self, row: int) -> str:
@@ -112,33 +120,38 @@ class Columns:
         self.warnings.append(f"{self.source}: {message}")
 
     def flush(self) -> None:
-        """Move the numeric columns appended so far into numpy chunks: 8 bytes a value instead of a Python
-        int and a pointer (decoders call this after each record, which bounds the peak memory)."""
+        """Move the columns appended so far into chunks: numbers into numpy (8 bytes a value instead of a
+        Python int and a pointer), ids, once checked, into Arrow strings (decoders call this after each
+        record, which bounds the peak memory)."""
         if not self.plan:
             return
-        if {len(getattr(self, key)) for key in _NUMERIC} != {len(self.plan)}:
+        n = len(self.plan)
+        if {len(getattr(self, key)) for key in (*_NUMERIC, "trace_id", "span_id", "parent_id")} != {n}:
             raise AssertionError("flush() in the middle of a row")  # a decoder bug: columns would misalign
+        self._check_ids(self._flushed)
+        for key, *_ in _IDS:
+            values = getattr(self, key)
+            self._id_chunks[key].append(pa.array(values, type=ids.TYPE))
+            values.clear()  # in place: decoders hold its bound append
         for key in _NUMERIC:
             values = getattr(self, key)
             self._chunks[key].append(self._array(key, values, self._flushed))
-            values.clear()  # in place: decoders hold its bound append
-        self._flushed += len(self._chunks["plan"][-1])
+            values.clear()
+        self._flushed += n
 
     def add_rows(
-        self, trace_id: list[str], span_id: list[str], parent_id: list[str], numeric: dict[str, np.ndarray]
+        self, trace_id: pa.Array, span_id: pa.Array, parent_id: pa.Array, numeric: dict[str, np.ndarray]
     ) -> None:
-        """Append many whole rows at once (a vectorized decoder): the ids as lists of lowercase hex made from
-        id bytes of the right lengths (not checked again), every other column of ``_NUMERIC`` (service,
-        name, ..., plan) as an int64 array."""
+        """Append many whole rows at once (a vectorized decoder): the ids as Arrow strings from `analyzer.ids.hex_ids`
+        (valid by construction, not checked again), every other column of ``_NUMERIC`` (service, name,
+        ..., plan) as an int64 array."""
         self.flush()
         n = len(span_id)
         lengths = {len(trace_id), len(parent_id), *map(len, numeric.values())}
         if lengths != {n} or set(numeric) != set(_NUMERIC):
             raise AssertionError("add_rows() with columns of different lengths")  # a decoder bug
-        self.trace_id += trace_id
-        self.span_id += span_id
-        self.parent_id += parent_id
-        self._made_ids += n
+        for key, chunk in (("trace_id", trace_id), ("span_id", span_id), ("parent_id", parent_id)):
+            self._id_chunks[key].append(chunk)
         for key in _NUMERIC:
             self._chunks[key].append(numeric[key].astype(np.int64, copy=False))
         self._flushed += n
@@ -154,18 +167,14 @@ class Columns:
     def finish(self) -> t.SpanTable:
         """Validate the rows (ids are errors, times are warnings) and build the table."""
         self.flush()
-        n = len(self.span_id)
-        lengths = {len(self.trace_id), len(self.parent_id), n, self._flushed}
-        if lengths != {n}:  # a decoder bug, not bad input: fail loudly rather than misalign columns
-            raise AssertionError(f"column lengths differ: {lengths}")
-        if self._made_ids != n:
-            self._check_ids()
+        if self.span_id or self.trace_id or self.parent_id:  # a decoder bug: columns would misalign
+            raise AssertionError("ids appended for a row that was never finished")
         start, end = self._column("start"), self._column("end")
         self._check_times(start, end)
         cols: dict[str, Any] = {
-            t.TRACE_ID: _strings(self.trace_id),
-            t.SPAN_ID: _strings(self.span_id),
-            t.PARENT_ID: _strings(self.parent_id),
+            t.TRACE_ID: self._ids("trace_id"),
+            t.SPAN_ID: self._ids("span_id"),
+            t.PARENT_ID: self._ids("parent_id"),
             t.SERVICE: _categorical(self._column("service"), self.services),
             t.NAME: _categorical(self._column("name"), self.names),
             t.KIND: _enum(self._column("kind"), KINDS, "span kind", self),
@@ -200,12 +209,15 @@ class Columns:
         out[t.ATTRIBUTES] = attributes
         return out
 
-    def _check_ids(self) -> None:
-        for name, col, width, allow_empty in (
-            ("trace id", self.trace_id, 32, False),
-            ("span id", self.span_id, 16, False),
-            ("parent span id", self.parent_id, 16, True),
-        ):
+    def _ids(self, key: str) -> pd.api.extensions.ExtensionArray:
+        chunks = self._id_chunks[key]
+        column = pa.concat_arrays(chunks) if chunks else pa.array([], type=ids.TYPE)
+        return pd.array(column, dtype="str")
+
+    def _check_ids(self, first_row: int) -> None:
+        """Ids appended since the last flush (rows from `first_row`): a DecodeError names the first bad one."""
+        for key, name, width, allow_empty in _IDS:
+            col = getattr(self, key)
             # one C-level pass each; protobuf ids come from bytes.hex(), so only text ids need the alphabet
             if set(map(len, col)) <= ({width, 0} if allow_empty else {width}) and (
                 not self.text_ids or _all_hex("".join(col))
@@ -214,7 +226,7 @@ class Columns:
             for row, x in enumerate(col):
                 if (len(x) != width or not _ALL_HEX.fullmatch(x)) and (x or not allow_empty):
                     what = "missing" if not x else f"{x[:40]!r} is not {width} hex digits"
-                    raise DecodeError(f"{self.where(row)}: {name} {what}")
+                    raise DecodeError(f"{self.where(first_row + row)}: {name} {what}")
 
     def _array(self, key: str, values: list[int], first_row: int) -> np.ndarray:
         try:
@@ -245,7 +257,7 @@ class Columns:
 def _all_hex(text: str) -> bool:
     """Whether `text` is only lowercase hex digits (bytes.translate deletes them: ~10x a regex's speed)."""
     try:
-        return not text.encode("ascii").translate(None, _HEX_DIGITS)
+        return not text.encode("ascii").translate(None, b"0123456789abcdef")
     except UnicodeEncodeError:
         return False
 
@@ -261,12 +273,6 @@ def gc_paused() -> Iterator[None]:
     finally:
         if was:
             gc.enable()
-
-
-def _strings(values: list[str]) -> pd.Series:
-    """A str column: from an object array pandas takes the strings as they are (a list is scanned to infer
-    its type first: several times slower)."""
-    return pd.Series(np.array(values, dtype=object), dtype="str", copy=False)
 
 
 def _object_array(values: list[Any]) -> np.ndarray:

@@ -19,6 +19,7 @@ import pandas as pd
 TRACE_ID, SPAN_ID, PARENT_SPAN_ID, NAME, KIND, START, END, ATTRIBUTES, STATUS = 1, 2, 4, 5, 6, 7, 8, 9, 15
 _BYTES_FIELDS = (TRACE_ID, SPAN_ID, PARENT_SPAN_ID, NAME, STATUS)  # singular, length-delimited
 _LEN, _VARINT, _I64, _I32 = 2, 0, 1, 5  # wire types
+LEN = _LEN
 _MAX_VARINT_BYTES = 10
 # field number -> slot of the walk's tables; every other field shares the last slot
 _FIELDS = (TRACE_ID, SPAN_ID, PARENT_SPAN_ID, NAME, STATUS, KIND, START, END, ATTRIBUTES)
@@ -202,26 +203,73 @@ def _walk_any_order(buf: np.ndarray, pos: np.ndarray, ends: np.ndarray, tables: 
     rows = np.flatnonzero(pos < ends)
     while rows.size:
         tag_at = pos[rows]
-        tag, p = _varints(buf, tag_at)
-        field, wire = tag >> 3, tag & 7
+        field, wire, value, body, nxt = _next_field(buf, tag_at, ends[rows])
         slot = _SLOT_OF_FIELD[np.clip(field, 0, len(_SLOT_OF_FIELD) - 1)]
-        value, body = np.zeros_like(p), p.copy()
-        has_varint = np.flatnonzero((wire & 5) == 0)  # VARINT and LEN
-        value[has_varint], body[has_varint] = _varints(buf, p[has_varint])
-        nxt = np.where(
-            wire == _LEN, body + value, np.where(wire == _VARINT, body, p + np.where(wire == _I64, 8, 4))
-        )
-        if (
-            (field <= 0).any()
-            or ((wire == 3) | (wire == 4) | (wire > 5) | ((wire == _LEN) & (value < 0))).any()
-            or (nxt > ends[rows]).any()
-            or ((_WIRE_OF_SLOT[slot] != wire) & (slot != _OTHER)).any()
-        ):
-            raise Unusual("an invalid wire type, a field past its span or a known field of another type")
+        if ((_WIRE_OF_SLOT[slot] != wire) & (slot != _OTHER)).any():
+            raise Unusual("a known field of another wire type")
         keep = slot != _OTHER
         tables.record(rows[keep], slot[keep], tag_at[keep], body[keep], value[keep], nxt[keep])
         pos[rows] = nxt
         rows = rows[nxt < ends[rows]]
+
+
+@dataclass
+class Fields:
+    """Fields of many messages, in order within each message: which message, field number, wire type, and
+    where its value starts and ends (a LEN field's body; a number's bytes)."""
+
+    message: np.ndarray
+    number: np.ndarray
+    wire: np.ndarray
+    body: np.ndarray
+    end: np.ndarray
+
+    def of(self, number: int, wire: int) -> Fields:
+        """The fields with this number; Unusual if one has another wire type."""
+        pick = self.number == number
+        if (self.wire[pick] != wire).any():
+            raise Unusual(f"field {number} of wire type {self.wire[pick][0]}")
+        return Fields(*(a[pick] for a in (self.message, self.number, self.wire, self.body, self.end)))
+
+
+def fields(buf: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> Fields:
+    """Every field of the messages at buf[starts[i]:ends[i]], all messages walked together (one field of
+    each per pass: a few messages with many fields each take many passes, so give it many messages)."""
+    found = []
+    pos = starts.astype(np.int64, copy=True)
+    rows = np.flatnonzero(pos < ends)
+    while rows.size:
+        field, wire, value, body, nxt = _next_field(buf, pos[rows], ends[rows])
+        found.append((rows, field, wire, body, nxt))
+        pos[rows] = nxt
+        rows = rows[nxt < ends[rows]]
+    if not found:
+        return Fields(*(np.zeros(0, dtype=np.int64) for _ in range(5)))
+    columns = [np.concatenate(c) for c in zip(*found, strict=True)]
+    order = np.argsort(columns[0], kind="stable")  # by message; passes (= order within it) stay in order
+    return Fields(*(c[order] for c in columns))
+
+
+def _next_field(
+    buf: np.ndarray, at: np.ndarray, ends: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The field whose tag is at each offset: (number, wire type, value (VARINT) or length (LEN), where
+    its value starts, where the next field starts); Unusual if invalid or running past `ends`."""
+    tag, p = _varints(buf, at)
+    field, wire = tag >> 3, tag & 7
+    value, body = np.zeros_like(p), p.copy()
+    has_varint = np.flatnonzero((wire & 5) == 0)  # VARINT and LEN
+    value[has_varint], body[has_varint] = _varints(buf, p[has_varint])
+    nxt = np.where(
+        wire == _LEN, body + value, np.where(wire == _VARINT, body, p + np.where(wire == _I64, 8, 4))
+    )
+    if (
+        (field <= 0).any()
+        or ((wire == 3) | (wire == 4) | (wire > 5) | ((wire == _LEN) & (value < 0))).any()
+        or (nxt > ends).any()
+    ):
+        raise Unusual("an invalid wire type or a field past its message")
+    return field, wire, value, body, nxt
 
 
 def _varints(buf: np.ndarray, at: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

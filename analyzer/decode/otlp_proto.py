@@ -11,18 +11,18 @@ once per distinct attribute set (a memo) instead of building three message wrapp
 
 from __future__ import annotations
 
-import binascii
 import bisect
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import pandas as pd
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 from google.protobuf.descriptor import FieldDescriptor, FileDescriptor
 from google.protobuf.message import DecodeError as ProtoDecodeError
 from google.protobuf.message import Message
-from opentelemetry.proto.common.v1.common_pb2 import KeyValue
+from opentelemetry.proto.common.v1.common_pb2 import InstrumentationScope, KeyValue
+from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from opentelemetry.proto.trace.v1 import trace_pb2
 from opentelemetry.proto.trace.v1.trace_pb2 import Status
 
@@ -30,11 +30,11 @@ from analyzer.decode import _lenient_proto, _span_wire
 from analyzer.decode._columns import NO_REF, Columns
 from analyzer.decode.otlp_json import SERVICE_NAME, STATUS_DESCRIPTION
 from analyzer.errors import DecodeError
+from analyzer.ids import hex_ids
 
 _ZERO_SPAN_ID = bytes(8)
 # message -> fields a view keeps serialized
 _AS_BYTES = {"Span": ("attributes", "status")}
-_SPANS_AS_BYTES = {"ScopeSpans": ("spans",)}
 # Spans walked together by _span_wire: enough to make numpy's cost per call small, few enough that the
 # arrays stay in the CPU caches (measured: 16k spans, ~3 MB of payload, beat 64k)
 _BATCH_SPANS = 16_384
@@ -73,8 +73,6 @@ def _message(pool: descriptor_pool.DescriptorPool, name: str) -> type[Message]:
 _VIEW = _view_pool(trace_pb2.DESCRIPTOR, _AS_BYTES)
 TracesDataView = _message(_VIEW, "TracesData")
 _SpanView = _message(_VIEW, "Span")  # reads a run of serialized attributes back into KeyValue bytes
-# Each span left serialized: the spans are walked together by _span_wire
-_TracesDataSpans = _message(_view_pool(trace_pb2.DESCRIPTOR, _SPANS_AS_BYTES), "TracesData")
 
 
 def parse(payload: bytes | memoryview, cols: Columns, where: str) -> Message:
@@ -104,7 +102,7 @@ def decode_message(td: Message, cols: Columns, where: str = "") -> None:
     starts, ends, plans, extra = cols.start.append, cols.end.append, cols.plan.append, cols.extra.append
     name_codes, code, block = cols.names, cols.code, cols.block
     zero, unset = _ZERO_SPAN_ID, status_cache[b""]
-    row = len(cols.span_id)
+    row = cols.rows_done()
     for ri, rs in enumerate(td.resource_spans):
         service = code(cols.services, _service_name(rs.resource.attributes))
         for si, ss in enumerate(rs.scope_spans):
@@ -148,54 +146,138 @@ def decode_message(td: Message, cols: Columns, where: str = "") -> None:
     cols.flush()
 
 
-class Records:
-    """Decodes many protobuf records into `cols`: ``add`` each record in order, then ``close``.
+PAD = _span_wire.PAD  # zero bytes `decode_records` needs after the data
 
-    Spans are gathered across records and walked together by _span_wire; a batch it finds unusual (or a
-    record upb refuses) goes through `parse` + `decode_message` instead, record by record, so the messages
-    and warnings are theirs.
+
+def decode_records(buf: bytearray, records: list[tuple[int, int, str]], cols: Columns) -> None:
+    """Append the spans of the serialized TracesData at buf[start:end] for each (start, end, where), in order;
+    `buf` has PAD zero bytes after the last record.
+
+    The records are not parsed: _span_wire walks them in place, TracesData -> ResourceSpans -> ScopeSpans
+    for all records at once (a pass per field of the longest message), then the spans' fields ~16k spans
+    at a time. Records it finds unusual (or damaged) go through `parse` + `decode_message` instead, record
+    by record, so the messages and warnings are theirs.
     """
+    if not records:
+        return
+    view = np.frombuffer(buf, dtype=np.uint8)
+    starts = np.array([a for a, _, _ in records], dtype=np.int64)
+    ends = np.array([b for _, b, _ in records], dtype=np.int64)
+    try:
+        located = _locate(view, starts, ends, [w for _, _, w in records], cols)
+    except _span_wire.Unusual:
+        located = None
+    if located is None:
+        _one_by_one(buf, records, cols)
+        return
+    scopes, span_starts, span_ends = located
+    by_record = scopes.first_span_of_record
+    # slices of whole records, so that a slice the walk refuses can be decoded record by record
+    first = 0
+    while first < len(records):
+        last = int(np.searchsorted(by_record, by_record[first] + _BATCH_SPANS))
+        last = min(max(last, first + 1), len(records))
+        lo, hi = by_record[first], by_record[last]
+        mine = np.flatnonzero((scopes.record >= first) & (scopes.record < last))
+        batch = _Batch(cols, view, span_starts[lo:hi], span_ends[lo:hi], scopes.first_span[mine] - lo,
+                       scopes.service[mine], [scopes.where[i] for i in mine])  # fmt: skip
+        if not batch.decode():
+            _one_by_one(buf, records[first:last], cols)
+        first = last
 
-    def __init__(self, cols: Columns) -> None:
-        self.cols = cols
-        self._records: list[tuple[bytes, str]] = []
-        self._spans: list[bytes] = []
-        self._scopes: list[tuple[int, int, str]] = []  # (first span in the batch, service code, where)
 
-    def add(self, payload: bytes, where: str = "") -> None:
-        """Decode one serialized TracesData (maybe later: rows keep the records' order)."""
-        cols = self.cols
+def _one_by_one(buf: bytearray, records: list[tuple[int, int, str]], cols: Columns) -> None:
+    for start, end, where in records:
+        decode_message(parse(bytes(buf[start:end]), cols, where), cols, where)
+
+
+@dataclass
+class _Scopes:
+    """The ScopeSpans lists of a buffer of records, in order."""
+
+    record: np.ndarray  # which record holds it
+    first_span: np.ndarray  # index of its first span among all the spans located
+    service: np.ndarray  # service code of its resource
+    where: list[str]  # position, for messages
+    first_span_of_record: np.ndarray  # per record, and one past the last: index of its first span
+
+
+def _locate(
+    buf: np.ndarray, starts: np.ndarray, ends: np.ndarray, wheres: list[str], cols: Columns
+) -> tuple[_Scopes, np.ndarray, np.ndarray] | None:
+    """Where the spans are: TracesData.resource_spans (1) -> ResourceSpans.resource (1) and .scope_spans
+    (2) -> ScopeSpans.spans (2), each level walked for all messages at once. None if a resource, a scope
+    or a schema URL is not what upb would take (the per-record path repairs or reports it)."""
+    wire = _span_wire
+    rs = wire.fields(buf, starts, ends).of(1, wire.LEN)
+    rs_fields = wire.fields(buf, rs.body, rs.end)
+    ss = rs_fields.of(2, wire.LEN)
+    ss_fields = wire.fields(buf, ss.body, ss.end)
+    spans = ss_fields.of(2, wire.LEN)
+    for level, number, message in ((rs_fields, 1, Resource), (ss_fields, 1, InstrumentationScope)):
+        if not _all_valid(buf, level.of(number, wire.LEN), message):
+            return None
+    if not (
+        _all_valid(buf, rs_fields.of(3, wire.LEN), None) and _all_valid(buf, ss_fields.of(3, wire.LEN), None)
+    ):
+        return None
+    # the service of each ResourceSpans: its resource's service.name (one parse per distinct resource)
+    resource = rs_fields.of(1, wire.LEN)
+    if len(np.unique(resource.message)) != len(resource.message):
+        return None  # a resource written in parts (merged by upb): the per-record path
+    service = np.full(len(rs.body), cols.code(cols.services, ""), dtype=np.int64)
+    names: dict[bytes, int] = {}
+    for m, a, b in zip(resource.message.tolist(), resource.body.tolist(), resource.end.tolist(), strict=True):
+        raw = buf[a:b].tobytes()
+        code = names.get(raw)
+        if code is None:
+            code = names[raw] = cols.code(cols.services, _service_name(Resource.FromString(raw).attributes))
+        service[m] = code
+    n_records = len(starts)
+    ss_record = rs.message[ss.message]
+    rs_rank = _rank(rs.message)  # ri: place among its record's resource_spans
+    ss_rank = _rank(ss.message)  # si: place among its ResourceSpans' scope_spans
+    first_span = np.searchsorted(spans.message, np.arange(len(ss.body)))
+    first_span_of_record = np.searchsorted(ss_record[spans.message], np.arange(n_records + 1))
+    where = [
+        f"{wheres[r]}resource_spans[{ri}].scope_spans[{si}].spans"
+        for r, ri, si in zip(ss_record.tolist(), rs_rank[ss.message].tolist(), ss_rank.tolist(), strict=True)
+    ]
+    scopes = _Scopes(ss_record, first_span, service[ss.message], where, first_span_of_record)
+    return scopes, spans.body, spans.end
+
+
+def _rank(group: np.ndarray) -> np.ndarray:
+    """0, 1, 2, ... within each run of equal values of a sorted array."""
+    index = np.arange(len(group))
+    first = np.searchsorted(group, group)
+    return index - first
+
+
+def _all_valid(buf: np.ndarray, found: _span_wire.Fields, message: Any) -> bool:
+    """Whether every distinct value of these fields parses as `message` (None: is UTF-8 text)."""
+    for raw in {buf[a:b].tobytes() for a, b in zip(found.body.tolist(), found.end.tolist(), strict=True)}:
         try:
-            td = _TracesDataSpans.FromString(payload)
-        except ProtoDecodeError:
-            self.close()
-            decode_message(parse(payload, cols, where), cols, where)
-            return
-        for ri, rs in enumerate(td.resource_spans):
-            service = cols.code(cols.services, _service_name(rs.resource.attributes))
-            for si, ss in enumerate(rs.scope_spans):
-                self._scopes.append(
-                    (len(self._spans), service, f"{where}resource_spans[{ri}].scope_spans[{si}].spans")
-                )
-                self._spans += ss.spans
-        self._records.append((payload, where))
-        if len(self._spans) >= _BATCH_SPANS:
-            self.close()
+            message.FromString(raw) if message is not None else raw.decode("utf-8")
+        except (ProtoDecodeError, UnicodeDecodeError):
+            return False
+    return True
 
-    def close(self) -> None:
-        """Decode what is gathered."""
-        if self._records and not self._decode_batch():
-            for payload, where in self._records:
-                decode_message(parse(payload, self.cols, where), self.cols, where)
-        self._records, self._spans, self._scopes = [], [], []
 
-    def _decode_batch(self) -> bool:
-        spans, cols = self._spans, self.cols
-        n = len(spans)
-        lengths = np.fromiter(map(len, spans), dtype=np.int64, count=n)
-        ends = np.cumsum(lengths)
-        buf = np.frombuffer(b"".join([*spans, bytes(_span_wire.PAD)]), dtype=np.uint8)
-        sf = _span_wire.walk(buf, ends - lengths, ends)
+class _Batch:
+    """Spans of whole records, walked together by _span_wire."""
+
+    def __init__(self, cols: Columns, buf: np.ndarray, starts: np.ndarray, ends: np.ndarray,
+                 first_span: np.ndarray, service: np.ndarray, where: list[str]) -> None:  # fmt: skip
+        self.cols, self.buf, self.starts, self.ends = cols, buf, starts, ends
+        self.first_rows = first_span.tolist()  # per scope: its first span in the batch
+        self.service, self.where = service, where
+
+    def decode(self) -> bool:
+        """Append the spans to cols; False (nothing appended) if the walk finds anything unusual."""
+        buf, cols = self.buf, self.cols
+        n = len(self.starts)
+        sf = _span_wire.walk(buf, self.starts, self.ends)
         if sf is None:
             return False
         ln, off = sf.length, sf.offset
@@ -206,8 +288,8 @@ class Records:
             or not (has_parent | (ln[_span_wire.PARENT_SPAN_ID] == 0)).all()
         ):
             return False  # odd ids: the per-span path keeps them for finish() to report with positions
-        parents = _span_wire.gather(buf, off[_span_wire.PARENT_SPAN_ID][has_parent], 8)
-        has_parent[has_parent] = parents.any(axis=1)  # an all-zero parent id means none
+        parents = _span_wire.gather(buf, off[_span_wire.PARENT_SPAN_ID], 8)
+        has_parent &= parents.any(axis=1)  # an all-zero parent id means none
         try:
             name_codes, names = _span_wire.distinct(buf, off[_span_wire.NAME], ln[_span_wire.NAME])
             status_codes, statuses = _span_wire.distinct(buf, off[_span_wire.STATUS], ln[_span_wire.STATUS])
@@ -218,26 +300,20 @@ class Records:
         except (_span_wire.Unusual, UnicodeDecodeError, ProtoDecodeError):
             return False  # the per-span path repairs and warns
         row0 = cols.rows_done()
-        first_rows = [first for first, _, _ in self._scopes]
-        for first, _, where in self._scopes:
+        for first, where in zip(self.first_rows, self.where, strict=True):
             cols.block(where, row0 + first)
         first_of_plan = np.empty(len(attribute_runs), dtype=np.int64)
         first_of_plan[plan_codes[::-1]] = np.arange(n)[::-1]
-        plan_lut = [
-            self._plan(run, first_rows, int(i)) for run, i in zip(attribute_runs, first_of_plan, strict=True)
-        ]
+        plan_lut = [self._plan(run, int(i)) for run, i in zip(attribute_runs, first_of_plan, strict=True)]
         messages = [m for _, m in status_lut]
         for i in np.flatnonzero(np.array([bool(m) for m in messages] or [False])[status_codes]):
             cols.extra.append((row0 + int(i), STATUS_DESCRIPTION, messages[status_codes[i]]))
-        parent_id = np.full(n, "", dtype=object)
-        parent_id[has_parent] = _hex(_span_wire.gather(buf, off[_span_wire.PARENT_SPAN_ID][has_parent], 8))
-        counts = np.diff([*first_rows, n])
         cols.add_rows(
-            _trace_ids(_span_wire.gather(buf, off[_span_wire.TRACE_ID], 16)),
-            _hex(_span_wire.gather(buf, off[_span_wire.SPAN_ID], 8)),
-            parent_id.tolist(),
+            hex_ids(_span_wire.gather(buf, off[_span_wire.TRACE_ID], 16)),
+            hex_ids(_span_wire.gather(buf, off[_span_wire.SPAN_ID], 8)),
+            hex_ids(parents, has_parent),
             {
-                "service": np.repeat([svc for _, svc, _ in self._scopes], counts),
+                "service": np.repeat(self.service, np.diff([*self.first_rows, n])),
                 "name": np.array(name_lut, dtype=np.int64)[name_codes],
                 "kind": sf.kind,
                 "status": np.array([c for c, _ in status_lut], dtype=np.int64)[status_codes],
@@ -249,14 +325,14 @@ class Records:
         )
         return True
 
-    def _plan(self, run: bytes, first_rows: list[int], row: int) -> int:
+    def _plan(self, run: bytes, row: int) -> int:
         """The plan of one run of serialized attributes (`row`, of the batch, has it: for messages)."""
         cache: dict[bytes, int] = self.cols.caches.setdefault("otlp_proto.plan_run", {})
         p = cache.get(run)
         if p is None:
             if len(cache) >= _PLAN_CACHE_MAX:
                 cache.clear()
-            where = self._scopes[bisect.bisect_right(first_rows, row) - 1][2]
+            where = self.where[bisect.bisect_right(self.first_rows, row) - 1]
             kv_cache: dict[bytes, tuple[str, Any]] = self.cols.caches.setdefault("otlp_proto.kv", {})
             if len(kv_cache) >= _PLAN_CACHE_MAX:
                 kv_cache.clear()
@@ -268,23 +344,6 @@ class Records:
                 pairs.append(kv)
             p = cache[run] = self.cols.add_plan(pairs)
         return p
-
-
-def _hex(ids: np.ndarray) -> list[str]:
-    """Rows of id bytes -> lowercase hex strings (through UTF-32: numpy then makes the strings in C)."""
-    text = binascii.hexlify(ids.tobytes())
-    return np.frombuffer(text.decode("ascii").encode("utf-32-le"), dtype=f"U{2 * ids.shape[1]}").tolist()
-
-
-def _trace_ids(ids: np.ndarray) -> list[str]:
-    """`_hex` of (n, 16) trace ids, with one string per distinct id (an execution has few)."""
-    halves = ids.view("<u8")
-    codes, uniques = pd.factorize(halves[:, 0] ^ (halves[:, 1] * np.uint64(0x9E3779B97F4A7C15)))
-    first = np.empty(len(uniques), dtype=np.int64)
-    first[codes] = np.arange(len(codes))
-    if not (ids[first][codes] == ids).all():  # two ids with one hash: no sharing
-        return _hex(ids)
-    return np.array(_hex(ids[first]), dtype=object)[codes].tolist()
 
 
 def _status_strict(raw: bytes) -> tuple[int, str]:

@@ -33,24 +33,25 @@ class Truncated(Exception):
         self.offset = offset
 
 
-def read_records(f: BinaryIO) -> Iterator[tuple[int, bytes]]:
-    """Yield (byte offset of the record, payload) for each length-prefixed record of an open file, reading
-    one record at a time; raises Truncated where the data ends inside a record."""
+def records(data: bytes | bytearray, size: int | None = None) -> Iterator[tuple[int, int, int]]:
+    """Yield (byte offset of the record, start, end of its payload) for each length-prefixed record in the
+    first `size` bytes of `data` (default: all); raises Truncated where the data ends inside a record."""
+    size = len(data) if size is None else size
     pos = 0
-    while head := f.read(LENGTH_SIZE):
-        if len(head) < LENGTH_SIZE:
-            raise Truncated(pos, f"{len(head)} byte(s) where a 4-byte record length was expected")
-        (length,) = _LENGTH.unpack(head)
-        body = f.read(length)
-        if len(body) < length:
-            raise Truncated(pos, f"record of {length} bytes has only {len(body)} byte(s)")
-        yield pos, body
-        pos += LENGTH_SIZE + length
+    while pos < size:
+        if size - pos < LENGTH_SIZE:
+            raise Truncated(pos, f"{size - pos} byte(s) where a 4-byte record length was expected")
+        (length,) = _LENGTH.unpack_from(data, pos)
+        body = pos + LENGTH_SIZE
+        if size - body < length:
+            raise Truncated(pos, f"record of {length} bytes has only {size - body} byte(s)")
+        yield pos, body, body + length
+        pos = body + length
 
 
 def iter_records(data: bytes) -> Iterator[tuple[int, bytes]]:
-    """`read_records` over bytes in memory."""
-    return read_records(io.BytesIO(data))
+    """(byte offset, payload) of each record of bytes in memory."""
+    return ((offset, data[start:end]) for offset, start, end in records(data))
 
 
 def read_lines(f: BinaryIO) -> Iterator[tuple[int, int, bytes, bool]]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import gzip
 import http.client
 import json
@@ -29,7 +30,9 @@ def _grpc_export(receiver, body: bytes, token: str | None):  # type: ignore[no-u
 
 def _post(receiver, body: bytes, headers: dict[str, str], path: str = "/v1/traces"):  # type: ignore[no-untyped-def]
     conn = http.client.HTTPConnection("127.0.0.1", receiver.http_port, timeout=10)
-    conn.request("POST", path, body=body, headers=headers)
+    # the receiver may answer (e.g. 413) and close before reading the whole body: then read its answer
+    with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+        conn.request("POST", path, body=body, headers=headers)
     resp = conn.getresponse()
     out = resp.status, resp.getheader("Content-Type"), resp.read()
     conn.close()

@@ -1,0 +1,91 @@
+"""Trace and span id columns (lowercase hex strings, stored as Arrow strings) to and from id bytes, in bulk.
+
+A million spans carry three million ids: a Python string per id, made or hashed, is most of the cost of
+decoding or stitching them. Decoders turn id bytes into an Arrow string column with one hexlify
+(`hex_ids`); the reductions turn id columns into integer codes by reading the hex back as 64-bit words
+(`codes`), falling back to hashing the strings when a column holds anything but hex ids (tables made by
+hand).
+"""
+
+from __future__ import annotations
+
+import binascii
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+TYPE = pa.large_string()  # the storage of pandas' "str" dtype
+
+
+def hex_ids(ids: np.ndarray, present: np.ndarray | None = None) -> pa.Array:
+    """Rows of id bytes, an (n, width) uint8 array, as Arrow strings of lowercase hex, "" where `present`
+    is False: one hexlify of the whole block and the string offsets computed, no Python object per id."""
+    n, width = ids.shape
+    if present is None:
+        text = binascii.hexlify(ids.tobytes())
+        offsets = np.arange(0, 2 * width * (n + 1), 2 * width, dtype=np.int64)
+    else:
+        text = binascii.hexlify(ids[present].tobytes())
+        offsets = np.zeros(n + 1, dtype=np.int64)
+        np.cumsum(present * (2 * width), out=offsets[1:])
+    return pa.LargeStringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(text))
+
+
+def codes(*columns: pd.Series) -> np.ndarray:
+    """One integer code per value of the columns laid end to end, equal codes for equal ids; -1 for ""
+    or a missing id. Hex ids are read as numbers (`words`); anything else is hashed as strings."""
+    found = words(*columns)
+    if found is None:
+        values = np.concatenate([np.asarray(c.astype(object).fillna(""), dtype=object) for c in columns])
+        out, _ = pd.factorize(values)
+        out[values == ""] = -1
+        return out.astype(np.int64)
+    present, numbers = found
+    code = np.zeros(len(numbers), dtype=np.int64)
+    for k in range(numbers.shape[1]):  # a 32-digit id is two words: combine their codes pairwise
+        word, _ = pd.factorize(numbers[:, k])
+        code, _ = pd.factorize(code * (len(numbers) + 1) + word)
+    out = np.full(len(present), -1, dtype=np.int64)
+    out[present] = code
+    return out
+
+
+def words(*columns: pd.Series) -> tuple[np.ndarray, np.ndarray] | None:
+    """The ids of the columns laid end to end as numbers: (which values are an id (not "" nor missing),
+    the ids as big-endian 64-bit words, one row per id, width/16 columns), or None unless every id is
+    hex of one width, a multiple of 16 digits."""
+    arrays = [_strings(c) for c in columns]
+    if None in arrays:
+        return None
+    arr = pa.concat_arrays(arrays)
+    n = len(arr)
+    offsets = np.frombuffer(arr.buffers()[1], dtype=np.int64)[arr.offset : arr.offset + n + 1]
+    lengths = np.diff(offsets)
+    present = lengths > 0
+    if not present.any():
+        return present, np.zeros((0, 1), dtype=np.uint64)
+    widths = np.unique(lengths[present])
+    if len(widths) > 1 or widths[0] % 16:
+        return None
+    # the present strings, all one width, lie back to back in the data buffer
+    data = memoryview(arr.buffers()[2])[offsets[0] : offsets[-1]]
+    try:
+        raw = binascii.unhexlify(data)  # either case: hex ids are case-insensitive (OTLP/JSON)
+    except binascii.Error:
+        return None
+    return present, np.frombuffer(raw, dtype=">u8").astype(np.uint64).reshape(-1, int(widths[0]) // 16)
+
+
+def _strings(column: pd.Series) -> pa.Array | None:
+    """The column as Arrow large strings (nulls as ""), or None if it holds anything else."""
+    try:
+        arr = pa.array(column, from_pandas=True)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return None
+    if arr.type != TYPE:
+        if not (pa.types.is_string(arr.type) or pa.types.is_null(arr.type)):
+            return None
+        arr = arr.cast(TYPE)
+    return pc.fill_null(arr, "") if arr.null_count else arr
