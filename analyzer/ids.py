@@ -10,6 +10,7 @@ hand).
 from __future__ import annotations
 
 import binascii
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
@@ -17,6 +18,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 TYPE = pa.large_string()  # the storage of pandas' "str" dtype
+_HEX = np.zeros(256, dtype=bool)  # hex digits, either case
+_HEX[np.frombuffer(b"0123456789abcdefABCDEF", dtype=np.uint8)] = True
 
 
 def hex_ids(ids: np.ndarray, present: np.ndarray | None = None) -> pa.Array:
@@ -33,6 +36,33 @@ def hex_ids(ids: np.ndarray, present: np.ndarray | None = None) -> pa.Array:
     return pa.LargeStringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(text))
 
 
+def hex_text(values: Sequence[str], width: int, *, allow_empty: bool = False) -> pa.Array | None:
+    """Ids written as hex text (either case) as Arrow strings of lowercase hex, checked in bulk; None if
+    any is not a string of `width` hex digits (or "" with `allow_empty`): the caller then takes the way
+    that reports which one."""
+    try:
+        arr = pa.array(values, type=TYPE)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return None
+    if arr.null_count:
+        return None
+    offsets = np.frombuffer(arr.buffers()[1], dtype=np.int64)[: len(arr) + 1]
+    lengths = np.diff(offsets)
+    if not ((lengths == width) | (allow_empty & (lengths == 0))).all():
+        return None
+    if offsets[-1] == offsets[0]:
+        return arr
+    data = np.frombuffer(arr.buffers()[2], dtype=np.uint8)[offsets[0] : offsets[-1]]
+    if not _HEX[data].all():
+        return None
+    lower = data | np.uint8(0x20)  # "A"-"F" -> "a"-"f"; digits stay
+    if (lower == data).all():
+        return arr
+    return pa.LargeStringArray.from_buffers(
+        len(arr), pa.py_buffer(offsets - offsets[0]), pa.py_buffer(lower.tobytes())
+    )
+
+
 def codes(*columns: pd.Series) -> np.ndarray:
     """One integer code per value of the columns laid end to end, equal codes for equal ids; -1 for ""
     or a missing id. Hex ids are read as numbers (`words`); anything else is hashed as strings."""
@@ -43,10 +73,15 @@ def codes(*columns: pd.Series) -> np.ndarray:
         out[values == ""] = -1
         return out.astype(np.int64)
     present, numbers = found
-    code = np.zeros(len(numbers), dtype=np.int64)
-    for k in range(numbers.shape[1]):  # a 32-digit id is two words: combine their codes pairwise
-        word, _ = pd.factorize(numbers[:, k])
-        code, _ = pd.factorize(code * (len(numbers) + 1) + word)
+    code, _ = pd.factorize(numbers[:, 0])
+    if numbers.shape[1] > 1:  # a 32-digit id is two words: the first almost always tells ids apart
+        first = np.zeros(code.max(initial=-1) + 1, dtype=np.int64)
+        first[code[::-1]] = np.arange(len(code))[::-1]
+        if (numbers[first[code]] != numbers).any():  # two ids alike in their first word: all words
+            code = np.zeros(len(numbers), dtype=np.int64)
+            for k in range(numbers.shape[1]):
+                word, _ = pd.factorize(numbers[:, k])
+                code, _ = pd.factorize(code * (len(numbers) + 1) + word)
     out = np.full(len(present), -1, dtype=np.int64)
     out[present] = code
     return out
@@ -66,8 +101,8 @@ def words(*columns: pd.Series) -> tuple[np.ndarray, np.ndarray] | None:
     present = lengths > 0
     if not present.any():
         return present, np.zeros((0, 1), dtype=np.uint64)
-    widths = np.unique(lengths[present])
-    if len(widths) > 1 or widths[0] % 16:
+    width = int(lengths.max())
+    if lengths[present].min() != width or width % 16:
         return None
     # the present strings, all one width, lie back to back in the data buffer
     data = memoryview(arr.buffers()[2])[offsets[0] : offsets[-1]]
@@ -75,7 +110,7 @@ def words(*columns: pd.Series) -> tuple[np.ndarray, np.ndarray] | None:
         raw = binascii.unhexlify(data)  # either case: hex ids are case-insensitive (OTLP/JSON)
     except binascii.Error:
         return None
-    return present, np.frombuffer(raw, dtype=">u8").astype(np.uint64).reshape(-1, int(widths[0]) // 16)
+    return present, np.frombuffer(raw, dtype=">u8").astype(np.uint64).reshape(-1, width // 16)
 
 
 def _strings(column: pd.Series) -> pa.Array | None:
@@ -84,6 +119,8 @@ def _strings(column: pd.Series) -> pa.Array | None:
         arr = pa.array(column, from_pandas=True)
     except (pa.ArrowInvalid, pa.ArrowTypeError):
         return None
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
     if arr.type != TYPE:
         if not (pa.types.is_string(arr.type) or pa.types.is_null(arr.type)):
             return None

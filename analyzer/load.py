@@ -60,5 +60,9 @@ def select_execution(table: SpanTable, exec_id: str, source: str = "<table>") ->
     if not own.any():
         raise NotFound(f"{source}: no span has {semconv.EXEC_ID}={exec_id!r}")
     trace = ids.codes(df[TRACE_ID])
-    keep = np.isin(trace, np.unique(trace[own])) & (own | pd.isna(tagged))
+    holds_own = np.zeros(int(trace.max()) + 2, dtype=bool)
+    holds_own[trace[own]] = True  # trace codes (-1: no trace id) of the traces holding a span of exec_id
+    keep = holds_own[trace] & (own | pd.isna(tagged))
+    if keep.all():  # e.g. a store or file holding one execution: no copy
+        return SpanTable(df, list(table.warnings))
     return SpanTable(df[keep].reset_index(drop=True), list(table.warnings))

@@ -96,19 +96,21 @@ def flyte_execution(n_spans: int, exec_id: str = EXEC_ID) -> tuple[list[bytes], 
     return records.protos, records.lines
 
 
-def _time(fn, repeat: int) -> float:
-    """Best CPU time of `repeat` runs: process time, not wall time, because the cores here are shared and
-    both sides of each ratio are single-threaded."""
-    best = float("inf")
+def _time(fns: list, repeat: int) -> list[float]:  # type: ignore[type-arg]
+    """Best CPU time of each function over `repeat` rounds, the functions taking turns in each round so
+    that both sides of a ratio see the same neighbours (this machine's speed drifts by 2x within minutes).
+    Process time, not wall time: the cores are shared and every side is single-threaded."""
+    best = [float("inf")] * len(fns)
     for _ in range(repeat):
-        gc.collect()
-        gc.disable()  # for both sides alike: decode pauses the GC itself (analyzer.decode._columns.gc_paused)
-        try:
-            t0 = time.process_time()
-            fn()
-            best = min(best, time.process_time() - t0)
-        finally:
-            gc.enable()
+        for i, fn in enumerate(fns):
+            gc.collect()
+            gc.disable()  # for all sides alike: decode pauses the GC itself (analyzer.decode._columns.gc_paused)
+            try:
+                t0 = time.process_time()
+                fn()
+                best[i] = min(best[i], time.process_time() - t0)
+            finally:
+                gc.enable()
     return best
 
 
@@ -166,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cache", type=Path, default=None, help="keep the generated execution here between runs")
     args = ap.parse_args(argv)
     n = args.spans or (50_000 if args.quick else 1_000_000)
-    repeat = args.repeat or 3
+    repeat = args.repeat or 5
 
     t0 = time.perf_counter()
     blobs, lines = _generated(n, args.cache)
@@ -181,9 +183,14 @@ def main(argv: list[str] | None = None) -> int:
         ("JSON", jsonl, lambda: _loads_all(lines), "json.loads", 2),
     ):
         source = "bench.binpb" if name == "protobuf" else "bench.jsonl"
-        t_parse = _time(parse_all, repeat)
-        t_decode = _time(lambda p=payload, s=source: len(decode(p, s)), repeat)
-        t_fold = _time(lambda k=name, p=payload, s=source: out.__setitem__(k, _fold_of(p, s)), repeat)
+        t_parse, t_decode, t_fold = _time(
+            [
+                parse_all,
+                lambda p=payload, s=source: len(decode(p, s)),
+                lambda k=name, p=payload, s=source: out.__setitem__(k, _fold_of(p, s)),
+            ],
+            repeat,
+        )
         spans, n_lines = out[name]
         print(f"{name:8s} {parts} alone {t_parse:6.2f}s ({spans / t_parse / 1e6:4.2f}M spans/s)")
         print(f"{'':8s} decode + table        {t_decode:6.2f}s ({spans / t_decode / 1e6:4.2f}M spans/s) "

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, BinaryIO
 
+import numpy as np
 import orjson
 
 from analyzer.decode import jaeger_domain, jaeger_v1, otlp_json, otlp_proto
@@ -133,7 +134,7 @@ def _decode_framed(f: BinaryIO, cols: Columns, where: str) -> None:
     buf, size = _read_padded(f)
     records: list[tuple[int, int, str]] = []
     try:
-        for offset, start, end in framing.records(buf, size):
+        for offset, start, end in framing.records(memoryview(buf), size):
             records.append((start, end, f"{where}byte {offset}: "))
     except framing.Truncated as t:
         otlp_proto.decode_records(buf, records, cols)
@@ -143,13 +144,14 @@ def _decode_framed(f: BinaryIO, cols: Columns, where: str) -> None:
         otlp_proto.decode_records(buf, records, cols)
 
 
-def _read_padded(f: BinaryIO) -> tuple[bytearray, int]:
+def _read_padded(f: BinaryIO) -> tuple[np.ndarray, int]:
     """The whole input, followed by the zero bytes otlp_proto.decode_records needs after it, and its size
     (one buffer: the spans of all records are walked in it, no copy per record)."""
     size = f.seek(0, io.SEEK_END)
     f.seek(0)
-    buf = bytearray(size + otlp_proto.PAD)
+    buf = np.empty(size + otlp_proto.PAD, dtype=np.uint8)  # not zeroed: only the pad needs to be
     f.readinto(memoryview(buf)[:size])
+    buf[size:] = 0
     return buf, size
 
 
@@ -159,6 +161,8 @@ def _decode_json(f: BinaryIO, cols: Columns, where: str) -> str:
         return _decode_json_lines(f, cols, where)  # a whole document on line 1 and more after it
     f.seek(0)
     data = f.read()
+    if otlp_json.decode_typed(data, cols, where):
+        return "otlp-json"
     try:
         doc = _loads(data, cols, where)
     except json.JSONDecodeError as e:
@@ -213,6 +217,8 @@ def _decode_json_doc(doc: Any, cols: Columns, where: str) -> str:
 def _decode_json_lines(f: BinaryIO, cols: Columns, where: str) -> str:
     for lineno, offset, line, complete in framing.read_lines(f):
         at = f"{where}line {lineno}: "
+        if otlp_json.decode_typed(line, cols, at):
+            continue
         try:
             doc = _loads(line, cols, at)
         except json.JSONDecodeError as e:

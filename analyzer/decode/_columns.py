@@ -142,8 +142,8 @@ class Columns:
     def add_rows(
         self, trace_id: pa.Array, span_id: pa.Array, parent_id: pa.Array, numeric: dict[str, np.ndarray]
     ) -> None:
-        """Append many whole rows at once (a vectorized decoder): the ids as Arrow strings from `analyzer.ids.hex_ids`
-        (valid by construction, not checked again), every other column of ``_NUMERIC`` (service, name,
+        """Append many whole rows at once (a vectorized decoder): the ids as Arrow strings of lowercase hex
+        from `analyzer.ids` (checked there, not again), every other column of ``_NUMERIC`` (service, name,
         ..., plan) as an int64 array."""
         self.flush()
         n = len(span_id)
@@ -211,8 +211,7 @@ class Columns:
 
     def _ids(self, key: str) -> pd.api.extensions.ExtensionArray:
         chunks = self._id_chunks[key]
-        column = pa.concat_arrays(chunks) if chunks else pa.array([], type=ids.TYPE)
-        return pd.array(column, dtype="str")
+        return pd.array(pa.chunked_array(chunks, type=ids.TYPE), dtype="str")  # kept in chunks: no copy
 
     def _check_ids(self, first_row: int) -> None:
         """Ids appended since the last flush (rows from `first_row`): a DecodeError names the first bad one."""

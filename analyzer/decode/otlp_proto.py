@@ -149,9 +149,9 @@ def decode_message(td: Message, cols: Columns, where: str = "") -> None:
 PAD = _span_wire.PAD  # zero bytes `decode_records` needs after the data
 
 
-def decode_records(buf: bytearray, records: list[tuple[int, int, str]], cols: Columns) -> None:
+def decode_records(buf: np.ndarray, records: list[tuple[int, int, str]], cols: Columns) -> None:
     """Append the spans of the serialized TracesData at buf[start:end] for each (start, end, where), in order;
-    `buf` has PAD zero bytes after the last record.
+    `buf` (uint8) has PAD zero bytes after the last record.
 
     The records are not parsed: _span_wire walks them in place, TracesData -> ResourceSpans -> ScopeSpans
     for all records at once (a pass per field of the longest message), then the spans' fields ~16k spans
@@ -160,11 +160,10 @@ def decode_records(buf: bytearray, records: list[tuple[int, int, str]], cols: Co
     """
     if not records:
         return
-    view = np.frombuffer(buf, dtype=np.uint8)
     starts = np.array([a for a, _, _ in records], dtype=np.int64)
     ends = np.array([b for _, b, _ in records], dtype=np.int64)
     try:
-        located = _locate(view, starts, ends, [w for _, _, w in records], cols)
+        located = _locate(buf, starts, ends, [w for _, _, w in records], cols)
     except _span_wire.Unusual:
         located = None
     if located is None:
@@ -179,16 +178,16 @@ def decode_records(buf: bytearray, records: list[tuple[int, int, str]], cols: Co
         last = min(max(last, first + 1), len(records))
         lo, hi = by_record[first], by_record[last]
         mine = np.flatnonzero((scopes.record >= first) & (scopes.record < last))
-        batch = _Batch(cols, view, span_starts[lo:hi], span_ends[lo:hi], scopes.first_span[mine] - lo,
+        batch = _Batch(cols, buf, span_starts[lo:hi], span_ends[lo:hi], scopes.first_span[mine] - lo,
                        scopes.service[mine], [scopes.where[i] for i in mine])  # fmt: skip
         if not batch.decode():
             _one_by_one(buf, records[first:last], cols)
         first = last
 
 
-def _one_by_one(buf: bytearray, records: list[tuple[int, int, str]], cols: Columns) -> None:
+def _one_by_one(buf: np.ndarray, records: list[tuple[int, int, str]], cols: Columns) -> None:
     for start, end, where in records:
-        decode_message(parse(bytes(buf[start:end]), cols, where), cols, where)
+        decode_message(parse(buf[start:end].tobytes(), cols, where), cols, where)
 
 
 @dataclass

@@ -1,6 +1,7 @@
 """The column-at-a-time decoders give exactly the rows and warnings of the span-by-span ones they speed up.
 
-The span-by-span paths (``otlp_json._decode_spans``, ``otlp_proto.decode_message``) are the oracle: each
+The span-by-span paths (``otlp_json._decode_spans``, ``otlp_proto.decode_message``) are the oracle for the
+fast ones (``otlp_json.decode_typed`` and ``_decode_spans_by_column``, ``_span_wire``): each
 case is decoded twice, once with the fast path switched off, and must come out identical; for ordinary
 input the fast path must also have been the one taken.
 """
@@ -18,6 +19,7 @@ from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
 from analyzer.decode import _span_wire, decode, otlp_json
+from analyzer.errors import DecodeError
 from analyzer.store import framing
 from analyzer.table import SpanTable
 from flyte_otel import semconv as sc
@@ -88,9 +90,11 @@ def _both(data: bytes, monkeypatch: pytest.MonkeyPatch) -> tuple[SpanTable, Span
     monkeypatch.setattr(
         otlp_json, "_decode_spans_by_column", counting(otlp_json._decode_spans_by_column, bool)
     )
+    monkeypatch.setattr(otlp_json, "decode_typed", counting(otlp_json.decode_typed, bool))
     fast = decode(data, "x")
     monkeypatch.setattr(_span_wire, "walk", lambda *a: None)
     monkeypatch.setattr(otlp_json, "_decode_spans_by_column", lambda *a: False)
+    monkeypatch.setattr(otlp_json, "decode_typed", lambda *a: False)
     slow = decode(data, "x")
     pd.testing.assert_frame_equal(fast.df, slow.df)
     assert fast.warnings == slow.warnings
@@ -187,3 +191,45 @@ def test_json_spans_that_leave_out_default_fields_match_the_span_by_span_decoder
     doc = {"resourceSpans": [{"scopeSpans": [{"spans": spans}]}]}
     fast, _, accepted = _both(json.dumps(doc).encode(), monkeypatch)
     assert accepted == 1 and fast.df["parent_id"].tolist() == ["", f"{1:016x}", f"{1:016x}"]
+
+
+def _resource(service: str) -> dict:
+    return {"attributes": [{"key": "service.name", "value": {"stringValue": service}}]}
+
+
+@pytest.mark.parametrize(
+    ("doc", "typed"),
+    [
+        # two resources, a scope with no spans, fields the analyzer does not read (events, links, flags, scope)
+        ({"resourceSpans": [
+            {"resource": _resource("a"), "scopeSpans": [{"scope": {"name": "s"}, "spans": []},
+                                                       {"spans": [_json_span(1, flags=256, events=[], links=[])]}]},
+            {"resource": _resource("b"), "scopeSpans": [{"spans": [_json_span(2), _json_span(3)]}]},
+        ]}, True),
+        ({"resourceSpans": [{"scopeSpans": [{"spans": [_json_span(1)]}]}]}, True),  # no resource
+        # what the typed reader leaves to the general one
+        ({"resourceSpans": [{"instrumentationLibrarySpans": [{"spans": [_json_span(1)]}]}]}, False),
+        ({"resourceSpans": [{"scopeSpans": [{"spans": [_json_span(1)]}]}], "status": "PARTIAL"}, False),
+        ({"batches": [{"scopeSpans": [{"spans": [_json_span(1)]}]}]}, False),
+    ],
+)  # fmt: skip
+def test_json_documents_read_typed_match_the_span_by_span_decoder(doc, typed, monkeypatch):
+    taken: list[bool] = []
+    real = otlp_json.decode_typed
+    monkeypatch.setattr(otlp_json, "decode_typed", lambda *a: taken.append(real(*a)) or taken[-1])
+    data = json.dumps(doc).encode()
+    fast = decode(data, "x")
+    monkeypatch.setattr(otlp_json, "decode_typed", lambda *a: False)
+    monkeypatch.setattr(otlp_json, "_decode_spans_by_column", lambda *a: False)
+    slow = decode(data, "x")
+    pd.testing.assert_frame_equal(fast.df, slow.df)
+    assert fast.warnings == slow.warnings
+    assert taken == [typed]
+
+
+def test_a_bad_id_in_json_is_reported_with_its_position_not_read_typed():
+    doc = {"resourceSpans": [{"scopeSpans": [{"spans": [_json_span(1), _json_span(2, spanId=7)]}]}]}
+    with pytest.raises(
+        DecodeError, match=r"x: resourceSpans\[0\]\.scopeSpans\[0\]\.spans\[1\]: span id missing"
+    ):
+        decode(json.dumps(doc).encode(), "x")
