@@ -239,15 +239,34 @@ def fields(buf: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> Fields:
     pos = starts.astype(np.int64, copy=True)
     rows = np.flatnonzero(pos < ends)
     while rows.size:
-        field, wire, value, body, nxt = _next_field(buf, pos[rows], ends[rows])
+        at, limit = pos[rows], ends[rows]
+        step = _next_short_len_field(buf, at, limit)
+        field, wire, _, body, nxt = step if step is not None else _next_field(buf, at, limit)
         found.append((rows, field, wire, body, nxt))
         pos[rows] = nxt
-        rows = rows[nxt < ends[rows]]
+        rows = rows[nxt < limit]
     if not found:
         return Fields(*(np.zeros(0, dtype=np.int64) for _ in range(5)))
     columns = [np.concatenate(c) for c in zip(*found, strict=True)]
     order = np.argsort(columns[0], kind="stable")  # by message; passes (= order within it) stay in order
     return Fields(*(c[order] for c in columns))
+
+
+def _next_short_len_field(
+    buf: np.ndarray, at: np.ndarray, ends: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
+    """`_next_field` when every field at `at` is LEN with a one-byte tag and a length under 16384 (a list
+    of spans: one pass per span, so this pass is kept to a few numpy calls); None otherwise."""
+    tag, b1, b2 = buf[at], buf[at + 1].astype(np.int64), buf[at + 2].astype(np.int64)
+    long = b1 >= 0x80
+    if ((tag & 7) != _LEN).any() or (tag >= 0x80).any() or (long & (b2 >= 0x80)).any() or (tag < 8).any():
+        return None
+    length = np.where(long, (b1 & 0x7F) | (b2 << 7), b1)
+    body = at + 2 + long
+    nxt = body + length
+    if (nxt > ends).any():
+        raise Unusual("a field past its message")
+    return (tag >> 3).astype(np.int64), np.full(len(at), _LEN, dtype=np.int64), length, body, nxt
 
 
 def _next_field(
