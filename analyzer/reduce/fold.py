@@ -97,8 +97,10 @@ def fold(
     p50 = line_duration.copy()
     longest = line_duration.copy()
     hidden = np.zeros(len(rows), dtype=np.int64)
-    # A run nested inside another collapsed run is hidden with it (get_indexer gives -1): skip it.
-    at = pd.Index(rows).get_indexer(first_row)
+    # A run nested inside another collapsed run is hidden with it (it has no line: -1): skip it.
+    line_of = np.full(n, -1, dtype=np.int64)
+    line_of[rows] = np.arange(len(rows))
+    at = line_of[first_row]
     shown = at >= 0
     for j, f, k, h in zip(at[shown], first[shown], length[shown], (hi - lo + 1)[shown], strict=True):
         members = sib[f : f + k]
@@ -108,13 +110,22 @@ def fold(
         p50[j] = round(float(np.median(durations)))
         longest[j] = durations.max()
         hidden[j] = h - k
-    return Fold(ex, rows, ex.depth[rows], _ordinals(ex.parent_index[rows]), line_count, line_start,
+    return Fold(ex, rows, ex.depth[rows], _ordinals(ex, sib, rows), line_count, line_start,
                 line_duration, p50, longest, hidden)  # fmt: skip
 
 
-def _ordinals(parents: np.ndarray) -> np.ndarray:
-    """1-based rank of each line among the lines sharing its parent, in line order."""
-    return pd.Series(parents).groupby(parents).cumcount().to_numpy() + 1
+def _ordinals(ex: Execution, sib: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """1-based rank of each line among the lines sharing its parent, in line order: counted along the
+    siblings order (`sib`: rows by parent, then by pre-order position), shown rows only."""
+    shown = np.zeros(len(ex), dtype=bool)
+    shown[rows] = True
+    sib = sib[shown[sib]]
+    parent = ex.parent_index[sib]
+    first = np.flatnonzero(np.r_[True, parent[1:] != parent[:-1]])
+    rank = np.arange(len(sib)) - np.repeat(first, np.diff(np.r_[first, len(sib)]))
+    ordinal = np.zeros(len(ex), dtype=np.int64)
+    ordinal[sib] = rank + 1
+    return ordinal[rows]
 
 
 def _node_mask(ex: Execution, node: str) -> np.ndarray:
