@@ -67,7 +67,8 @@ def decode(data: bytes, source: str = "<bytes>") -> SpanTable:
 
 
 def decode_path(path: Path) -> SpanTable:
-    """Decode one file, reading record by record where the format allows (the payload is never held whole)."""
+    """Decode one file: JSON lines are read line by line; protobuf is read whole into one buffer that the
+    spans are walked in (no copy per record)."""
     cols = Columns(str(path))
     with gc_paused():
         decode_file(path, cols)
@@ -80,7 +81,7 @@ def decode_into(data: bytes, cols: Columns, where: str = "") -> str:
 
 
 def decode_file(path: Path, cols: Columns, where: str = "") -> str:
-    """`decode_into` for a file, streamed."""
+    """`decode_into` for a file (JSON lines streamed)."""
     with open(path, "rb") as f:
         return _decode_stream(f, cols, where)
 

@@ -264,6 +264,36 @@ def fields(buf: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> Fields:
     return Fields(*out)
 
 
+def first_field(buf: np.ndarray, start: int, end: int, number: int) -> int:
+    """Where the first field `number` of the message at buf[start:end] starts (its tag); `end` if none."""
+    at, limit = np.array([start]), np.array([end])
+    while at[0] < end:
+        field, _, _, _, nxt = _next_field(buf, at, limit)
+        if field[0] == number:
+            return int(at[0])
+        at = nxt
+    return end
+
+
+def consecutive_len_fields(
+    buf: np.ndarray, at: int, number: int, lengths: np.ndarray, end: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """(bodies' starts, ends) of LEN fields `number` of these lengths written one after another from `at`
+    (how a repeated field is written); Unusual unless the bytes say exactly that."""
+    size = np.ones(len(lengths), dtype=np.int64)  # bytes of each length's varint
+    for k in range(1, _MAX_VARINT_BYTES):
+        size += lengths >= 1 << (7 * k)
+    tag = np.zeros(len(lengths), dtype=np.int64)
+    tag[1:] = np.cumsum(1 + size + lengths)[:-1]
+    tag += at
+    value, body = _varints(buf, tag + 1) if len(tag) else (lengths, tag)
+    if len(tag) and (
+        (buf[tag] != (number << 3 | _LEN)).any() or (value != lengths).any() or body[-1] + lengths[-1] > end
+    ):
+        raise Unusual("fields not written one after another")
+    return body, body + lengths
+
+
 def _next_short_len_field(
     buf: np.ndarray, at: np.ndarray, ends: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:

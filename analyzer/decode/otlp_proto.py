@@ -71,6 +71,9 @@ def _message(pool: descriptor_pool.DescriptorPool, name: str) -> type[Message]:
 
 
 _VIEW = _view_pool(trace_pb2.DESCRIPTOR, _AS_BYTES)
+_ScopeSpansView = _message(_view_pool(trace_pb2.DESCRIPTOR, {"ScopeSpans": ("spans",)}), "ScopeSpans")
+# ScopeSpans lists longer than this are not walked pass by pass (see _with_long_lists)
+_LONG_LIST_BYTES = 1 << 20
 TracesDataView = _message(_VIEW, "TracesData")
 _SpanView = _message(_VIEW, "Span")  # reads a run of serialized attributes back into KeyValue bytes
 
@@ -211,8 +214,11 @@ def _locate(
     rs = wire.fields(buf, starts, ends).of(1, wire.LEN)
     rs_fields = wire.fields(buf, rs.body, rs.end)
     ss = rs_fields.of(2, wire.LEN)
-    ss_fields = wire.fields(buf, ss.body, ss.end)
-    spans = ss_fields.of(2, wire.LEN)
+    long = (ss.end - ss.body) > _LONG_LIST_BYTES
+    short = np.flatnonzero(~long)
+    ss_fields = wire.fields(buf, ss.body[short], ss.end[short])
+    ss_fields.message = short[ss_fields.message]
+    spans = _with_long_lists(buf, ss, np.flatnonzero(long), ss_fields.of(2, wire.LEN))
     for level, number, message in ((rs_fields, 1, Resource), (ss_fields, 1, InstrumentationScope)):
         if not _all_valid(buf, level.of(number, wire.LEN), message):
             return None
@@ -244,6 +250,35 @@ def _locate(
     ]
     scopes = _Scopes(ss_record, first_span, service[ss.message], where, first_span_of_record)
     return scopes, spans.body, spans.end
+
+
+def _with_long_lists(
+    buf: np.ndarray, ss: _span_wire.Fields, long: np.ndarray, spans: _span_wire.Fields
+) -> _span_wire.Fields:
+    """`spans` plus the spans of the long ScopeSpans lists: upb reads each (its spans left serialized)
+    for their lengths, and the lengths give the offsets, checked against the bytes. The walk would take a
+    numpy pass per span of the longest list (~50 µs each: a minute for one list of a million spans)."""
+    if not len(long):
+        return spans
+    found = [(spans.message, spans.body, spans.end)]
+    for i in long.tolist():
+        a, b = int(ss.body[i]), int(ss.end[i])
+        try:
+            listed = _ScopeSpansView.FromString(buf[a:b].tobytes()).spans
+        except ProtoDecodeError:
+            raise _span_wire.Unusual("a ScopeSpans upb refuses") from None
+        lengths = np.fromiter(map(len, listed), dtype=np.int64, count=len(listed))
+        first = _span_wire.first_field(buf, a, b, 2)
+        body, end = _span_wire.consecutive_len_fields(buf, first, 2, lengths, b)
+        found.append((np.full(len(body), i, dtype=np.int64), body, end))
+    message, body, end = (np.concatenate(c) for c in zip(*found, strict=True))
+    order = np.argsort(
+        body, kind="stable"
+    )  # lists are disjoint and in order: by offset = by list, then in it
+    n = len(order)
+    return _span_wire.Fields(
+        message[order], np.full(n, 2), np.full(n, _span_wire.LEN), body[order], end[order]
+    )
 
 
 def _rank(group: np.ndarray) -> np.ndarray:

@@ -18,7 +18,7 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue, ArrayValue, KeyVa
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
-from analyzer.decode import _span_wire, decode, otlp_json
+from analyzer.decode import _span_wire, decode, otlp_json, otlp_proto
 from analyzer.errors import DecodeError
 from analyzer.store import framing
 from analyzer.table import SpanTable
@@ -111,6 +111,32 @@ def test_ordinary_protobuf_spans_take_the_fast_path_and_match(monkeypatch):
     assert accepted == 1
     assert len(fast) == 42 and fast.df["parent_id"].eq("").sum() == 3
     assert fast.df["attributes"].iloc[39]["otel.status_description"] == "boom"
+
+
+@pytest.mark.parametrize("scope_last", [False, True])
+def test_long_span_lists_are_read_through_their_lengths_and_match(scope_last, monkeypatch):
+    # every list counts as long here; a scope written after the spans is still found
+    monkeypatch.setattr(otlp_proto, "_LONG_LIST_BYTES", 0)
+    used: list[int] = []
+    real = _span_wire.consecutive_len_fields
+    monkeypatch.setattr(_span_wire, "consecutive_len_fields", lambda *a: used.append(1) or real(*a))
+    spans = [_span(1), *(_span(i, parent=1) for i in range(2, 300))]
+    body = b"".join(_field(2, sp) for sp in spans)
+    scope = _field(1, b"\x0a\x01s")  # InstrumentationScope{name: "s"}
+    resource = Resource(attributes=[_kv("service.name", string_value="svc")]).SerializeToString()
+    data = _field(1, _field(1, resource) + _field(2, body + scope if scope_last else scope + body))
+    fast, _, accepted = _both(data, monkeypatch)
+    assert len(fast) == 299 and accepted == 1 and used
+
+
+def test_span_list_with_a_field_between_the_spans_is_still_read_whole(monkeypatch):
+    monkeypatch.setattr(otlp_proto, "_LONG_LIST_BYTES", 0)
+    spans = [_span(i) for i in range(1, 6)]
+    scope = _field(1, b"\x0a\x01s")
+    body = b"".join(_field(2, sp) for sp in spans[:2]) + scope + b"".join(_field(2, sp) for sp in spans[2:])
+    resource = Resource(attributes=[_kv("service.name", string_value="svc")]).SerializeToString()
+    fast, _, _ = _both(_field(1, _field(1, resource) + _field(2, body)), monkeypatch)
+    assert fast.df["span_id"].tolist() == [i.to_bytes(8, "big").hex() for i in range(1, 6)]
 
 
 def test_protobuf_attribute_values_of_every_type_match(monkeypatch):
