@@ -91,6 +91,7 @@ def _both(data: bytes, monkeypatch: pytest.MonkeyPatch) -> tuple[SpanTable, Span
         otlp_json, "_decode_spans_by_column", counting(otlp_json._decode_spans_by_column, bool)
     )
     monkeypatch.setattr(otlp_json, "decode_typed", counting(otlp_json.decode_typed, bool))
+    monkeypatch.setattr(otlp_proto, "_SMALL_BYTES", 0)  # these inputs are small: walk them all the same
     fast = decode(data, "x")
     monkeypatch.setattr(_span_wire, "walk", lambda *a: None)
     monkeypatch.setattr(otlp_json, "_decode_spans_by_column", lambda *a: False)
@@ -117,6 +118,7 @@ def test_ordinary_protobuf_spans_take_the_fast_path_and_match(monkeypatch):
 def test_long_span_lists_are_read_through_their_lengths_and_match(scope_last, monkeypatch):
     # every list counts as long here; a scope written after the spans is still found
     monkeypatch.setattr(otlp_proto, "_LONG_LIST_BYTES", 0)
+    monkeypatch.setattr(otlp_proto, "_SMALL_BYTES", 0)
     used: list[int] = []
     real = _span_wire.consecutive_len_fields
     monkeypatch.setattr(_span_wire, "consecutive_len_fields", lambda *a: used.append(1) or real(*a))
@@ -131,6 +133,7 @@ def test_long_span_lists_are_read_through_their_lengths_and_match(scope_last, mo
 
 def test_span_list_with_a_field_between_the_spans_is_still_read_whole(monkeypatch):
     monkeypatch.setattr(otlp_proto, "_LONG_LIST_BYTES", 0)
+    monkeypatch.setattr(otlp_proto, "_SMALL_BYTES", 0)
     spans = [_span(i) for i in range(1, 6)]
     scope = _field(1, b"\x0a\x01s")
     body = b"".join(_field(2, sp) for sp in spans[:2]) + scope + b"".join(_field(2, sp) for sp in spans[2:])
@@ -259,3 +262,14 @@ def test_a_bad_id_in_json_is_reported_with_its_position_not_read_typed():
         DecodeError, match=r"x: resourceSpans\[0\]\.scopeSpans\[0\]\.spans\[1\]: span id missing"
     ):
         decode(json.dumps(doc).encode(), "x")
+
+
+def test_a_small_input_is_decoded_span_by_span(monkeypatch):
+    walked: list[int] = []
+    real = _span_wire.walk
+    monkeypatch.setattr(_span_wire, "walk", lambda *a: walked.append(1) or real(*a))
+    small = _traces([_span(1), _span(2, parent=1)])
+    assert len(small) < otlp_proto._SMALL_BYTES
+    assert len(decode(small, "x")) == 2 and not walked
+    big = _traces([_span(i) for i in range(1, otlp_proto._SMALL_BYTES // 60)])
+    assert len(decode(big, "x")) == otlp_proto._SMALL_BYTES // 60 - 1 and walked
