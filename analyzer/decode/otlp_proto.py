@@ -345,7 +345,10 @@ class _Batch:
             cols.block(where, row0 + first)
         first_of_plan = np.empty(len(attribute_runs), dtype=np.int64)
         first_of_plan[plan_codes[::-1]] = np.arange(n)[::-1]
-        plan_lut = [self._plan(run, int(i)) for run, i in zip(attribute_runs, first_of_plan, strict=True)]
+        known = self.cols.caches.setdefault("otlp_proto.plan_run", {})
+        plan_lut = list(map(known.get, attribute_runs))  # most runs were seen in earlier batches
+        for k in [k for k, p in enumerate(plan_lut) if p is None]:
+            plan_lut[k] = self._plan(attribute_runs[k], int(first_of_plan[k]))
         messages = [m for _, m in status_lut]
         for i in np.flatnonzero(np.array([bool(m) for m in messages] or [False])[status_codes]):
             cols.extra.append((row0 + int(i), STATUS_DESCRIPTION, messages[status_codes[i]]))

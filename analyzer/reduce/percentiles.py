@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from analyzer import ids as id_columns
 from analyzer import table as T
 from analyzer.table import SpanTable
 from flyte_otel import semconv as sc
@@ -80,7 +81,7 @@ def per_round_stats(table: SpanTable) -> dict[str, Stats]:
         return out
     codes = df[T.CATEGORY].cat.codes.to_numpy()
     code_of = {str(c): i for i, c in enumerate(df[T.CATEGORY].cat.categories)}
-    ids, parents = df[T.SPAN_ID].astype(object).to_numpy(), df[T.PARENT_ID].astype(object).to_numpy()
+    ids, parents = _id_keys(df)
     full: list[np.ndarray] = []  # the whole parent map, built only if some span's parent is not its holder
 
     def rows(cat: str) -> np.ndarray:
@@ -108,6 +109,21 @@ def per_round_stats(table: SpanTable) -> dict[str, Stats]:
     if len(sizes):
         out["etcdBytes"] = stats(sizes.astype(np.float64).to_numpy())
     return out
+
+
+def _id_keys(df: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Span ids and parent ids as lookup keys: their 64-bit values when every id is 16 hex digits (no Python
+    string per span), a root's parent then being a value no span has; else the strings themselves."""
+    n = len(df)
+    found = id_columns.words(df[T.SPAN_ID], df[T.PARENT_ID])
+    if found is not None and found[1].shape[1] == 1 and found[0][:n].all():
+        present, words = found
+        spans = words[:n, 0]
+        if spans.max() < np.iinfo(np.uint64).max:
+            parents = np.full(n, spans.max() + np.uint64(1), dtype=np.uint64)
+            parents[present[n:]] = words[n:, 0]
+            return spans, parents
+    return df[T.SPAN_ID].astype(object).to_numpy(), df[T.PARENT_ID].astype(object).to_numpy()
 
 
 def _lookup(keys: np.ndarray, queries: np.ndarray) -> np.ndarray:
