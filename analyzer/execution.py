@@ -113,12 +113,9 @@ def _link(df: pd.DataFrame) -> _Links:
     from exact codes."""
     trace = ids.codes(df[t.TRACE_ID])
     n = len(df)
-    found = ids.words(df[t.SPAN_ID], df[t.PARENT_ID]) if n else None
-    if found is not None and found[1].shape[1] == 1 and found[0][:n].all():
-        present, words = found
-        has_parent = present[n:]
-        span, parent_span = words[:n, 0], np.zeros(n, dtype=np.uint64)
-        parent_span[has_parent] = words[n:, 0]
+    numbers = ids.span_numbers(df[t.SPAN_ID], df[t.PARENT_ID])
+    if numbers is not None:
+        span, parent_span, has_parent = numbers
         mix = trace.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)
         links = _search((span ^ mix).view(np.int64), (parent_span ^ mix).view(np.int64), has_parent)
         same = (trace[links.parent] == trace) & (span[links.parent] == parent_span)

@@ -2,9 +2,9 @@
 
 A million spans carry three million ids: a Python string per id, made or hashed, is most of the cost of
 decoding or stitching them. Decoders turn id bytes into an Arrow string column with one hexlify
-(`hex_ids`); the reductions turn id columns into integer codes by reading the hex back as 64-bit words
-(`codes`), falling back to hashing the strings when a column holds anything but hex ids (tables made by
-hand).
+(`hex_ids`), or check and lower-case hex text in bulk (`hex_text`); the reductions read span ids back as
+64-bit numbers (`words`, `span_numbers`) or dictionary-encode id columns (`codes`), hashing Python strings
+only when a column holds anything but strings (tables made by hand).
 """
 
 from __future__ import annotations
@@ -36,6 +36,12 @@ def hex_ids(ids: np.ndarray, present: np.ndarray | None = None) -> pa.Array:
     return pa.LargeStringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(text))
 
 
+def lengths(arr: pa.Array) -> np.ndarray:
+    """The byte length of each string of an Arrow large_string array, from its offsets (no copy of data)."""
+    offsets = np.frombuffer(arr.buffers()[1], dtype=np.int64)[arr.offset : arr.offset + len(arr) + 1]
+    return np.diff(offsets)
+
+
 def hex_text(values: Sequence[str], width: int, *, allow_empty: bool = False) -> pa.Array | None:
     """Ids written as hex text (either case) as Arrow strings of lowercase hex, checked in bulk; None if
     any is not a string of `width` hex digits (or "" with `allow_empty`): the caller then takes the way
@@ -46,21 +52,18 @@ def hex_text(values: Sequence[str], width: int, *, allow_empty: bool = False) ->
         return None
     if arr.null_count:
         return None
-    offsets = np.frombuffer(arr.buffers()[1], dtype=np.int64)[: len(arr) + 1]
-    lengths = np.diff(offsets)
-    if not ((lengths == width) | (allow_empty & (lengths == 0))).all():
+    size = lengths(arr)
+    if not ((size == width) | (allow_empty & (size == 0))).all():
         return None
-    if offsets[-1] == offsets[0]:
+    if not size.any():
         return arr
-    data = np.frombuffer(arr.buffers()[2], dtype=np.uint8)[offsets[0] : offsets[-1]]
+    data = np.frombuffer(arr.buffers()[2], dtype=np.uint8)[: size.sum()]  # a fresh array: data from 0
     if not _HEX[data].all():
         return None
     lower = data | np.uint8(0x20)  # "A"-"F" -> "a"-"f"; digits stay
     if (lower == data).all():
         return arr
-    return pa.LargeStringArray.from_buffers(
-        len(arr), pa.py_buffer(offsets - offsets[0]), pa.py_buffer(lower.tobytes())
-    )
+    return pa.LargeStringArray.from_buffers(len(arr), arr.buffers()[1], pa.py_buffer(lower.tobytes()))
 
 
 def codes(*columns: pd.Series) -> np.ndarray:
@@ -88,22 +91,37 @@ def words(*columns: pd.Series) -> tuple[np.ndarray, np.ndarray] | None:
     if None in arrays:
         return None
     arr = pa.concat_arrays(arrays)
-    n = len(arr)
-    offsets = np.frombuffer(arr.buffers()[1], dtype=np.int64)[arr.offset : arr.offset + n + 1]
-    lengths = np.diff(offsets)
-    present = lengths > 0
+    size = lengths(arr)
+    present = size > 0
     if not present.any():
         return present, np.zeros((0, 1), dtype=np.uint64)
-    width = int(lengths.max())
-    if lengths[present].min() != width or width % 16:
+    width = int(size.max())
+    if size[present].min() != width or width % 16:
         return None
     # the present strings, all one width, lie back to back in the data buffer
-    data = memoryview(arr.buffers()[2])[offsets[0] : offsets[-1]]
+    first = int(np.frombuffer(arr.buffers()[1], dtype=np.int64)[arr.offset])
+    data = memoryview(arr.buffers()[2])[first : first + int(size.sum())]
     try:
         raw = binascii.unhexlify(data)  # either case: hex ids are case-insensitive (OTLP/JSON)
     except binascii.Error:
         return None
     return present, np.frombuffer(raw, dtype=">u8").astype(np.uint64).reshape(-1, width // 16)
+
+
+def span_numbers(
+    span_id: pd.Series, parent_id: pd.Series
+) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """Span ids and parent ids as 64-bit numbers: (span ids, parent ids (0 where none), which spans name a
+    parent), or None unless every span id, and every parent id given, is 16 hex digits."""
+    n = len(span_id)
+    found = words(span_id, parent_id) if n else None
+    if found is None or found[1].shape[1] != 1 or not found[0][:n].all():
+        return None
+    present, numbers = found
+    has_parent = present[n:]
+    parent = np.zeros(n, dtype=np.uint64)
+    parent[has_parent] = numbers[n:, 0]
+    return numbers[:n, 0], parent, has_parent
 
 
 def _strings(column: pd.Series) -> pa.Array | None:

@@ -134,15 +134,16 @@ def _sniff(f: BinaryIO, source: str) -> str:
 def _decode_framed(f: BinaryIO, cols: Columns, where: str) -> None:
     buf, size = _read_padded(f)
     records: list[tuple[int, int, str]] = []
+    truncated: framing.Truncated | None = None
     try:
         for offset, start, end in framing.records(memoryview(buf), size):
             records.append((start, end, f"{where}byte {offset}: "))
     except framing.Truncated as t:
-        otlp_proto.decode_records(buf, records, cols)
+        truncated = t
+    otlp_proto.decode_records(buf, records, cols)
+    if truncated is not None:
         # the writer was killed mid-record (docs/store.md): everything before it is whole
-        cols.warn(f"{where}byte {t.offset}: last record truncated ({t}); skipped")
-    else:
-        otlp_proto.decode_records(buf, records, cols)
+        cols.warn(f"{where}byte {truncated.offset}: last record truncated ({truncated}); skipped")
 
 
 def _read_padded(f: BinaryIO) -> tuple[np.ndarray, int]:

@@ -1,8 +1,9 @@
 """A vectorized (numpy) walk of many serialized OTLP ``Span`` messages at once: field offsets, no objects.
 
 Building a Python wrapper per span and reading its fields one by one costs several times the upb parse
-itself (measured); here the spans of many records are joined into one buffer and walked one *field* at a
-time across all spans (a span has ~15 fields, so ~15 numpy passes however many spans there are). Anything
+itself (measured); here the spans are read where they lie in the input buffer, one *field* at a time
+across all spans (a span has ~15 fields, so ~15 numpy passes however many spans there are); `fields`
+walks the messages above them the same way. Anything
 unusual (a repeated singular field, attributes not written together, ids of an odd length, a varint past
 its span, a timestamp beyond int64) makes `walk` return None, and the caller takes the per-span path,
 which has the messages and the warnings for such input.
@@ -81,6 +82,8 @@ def distinct(buf: np.ndarray, starts: np.ndarray, sizes: np.ndarray) -> tuple[np
     `buf` itself (16 bytes a view) and Arrow's dictionary encoding hashes and compares them whole
     (4x the numpy hashing it replaced, measured). `buf` must have PAD bytes after its data."""
     n = len(starts)
+    if (sizes >= 1 << _VIEW_SLICE_BITS).any():
+        raise Unusual("a string of 1 GiB or more")
     starts = np.maximum(starts, 0)
     views = np.empty((n, 4), dtype="<i4")  # length; then 12 bytes inline, or prefix, buffer, offset
     views[:, 0] = sizes
@@ -98,8 +101,6 @@ def distinct(buf: np.ndarray, starts: np.ndarray, sizes: np.ndarray) -> tuple[np
         pa.py_buffer(whole[k << _VIEW_SLICE_BITS : (k + 2) << _VIEW_SLICE_BITS])
         for k in range((len(buf) >> _VIEW_SLICE_BITS) + 1)
     ]
-    if (sizes >= 1 << _VIEW_SLICE_BITS).any():
-        raise Unusual("a string of 1 GiB or more")
     encoded = pc.dictionary_encode(
         pa.Array.from_buffers(pa.binary_view(), n, [None, pa.py_buffer(views), *slices])
     )

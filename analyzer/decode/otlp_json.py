@@ -180,7 +180,7 @@ def _columns(
                     [(kv["key"], any_value(kv.get("value"))) for kv in attribute_list(i) or ()]
                 )
             plans[i] = p
-    has_parent = np.diff(np.frombuffer(parent_id.buffers()[1], dtype=np.int64)[: n + 1]) > 0
+    has_parent = ids.lengths(parent_id) > 0
     return (
         trace_id,
         span_id,
@@ -260,8 +260,9 @@ def decode_typed(data: bytes, cols: Columns, where: str = "") -> bool:
         for ri, rs in enumerate(doc.resourceSpans):
             service = _service_name(_raw_value(rs.resource, raw_cache))
             for si, ss in enumerate(rs.scopeSpans):
+                block = f"{where}resourceSpans[{ri}].scopeSpans[{si}].spans"
                 if not ss.spans:
-                    parts.append((f"{where}resourceSpans[{ri}].scopeSpans[{si}].spans", service, None))
+                    parts.append((block, service, None))
                     continue
                 tids, sids, parents, names, kinds, status, starts, ends, attributes = zip(
                     *map(_SPAN_FIELDS, ss.spans), strict=True
@@ -272,7 +273,7 @@ def decode_typed(data: bytes, cols: Columns, where: str = "") -> bool:
                 columns = _columns(fields, keys, lambda i, k=keys: _raw_value(k[i], raw_cache), cols)
                 if columns is None:
                     return False
-                parts.append((f"{where}resourceSpans[{ri}].scopeSpans[{si}].spans", service, columns))
+                parts.append((block, service, columns))
     except (KeyError, TypeError, AttributeError, ValueError, OverflowError, orjson.JSONDecodeError):
         return False
     for block, service, columns in parts:

@@ -1,10 +1,9 @@
 """OTLP protobuf: ``TracesData`` / ``ExportTraceServiceRequest`` (same wire layout: field 1 = resource_spans).
 
-This is the hot path of the analyzer (a million spans). `Records` parses each record with a *view* of
-TracesData in which ``ScopeSpans.spans`` is declared ``bytes`` (same wire format), so upb hands back each
-span serialized, and the spans of many records are read together, a field at a time, by _span_wire
-(numpy); distinct names, statuses and attribute runs are decoded once each. Input it does not handle
-goes through `decode_message`: one pass over the spans of a view in which ``Span.attributes`` and
+This is the hot path of the analyzer (a million spans). `decode_records` does not parse the records: it
+walks them in place with _span_wire (numpy), the levels above the spans for all records at once, then the
+spans' fields many spans at a time; distinct names, statuses and attribute runs are decoded once each.
+Small inputs, and input it does not handle, go through `decode_message`: one pass over the spans of a view in which ``Span.attributes`` and
 ``Span.status`` are ``bytes``, appending to column lists, each span's tuple of serialized KeyValues decoded
 once per distinct attribute set (a memo) instead of building three message wrappers per attribute.
 """
@@ -279,9 +278,8 @@ def _with_long_lists(
         body, end = _span_wire.consecutive_len_fields(buf, first, 2, lengths, b)
         found.append((np.full(len(body), i, dtype=np.int64), body, end))
     message, body, end = (np.concatenate(c) for c in zip(*found, strict=True))
-    order = np.argsort(
-        body, kind="stable"
-    )  # lists are disjoint and in order: by offset = by list, then in it
+    # the lists are disjoint and in order: by offset is by list, then by place in it
+    order = np.argsort(body)
     n = len(order)
     return _span_wire.Fields(
         message[order], np.full(n, 2), np.full(n, _span_wire.LEN), body[order], end[order]
@@ -345,10 +343,10 @@ class _Batch:
             cols.block(where, row0 + first)
         first_of_plan = np.empty(len(attribute_runs), dtype=np.int64)
         first_of_plan[plan_codes[::-1]] = np.arange(n)[::-1]
-        known = self.cols.caches.setdefault("otlp_proto.plan_run", {})
+        known: dict[bytes, int] = cols.caches.setdefault("otlp_proto.plan_run", {})
         plan_lut = list(map(known.get, attribute_runs))  # most runs were seen in earlier batches
         for k in [k for k, p in enumerate(plan_lut) if p is None]:
-            plan_lut[k] = self._plan(attribute_runs[k], int(first_of_plan[k]))
+            plan_lut[k] = self._new_plan(attribute_runs[k], int(first_of_plan[k]), known)
         messages = [m for _, m in status_lut]
         for i in np.flatnonzero(np.array([bool(m) for m in messages] or [False])[status_codes]):
             cols.extra.append((row0 + int(i), STATUS_DESCRIPTION, messages[status_codes[i]]))
@@ -369,24 +367,22 @@ class _Batch:
         )
         return True
 
-    def _plan(self, run: bytes, row: int) -> int:
-        """The plan of one run of serialized attributes (`row`, of the batch, has it: for messages)."""
-        cache: dict[bytes, int] = self.cols.caches.setdefault("otlp_proto.plan_run", {})
-        p = cache.get(run)
-        if p is None:
-            if len(cache) >= _PLAN_CACHE_MAX:
-                cache.clear()
-            where = self.where[bisect.bisect_right(self.first_rows, row) - 1]
-            kv_cache: dict[bytes, tuple[str, Any]] = self.cols.caches.setdefault("otlp_proto.kv", {})
-            if len(kv_cache) >= _PLAN_CACHE_MAX:
-                kv_cache.clear()
-            pairs = []
-            for b in _SpanView.FromString(run).attributes:
-                kv = kv_cache.get(b)
-                if kv is None:
-                    kv = kv_cache[b] = _attribute(b, self.cols, where)
-                pairs.append(kv)
-            p = cache[run] = self.cols.add_plan(pairs)
+    def _new_plan(self, run: bytes, row: int, known: dict[bytes, int]) -> int:
+        """The plan of a run of serialized attributes not in `known` yet (`row`, of the batch, has it: for
+        messages), remembered there."""
+        if len(known) >= _PLAN_CACHE_MAX:
+            known.clear()
+        where = self.where[bisect.bisect_right(self.first_rows, row) - 1]
+        kv_cache: dict[bytes, tuple[str, Any]] = self.cols.caches.setdefault("otlp_proto.kv", {})
+        if len(kv_cache) >= _PLAN_CACHE_MAX:
+            kv_cache.clear()
+        pairs = []
+        for b in _SpanView.FromString(run).attributes:
+            kv = kv_cache.get(b)
+            if kv is None:
+                kv = kv_cache[b] = _attribute(b, self.cols, where)
+            pairs.append(kv)
+        known[run] = p = self.cols.add_plan(pairs)
         return p
 
 

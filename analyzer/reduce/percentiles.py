@@ -114,14 +114,11 @@ def per_round_stats(table: SpanTable) -> dict[str, Stats]:
 def _id_keys(df: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     """Span ids and parent ids as lookup keys: their 64-bit values when every id is 16 hex digits (no Python
     string per span), a root's parent then being a value no span has; else the strings themselves."""
-    n = len(df)
-    found = id_columns.words(df[T.SPAN_ID], df[T.PARENT_ID])
-    if found is not None and found[1].shape[1] == 1 and found[0][:n].all():
-        present, words = found
-        spans = words[:n, 0]
+    numbers = id_columns.span_numbers(df[T.SPAN_ID], df[T.PARENT_ID])
+    if numbers is not None:
+        spans, parents, has_parent = numbers
         if spans.max() < np.iinfo(np.uint64).max:
-            parents = np.full(n, spans.max() + np.uint64(1), dtype=np.uint64)
-            parents[present[n:]] = words[n:, 0]
+            parents[~has_parent] = spans.max() + np.uint64(1)
             return spans, parents
     return df[T.SPAN_ID].astype(object).to_numpy(), df[T.PARENT_ID].astype(object).to_numpy()
 
