@@ -67,6 +67,37 @@ def test_same_span_id_in_two_traces_is_two_spans():
     assert len(ex) == 2 and ex.warnings == []
 
 
+def _hex(n: int) -> str:
+    return f"{n:016x}"
+
+
+def test_hex_span_ids_that_collide_once_mixed_with_their_trace_are_still_told_apart():
+    # Hex ids are keyed by span id XOR (trace code x 0x9E3779B97F4A7C15): pick ids whose keys are equal
+    t1, t2 = "0" * 31 + "1", "0" * 31 + "2"  # trace codes 0 and 1, in order of first appearance
+    a, b = 1, 1 ^ 0x9E3779B97F4A7C15
+    table = _table(
+        [(t1, _hex(a), "", "root", 0, 100), (t2, _hex(b), "", "root", 200, 300),
+         (t2, _hex(7), _hex(b), "child", 210, 220), (t1, _hex(8), _hex(a), "child", 10, 20)]
+    )  # fmt: skip
+    ex = stitch(table)
+    assert len(ex) == 4 and ex.warnings == []  # no span taken for a repeat of the other
+    df = ex.table.df
+    parent_of = {df[t.SPAN_ID].iat[r]: df[t.SPAN_ID].iat[p] for r, p in enumerate(ex.parent_index) if p >= 0}
+    assert parent_of == {_hex(7): _hex(b), _hex(8): _hex(a)}
+
+
+def test_hex_ids_repeats_and_orphans_are_found_as_with_any_ids():
+    tr = "ab" * 16
+    table = _table(
+        [(tr, _hex(1), "", "root", 0, 10), (tr, _hex(2), _hex(1), "child", 1, 2),
+         (tr, _hex(2), _hex(1), "child", 1, 2), (tr, _hex(3), _hex(9), "orphan", 3, 4)]
+    )  # fmt: skip
+    ex = stitch(table, "X")
+    assert len(ex) == 3
+    assert any("1 repeated span" in w and _hex(2) in w for w in ex.warnings)
+    assert any("1 orphan span" in w and _hex(9) in w for w in ex.warnings)
+
+
 def test_parent_cycle_is_cut_at_its_earliest_span_and_warned():
     table = _table(
         [("t", "root", "", "r", 0, 100), ("t", "c1", "c2", "x", 10, 20), ("t", "c2", "c1", "y", 5, 30),

@@ -12,6 +12,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pytest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, ArrayValue, KeyValue, KeyValueList
@@ -140,6 +141,24 @@ def test_span_list_with_a_field_between_the_spans_is_still_read_whole(monkeypatc
     resource = Resource(attributes=[_kv("service.name", string_value="svc")]).SerializeToString()
     fast, _, _ = _both(_field(1, _field(1, resource) + _field(2, body)), monkeypatch)
     assert fast.df["span_id"].tolist() == [i.to_bytes(8, "big").hex() for i in range(1, 6)]
+
+
+def test_span_offsets_from_lengths_are_checked_against_the_bytes():
+    spans = [_span(i) for i in range(1, 6)]
+    lengths = np.array([len(sp) for sp in spans])
+    whole = b"".join(_field(2, sp) for sp in spans)
+    buf = np.frombuffer(whole + bytes(_span_wire.PAD), dtype=np.uint8)
+    body, end = _span_wire.consecutive_len_fields(buf, 0, 2, lengths, len(whole))
+    assert [buf[a:b].tobytes() for a, b in zip(body, end, strict=True)] == spans
+    # a field between the spans: the offsets the lengths give are wrong, and that is seen
+    mixed = (
+        b"".join(_field(2, sp) for sp in spans[:2])
+        + _field(1, b"\x0a\x01s")
+        + b"".join(_field(2, sp) for sp in spans[2:])
+    )
+    buf = np.frombuffer(mixed + bytes(_span_wire.PAD), dtype=np.uint8)
+    with pytest.raises(_span_wire.Unusual):
+        _span_wire.consecutive_len_fields(buf, 0, 2, lengths, len(mixed))
 
 
 def test_protobuf_attribute_values_of_every_type_match(monkeypatch):
