@@ -24,20 +24,25 @@ from analyzer.store.reader import read_store
 TOKEN = "proc-token-7f3a"
 
 
-def _start(store):  # type: ignore[no-untyped-def]
-    env = {**os.environ, "OTEL_FOLD_COLLECT_TOKEN": TOKEN}
-    cmd = [
+def _collect(grpc: str, http: str, store) -> list[str]:  # type: ignore[no-untyped-def]
+    """The `otel-fold collect` command line, run as a module of this interpreter."""
+    return [
         sys.executable,
         "-m",
         "analyzer",
         "collect",
         "--grpc",
-        "127.0.0.1:0",
+        grpc,
         "--http",
-        "127.0.0.1:0",
+        http,
         "--store",
         str(store),
     ]
+
+
+def _start(store):  # type: ignore[no-untyped-def]
+    env = {**os.environ, "OTEL_FOLD_COLLECT_TOKEN": TOKEN}
+    cmd = _collect("127.0.0.1:0", "127.0.0.1:0", store)
     proc = subprocess.Popen(cmd, env=env, stderr=subprocess.PIPE, text=True)
     line = proc.stderr.readline()
     m = re.search(r"grpc 127\.0\.0\.1:(\d+), http 127\.0\.0\.1:(\d+)", line)
@@ -134,18 +139,7 @@ def test_sigterm_flushes_and_exits_cleanly_with_every_span_stored(tmp_path, make
 
 
 def test_a_port_in_use_is_a_one_line_error_naming_the_address(receiver, tmp_path):
-    cmd = [
-        sys.executable,
-        "-m",
-        "analyzer",
-        "collect",
-        "--grpc",
-        f"127.0.0.1:{receiver.grpc_port}",
-        "--http",
-        "off",
-        "--store",
-        str(tmp_path / "s"),
-    ]
+    cmd = _collect(f"127.0.0.1:{receiver.grpc_port}", "off", tmp_path / "s")
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
     assert done.returncode == 2
     assert f"127.0.0.1:{receiver.grpc_port}" in done.stderr
