@@ -1,8 +1,8 @@
 """Trace and span id columns (lowercase hex strings, stored as Arrow strings) to and from id bytes, in bulk.
 
 A million spans carry three million ids: a Python string per id, made or hashed, is most of the cost of
-decoding or stitching them. Decoders turn id bytes into an Arrow string column with one hexlify
-(`hex_ids`), or check and lower-case hex text in bulk (`hex_text`); the reductions read span ids back as
+decoding or stitching them. Decoders hand over ids already written as hex digits (`hex_rows`), or check
+and lower-case hex text in bulk (`hex_text`); the reductions read span ids back as
 64-bit numbers (`words`, `span_numbers`) or dictionary-encode id columns (`codes`), hashing Python strings
 only when a column holds anything but strings (tables made by hand).
 """
@@ -22,17 +22,17 @@ _HEX = np.zeros(256, dtype=bool)  # hex digits, either case
 _HEX[np.frombuffer(b"0123456789abcdefABCDEF", dtype=np.uint8)] = True
 
 
-def hex_ids(ids: np.ndarray, present: np.ndarray | None = None) -> pa.Array:
-    """Rows of id bytes, an (n, width) uint8 array, as Arrow strings of lowercase hex, "" where `present`
-    is False: one hexlify of the whole block and the string offsets computed, no Python object per id."""
-    n, width = ids.shape
+def hex_rows(rows: np.ndarray, present: np.ndarray | None = None) -> pa.Array:
+    """Ids written as lowercase hex, a row of digits each (an (n, width) uint8 array), as Arrow strings, ""
+    where `present` is False: the digits are the strings' data as they lie, no Python object per id."""
+    n, width = rows.shape
+    offsets = np.zeros(n + 1, dtype=np.int64)
     if present is None:
-        text = binascii.hexlify(ids.tobytes())
-        offsets = np.arange(0, 2 * width * (n + 1), 2 * width, dtype=np.int64)
+        offsets[1:] = np.arange(width, width * (n + 1), width)
     else:
-        text = binascii.hexlify(ids[present].tobytes())
-        offsets = np.zeros(n + 1, dtype=np.int64)
-        np.cumsum(present * (2 * width), out=offsets[1:])
+        rows = rows[present]
+        np.cumsum(present * width, out=offsets[1:])
+    text = np.ascontiguousarray(rows)
     return pa.LargeStringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(text))
 
 

@@ -77,7 +77,7 @@ def decode_path(path: Path) -> SpanTable:
 
 def decode_into(data: bytes, cols: Columns, where: str = "") -> str:
     """Append the spans of `data` to `cols` (positions prefixed by `where`); returns the format's name."""
-    return _decode_stream(io.BytesIO(data), cols, where)
+    return _decode_stream(io.BytesIO(data), cols, where, data)
 
 
 def decode_file(path: Path, cols: Columns, where: str = "") -> str:
@@ -86,14 +86,15 @@ def decode_file(path: Path, cols: Columns, where: str = "") -> str:
         return _decode_stream(f, cols, where)
 
 
-def _decode_stream(f: BinaryIO, cols: Columns, where: str) -> str:
+def _decode_stream(f: BinaryIO, cols: Columns, where: str, data: bytes | None = None) -> str:
+    """Decode what `f` holds (`data`, if given, is the same bytes: protobuf is read in it, not copied)."""
     fmt = _sniff(f, f"{cols.source}: {where}".rstrip(": "))
     try:
         if fmt == "otlp-proto":
-            buf, size = _read_padded(f)
-            otlp_proto.decode_records(buf, [(0, size, where)], cols)
+            buf = _whole(f, data)
+            otlp_proto.decode_records(buf, [(0, len(buf), where)], cols)
         elif fmt == "otlp-proto-framed":
-            _decode_framed(f, cols, where)
+            _decode_framed(_whole(f, data), cols, where)
         else:
             fmt = _decode_json(f, cols, where)
     except (KeyError, TypeError, AttributeError, ValueError) as e:
@@ -131,12 +132,11 @@ def _sniff(f: BinaryIO, source: str) -> str:
     raise DecodeError(f"{source}: text that is not JSON (YAML? CSV?), starting {start!r}; expected a trace")
 
 
-def _decode_framed(f: BinaryIO, cols: Columns, where: str) -> None:
-    buf, size = _read_padded(f)
+def _decode_framed(buf: np.ndarray, cols: Columns, where: str) -> None:
     records: list[tuple[int, int, str]] = []
     truncated: framing.Truncated | None = None
     try:
-        for offset, start, end in framing.records(memoryview(buf), size):
+        for offset, start, end in framing.records(memoryview(buf), len(buf)):
             records.append((start, end, f"{where}byte {offset}: "))
     except framing.Truncated as t:
         truncated = t
@@ -146,15 +146,16 @@ def _decode_framed(f: BinaryIO, cols: Columns, where: str) -> None:
         cols.warn(f"{where}byte {truncated.offset}: last record truncated ({truncated}); skipped")
 
 
-def _read_padded(f: BinaryIO) -> tuple[np.ndarray, int]:
-    """The whole input, followed by the zero bytes otlp_proto.decode_records needs after it, and its size
-    (one buffer: the spans of all records are walked in it, no copy per record)."""
+def _whole(f: BinaryIO, data: bytes | None) -> np.ndarray:
+    """The whole input as one uint8 buffer (the spans of all records are read in it, no copy per record):
+    `data` itself if given, else read from `f`."""
+    if data is not None:
+        return np.frombuffer(data, dtype=np.uint8)
     size = f.seek(0, io.SEEK_END)
     f.seek(0)
-    buf = np.empty(size + otlp_proto.PAD, dtype=np.uint8)  # not zeroed: only the pad needs to be
-    f.readinto(memoryview(buf)[:size])
-    buf[size:] = 0
-    return buf, size
+    buf = np.empty(size, dtype=np.uint8)
+    f.readinto(memoryview(buf))
+    return buf
 
 
 def _decode_json(f: BinaryIO, cols: Columns, where: str) -> str:

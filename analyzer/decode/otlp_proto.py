@@ -10,9 +10,8 @@ once per distinct attribute set (a memo) instead of building three message wrapp
 
 from __future__ import annotations
 
-import bisect
+import itertools
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -25,18 +24,15 @@ from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from opentelemetry.proto.trace.v1 import trace_pb2
 from opentelemetry.proto.trace.v1.trace_pb2 import Status
 
-from analyzer.decode import _lenient_proto, _span_wire
+from analyzer import ids
+from analyzer.decode import _lenient_proto, _proto_scan
 from analyzer.decode._columns import NO_REF, Columns
 from analyzer.decode.otlp_json import SERVICE_NAME, STATUS_DESCRIPTION
 from analyzer.errors import DecodeError
-from analyzer.ids import hex_ids
 
 _ZERO_SPAN_ID = bytes(8)
 # message -> fields a view keeps serialized
 _AS_BYTES = {"Span": ("attributes", "status")}
-# Spans walked together by _span_wire: enough to make numpy's cost per call small, few enough that the
-# arrays stay in the CPU caches (measured: 16k spans, ~3 MB of payload, beat 64k)
-_BATCH_SPANS = 16_384
 # Distinct attribute sets remembered; past this (unique values such as blob keys) the memo restarts.
 _PLAN_CACHE_MAX = 200_000
 
@@ -70,13 +66,10 @@ def _message(pool: descriptor_pool.DescriptorPool, name: str) -> type[Message]:
 
 
 _VIEW = _view_pool(trace_pb2.DESCRIPTOR, _AS_BYTES)
-_ScopeSpansView = _message(_view_pool(trace_pb2.DESCRIPTOR, {"ScopeSpans": ("spans",)}), "ScopeSpans")
 # Inputs smaller than this are decoded span by span: the in-place walk costs ~7 ms a call whatever the
 # size (hundreds of numpy calls), the per-span path ~5 µs a span (measured), e.g. one small trace per call
 # when a backend's answers are decoded one by one
 _SMALL_BYTES = 256 << 10
-# ScopeSpans lists longer than this are not walked pass by pass (see _with_long_lists)
-_LONG_LIST_BYTES = 1 << 20
 TracesDataView = _message(_VIEW, "TracesData")
 _SpanView = _message(_VIEW, "Span")  # reads a run of serialized attributes back into KeyValue bytes
 
@@ -152,46 +145,28 @@ def decode_message(td: Message, cols: Columns, where: str = "") -> None:
     cols.flush()
 
 
-PAD = _span_wire.PAD  # zero bytes `decode_records` needs after the data
-
-
 def decode_records(buf: np.ndarray, records: list[tuple[int, int, str]], cols: Columns) -> None:
-    """Append the spans of the serialized TracesData at buf[start:end] for each (start, end, where), in order;
-    `buf` (uint8) has PAD zero bytes after the last record.
+    """Append the spans of the serialized TracesData at buf[start:end] (a uint8 buffer) for each
+    (start, end, where), in order.
 
-    The records are not parsed: _span_wire walks them in place, TracesData -> ResourceSpans -> ScopeSpans
-    for all records at once (a pass per field of the longest message), then the spans' fields ~16k spans
-    at a time. Records it finds unusual (or damaged) go through `parse` + `decode_message` instead, record
-    by record, so the messages and warnings are theirs.
+    The records are not parsed: _proto_scan reads them in place into columns, and the distinct names,
+    statuses, attribute runs and resources are decoded once each. Records it leaves to upb (unusual or
+    damaged), and small inputs, go through `parse` + `decode_message`, record by record, so the messages
+    and warnings are theirs.
     """
     if not records:
         return
     if sum(end - start for start, end, _ in records) < _SMALL_BYTES:
         _one_by_one(buf, records, cols)
         return
-    starts = np.array([a for a, _, _ in records], dtype=np.int64)
-    ends = np.array([b for _, b, _ in records], dtype=np.int64)
-    try:
-        located = _locate(buf, starts, ends, [w for _, _, w in records], cols)
-    except _span_wire.Unusual:
-        located = None
-    if located is None:
-        _one_by_one(buf, records, cols)
-        return
-    scopes, span_starts, span_ends = located
-    by_record = scopes.first_span_of_record
-    # slices of whole records, so that a slice the walk refuses can be decoded record by record
-    first = 0
-    while first < len(records):
-        last = int(np.searchsorted(by_record, by_record[first] + _BATCH_SPANS))
-        last = min(max(last, first + 1), len(records))
-        lo, hi = by_record[first], by_record[last]
-        mine = np.flatnonzero((scopes.record >= first) & (scopes.record < last))
-        batch = _Batch(cols, buf, span_starts[lo:hi], span_ends[lo:hi], scopes.first_span[mine] - lo,
-                       scopes.service[mine], [scopes.where[i] for i in mine])  # fmt: skip
-        if not batch.decode():
-            _one_by_one(buf, records[first:last], cols)
-        first = last
+    scanned = _Scanned(buf, records, cols)
+    ok = scanned.scan.ok
+    edges = [0, *(np.flatnonzero(ok[1:] != ok[:-1]) + 1).tolist(), len(records)]
+    for a, b in itertools.pairwise(edges):  # runs of records read alike, in order
+        if ok[a]:
+            scanned.add(a, b)
+        else:
+            _one_by_one(buf, records[a:b], cols)
 
 
 def _one_by_one(buf: np.ndarray, records: list[tuple[int, int, str]], cols: Columns) -> None:
@@ -199,196 +174,136 @@ def _one_by_one(buf: np.ndarray, records: list[tuple[int, int, str]], cols: Colu
         decode_message(parse(buf[start:end].tobytes(), cols, where), cols, where)
 
 
-@dataclass
-class _Scopes:
-    """The ScopeSpans lists of a buffer of records, in order."""
+class _Scanned:
+    """Records read by _proto_scan. Their distinct values are decoded first: a record holding one that upb
+    would refuse or repair is marked not ok (for the per-record path). Then `add` appends runs of records,
+    interning each new name, service and attribute plan where the per-record path would have (its order
+    of first appearance), so that both paths give the same table."""
 
-    record: np.ndarray  # which record holds it
-    first_span: np.ndarray  # index of its first span among all the spans located
-    service: np.ndarray  # service code of its resource
-    where: list[str]  # position, for messages
-    first_span_of_record: np.ndarray  # per record, and one past the last: index of its first span
+    def __init__(self, buf: np.ndarray, records: list[tuple[int, int, str]], cols: Columns) -> None:
+        self.buf, self.cols, self.wheres = buf, cols, [w for _, _, w in records]
+        starts = np.array([a for a, _, _ in records], dtype=np.int64)
+        self.scan = s = _proto_scan.scan(buf, starts, np.array([b for _, b, _ in records], dtype=np.int64))
+        names, statuses, self.runs = (
+            [buf[a : a + n].tobytes() for a, n in zip(at.tolist(), size.tolist(), strict=True)]
+            for at, size, _ in s.firsts
+        )
+        self.names = [_utf8(b) for b in names]
+        self.statuses = [_parse_or_none(Status, b) for b in statuses]
+        self.services = self._services()
+        self.known = [np.zeros(len(v), dtype=np.bool_) for v in (names, statuses, self.runs)]  # interned
+        self.lut = [np.zeros(len(v), dtype=np.int64) for v in (names, statuses, self.runs)]
+        self.lut[1][:] = [st.code if st is not None else 0 for st in self.statuses]
+        self.has_message = np.array([st is not None and bool(st.message) for st in self.statuses] or [False])
+        hit = np.zeros(s.spans.shape[1], dtype=np.bool_)
+        for column, values in ((_proto_scan.NAME, self.names), (_proto_scan.STATUS, self.statuses)):
+            bad = [c for c, v in enumerate(values) if v is None]
+            if bad:
+                hit |= np.isin(s.spans[column], bad)
+        s.ok[np.searchsorted(s.first_span, np.flatnonzero(hit), side="right") - 1] = False
+        bad_scopes = [r for r, v in enumerate(self.services) if v is None]
+        s.ok[np.searchsorted(s.first_scope, bad_scopes, side="right") - 1] = False
 
+    def _services(self) -> list[str | None]:
+        """Per scope row: its resource's service name; None where upb would refuse or repair the resource,
+        the scope or a schema URL."""
+        scopes, buf = self.scan.scopes, self.buf
+        checks = (
+            (_proto_scan.RESOURCE, _proto_scan.RESOURCE_LEN, Resource),
+            (_proto_scan.SCOPE, _proto_scan.SCOPE_LEN, InstrumentationScope),
+            (_proto_scan.RS_SCHEMA, _proto_scan.RS_SCHEMA_LEN, None),
+            (_proto_scan.SS_SCHEMA, _proto_scan.SS_SCHEMA_LEN, None),
+        )
+        read: dict[tuple[int, bytes], Any] = {}  # (column, bytes) -> message, text, or None (refused)
+        out: list[str | None] = []
+        for row in range(scopes.shape[1]):
+            values = []
+            for at, size, message in checks:
+                a = int(scopes[at, row])
+                raw = buf[a : a + int(scopes[size, row])].tobytes() if a >= 0 else b""
+                if (at, raw) not in read:
+                    read[at, raw] = _parse_or_none(message, raw) if message is not None else _utf8(raw)
+                values.append(read[at, raw])
+            out.append(None if None in values else _service_name(values[0].attributes))
+        return out
 
-def _locate(
-    buf: np.ndarray, starts: np.ndarray, ends: np.ndarray, wheres: list[str], cols: Columns
-) -> tuple[_Scopes, np.ndarray, np.ndarray] | None:
-    """Where the spans are: TracesData.resource_spans (1) -> ResourceSpans.resource (1) and .scope_spans
-    (2) -> ScopeSpans.spans (2), each level walked for all messages at once. None if a resource, a scope
-    or a schema URL is not what upb would take (the per-record path repairs or reports it)."""
-    wire = _span_wire
-    rs = wire.fields(buf, starts, ends).of(1, wire.LEN)
-    rs_fields = wire.fields(buf, rs.body, rs.end)
-    ss = rs_fields.of(2, wire.LEN)
-    long = (ss.end - ss.body) > _LONG_LIST_BYTES
-    short = np.flatnonzero(~long)
-    ss_fields = wire.fields(buf, ss.body[short], ss.end[short])
-    ss_fields.message = short[ss_fields.message]
-    spans = _with_long_lists(buf, ss, np.flatnonzero(long), ss_fields.of(2, wire.LEN))
-    for level, number, message in ((rs_fields, 1, Resource), (ss_fields, 1, InstrumentationScope)):
-        if not _all_valid(buf, level.of(number, wire.LEN), message):
-            return None
-    if not (
-        _all_valid(buf, rs_fields.of(3, wire.LEN), None) and _all_valid(buf, ss_fields.of(3, wire.LEN), None)
-    ):
-        return None
-    # the service of each ResourceSpans: its resource's service.name (one parse per distinct resource)
-    resource = rs_fields.of(1, wire.LEN)
-    if len(np.unique(resource.message)) != len(resource.message):
-        return None  # a resource written in parts (merged by upb): the per-record path
-    service = np.full(len(rs.body), cols.code(cols.services, ""), dtype=np.int64)
-    names: dict[bytes, int] = {}
-    for m, a, b in zip(resource.message.tolist(), resource.body.tolist(), resource.end.tolist(), strict=True):
-        raw = buf[a:b].tobytes()
-        code = names.get(raw)
-        if code is None:
-            code = names[raw] = cols.code(cols.services, _service_name(Resource.FromString(raw).attributes))
-        service[m] = code
-    n_records = len(starts)
-    ss_record = rs.message[ss.message]
-    rs_rank = _rank(rs.message)  # ri: place among its record's resource_spans
-    ss_rank = _rank(ss.message)  # si: place among its ResourceSpans' scope_spans
-    first_span = np.searchsorted(spans.message, np.arange(len(ss.body)))
-    first_span_of_record = np.searchsorted(ss_record[spans.message], np.arange(n_records + 1))
-    where = [
-        f"{wheres[r]}resource_spans[{ri}].scope_spans[{si}].spans"
-        for r, ri, si in zip(ss_record.tolist(), rs_rank[ss.message].tolist(), ss_rank.tolist(), strict=True)
-    ]
-    scopes = _Scopes(ss_record, first_span, service[ss.message], where, first_span_of_record)
-    return scopes, spans.body, spans.end
-
-
-def _with_long_lists(
-    buf: np.ndarray, ss: _span_wire.Fields, long: np.ndarray, spans: _span_wire.Fields
-) -> _span_wire.Fields:
-    """`spans` plus the spans of the long ScopeSpans lists: upb reads each (its spans left serialized)
-    for their lengths, and the lengths give the offsets, checked against the bytes. The walk would take a
-    numpy pass per span of the longest list (~50 µs each: a minute for one list of a million spans)."""
-    if not len(long):
-        return spans
-    found = [(spans.message, spans.body, spans.end)]
-    for i in long.tolist():
-        a, b = int(ss.body[i]), int(ss.end[i])
-        try:
-            listed = _ScopeSpansView.FromString(buf[a:b].tobytes()).spans
-        except ProtoDecodeError:
-            raise _span_wire.Unusual("a ScopeSpans upb refuses") from None
-        lengths = np.fromiter(map(len, listed), dtype=np.int64, count=len(listed))
-        first = _span_wire.first_field(buf, a, b, 2)
-        body, end = _span_wire.consecutive_len_fields(buf, first, 2, lengths, b)
-        found.append((np.full(len(body), i, dtype=np.int64), body, end))
-    message, body, end = (np.concatenate(c) for c in zip(*found, strict=True))
-    # the lists are disjoint and in order: by offset is by list, then by place in it
-    order = np.argsort(body)
-    n = len(order)
-    return _span_wire.Fields(
-        message[order], np.full(n, 2), np.full(n, _span_wire.LEN), body[order], end[order]
-    )
-
-
-def _rank(group: np.ndarray) -> np.ndarray:
-    """0, 1, 2, ... within each run of equal values of a sorted array."""
-    index = np.arange(len(group))
-    first = np.searchsorted(group, group)
-    return index - first
-
-
-def _all_valid(buf: np.ndarray, found: _span_wire.Fields, message: Any) -> bool:
-    """Whether every distinct value of these fields parses as `message` (None: is UTF-8 text)."""
-    for raw in {buf[a:b].tobytes() for a, b in zip(found.body.tolist(), found.end.tolist(), strict=True)}:
-        try:
-            message.FromString(raw) if message is not None else raw.decode("utf-8")
-        except (ProtoDecodeError, UnicodeDecodeError):
-            return False
-    return True
-
-
-class _Batch:
-    """Spans of whole records, walked together by _span_wire."""
-
-    def __init__(self, cols: Columns, buf: np.ndarray, starts: np.ndarray, ends: np.ndarray,
-                 first_span: np.ndarray, service: np.ndarray, where: list[str]) -> None:  # fmt: skip
-        self.cols, self.buf, self.starts, self.ends = cols, buf, starts, ends
-        self.first_rows = first_span.tolist()  # per scope: its first span in the batch
-        self.service, self.where = service, where
-
-    def decode(self) -> bool:
-        """Append the spans to cols; False (nothing appended) if the walk finds anything unusual."""
-        buf, cols = self.buf, self.cols
-        n = len(self.starts)
-        sf = _span_wire.walk(buf, self.starts, self.ends)
-        if sf is None:
-            return False
-        ln, off = sf.length, sf.offset
-        has_parent = ln[_span_wire.PARENT_SPAN_ID] == 8
-        if (
-            (ln[_span_wire.TRACE_ID] != 16).any()
-            or (ln[_span_wire.SPAN_ID] != 8).any()
-            or not (has_parent | (ln[_span_wire.PARENT_SPAN_ID] == 0)).all()
-        ):
-            return False  # odd ids: the per-span path keeps them for finish() to report with positions
-        parents = _span_wire.gather(buf, off[_span_wire.PARENT_SPAN_ID], 8)
-        has_parent &= parents.any(axis=1)  # an all-zero parent id means none
-        try:
-            name_codes, names = _span_wire.distinct(buf, off[_span_wire.NAME], ln[_span_wire.NAME])
-            status_codes, statuses = _span_wire.distinct(buf, off[_span_wire.STATUS], ln[_span_wire.STATUS])
-            attr_start, attr_end = sf.attributes
-            plan_codes, attribute_runs = _span_wire.distinct(buf, attr_start, attr_end - attr_start)
-            name_lut = [cols.code(cols.names, b.decode("utf-8")) for b in names]
-            status_lut = [_status_strict(b) for b in statuses]
-        except (_span_wire.Unusual, UnicodeDecodeError, ProtoDecodeError):
-            return False  # the per-span path repairs and warns
+    def add(self, a: int, b: int) -> None:
+        """Append the spans of records a..b-1 (all ok)."""
+        s, cols = self.scan, self.cols
+        lo, hi = int(s.first_span[a]), int(s.first_span[b])
+        spans, scopes = s.spans[:, lo:hi], s.scopes[:, s.first_scope[a] : s.first_scope[b]]
         row0 = cols.rows_done()
-        for first, where in zip(self.first_rows, self.where, strict=True):
-            cols.block(where, row0 + first)
-        first_of_plan = np.empty(len(attribute_runs), dtype=np.int64)
-        first_of_plan[plan_codes[::-1]] = np.arange(n)[::-1]
-        known: dict[bytes, int] = cols.caches.setdefault("otlp_proto.plan_run", {})
-        plan_lut = list(map(known.get, attribute_runs))  # most runs were seen in earlier batches
-        for k in [k for k, p in enumerate(plan_lut) if p is None]:
-            plan_lut[k] = self._new_plan(attribute_runs[k], int(first_of_plan[k]), known)
-        messages = [m for _, m in status_lut]
-        for i in np.flatnonzero(np.array([bool(m) for m in messages] or [False])[status_codes]):
-            cols.extra.append((row0 + int(i), STATUS_DESCRIPTION, messages[status_codes[i]]))
+        first_rows = (scopes[_proto_scan.FIRST_SPAN] - lo).tolist()
+        service = []
+        for k, (record, ri, si) in enumerate(
+            scopes[[_proto_scan.RECORD, _proto_scan.RS_INDEX, _proto_scan.SS_INDEX]].T.tolist()
+        ):
+            service.append(cols.code(cols.services, self.services[int(s.first_scope[a]) + k] or ""))
+            if si >= 0:
+                cols.block(
+                    f"{self.wheres[record]}resource_spans[{ri}].scope_spans[{si}].spans", row0 + first_rows[k]
+                )
+        new, first = _proto_scan.first_seen(spans[_proto_scan.NAME], self.known[0])
+        for c in new.tolist():
+            self.lut[0][c] = cols.code(cols.names, self.names[c])
+        new, first = _proto_scan.first_seen(spans[_proto_scan.ATTRIBUTES], self.known[2])
+        for c, row in zip(new.tolist(), (first + lo).tolist(), strict=True):
+            record = int(np.searchsorted(s.first_span, row, side="right")) - 1
+            self.lut[2][c] = self._plan(self.runs[c], self.wheres[record])
+        status = spans[_proto_scan.STATUS]
+        for i in np.flatnonzero(self.has_message[status]).tolist():
+            cols.extra.append((row0 + i, STATUS_DESCRIPTION, self.statuses[status[i]].message))
+        has_parent = spans[_proto_scan.HAS_PARENT].astype(np.bool_)
         cols.add_rows(
-            hex_ids(_span_wire.gather(buf, off[_span_wire.TRACE_ID], 16)),
-            hex_ids(_span_wire.gather(buf, off[_span_wire.SPAN_ID], 8)),
-            hex_ids(parents, has_parent),
+            ids.hex_rows(s.trace_hex[lo:hi]),
+            ids.hex_rows(s.span_hex[lo:hi]),
+            ids.hex_rows(s.parent_hex[lo:hi], has_parent),
             {
-                "service": np.repeat(self.service, np.diff([*self.first_rows, n])),
-                "name": np.array(name_lut, dtype=np.int64)[name_codes],
-                "kind": sf.kind,
-                "status": np.array([c for c, _ in status_lut], dtype=np.int64)[status_codes],
+                "service": np.repeat(np.array(service, dtype=np.int64), np.diff([*first_rows, hi - lo])),
+                "name": self.lut[0][spans[_proto_scan.NAME]],
+                "kind": spans[_proto_scan.KIND],
+                "status": self.lut[1][status],
                 "ref_type": np.where(has_parent, 0, NO_REF),
-                "start": sf.start,
-                "end": sf.end,
-                "plan": np.array(plan_lut, dtype=np.int64)[plan_codes],
+                "start": spans[_proto_scan.START],
+                "end": spans[_proto_scan.END],
+                "plan": self.lut[2][spans[_proto_scan.ATTRIBUTES]],
             },
         )
-        return True
 
-    def _new_plan(self, run: bytes, row: int, known: dict[bytes, int]) -> int:
-        """The plan of a run of serialized attributes not in `known` yet (`row`, of the batch, has it: for
-        messages), remembered there."""
+    def _plan(self, run: bytes, where: str) -> int:
+        """The attribute plan of a run of serialized attributes (remembered by its bytes across calls)."""
+        cols = self.cols
+        known: dict[bytes, int] = cols.caches.setdefault("otlp_proto.plan_run", {})
+        p = known.get(run)
+        if p is not None:
+            return p
         if len(known) >= _PLAN_CACHE_MAX:
             known.clear()
-        where = self.where[bisect.bisect_right(self.first_rows, row) - 1]
-        kv_cache: dict[bytes, tuple[str, Any]] = self.cols.caches.setdefault("otlp_proto.kv", {})
+        kv_cache: dict[bytes, tuple[str, Any]] = cols.caches.setdefault("otlp_proto.kv", {})
         if len(kv_cache) >= _PLAN_CACHE_MAX:
             kv_cache.clear()
         pairs = []
         for b in _SpanView.FromString(run).attributes:
             kv = kv_cache.get(b)
             if kv is None:
-                kv = kv_cache[b] = _attribute(b, self.cols, where)
+                kv = kv_cache[b] = _attribute(b, cols, where)
             pairs.append(kv)
-        known[run] = p = self.cols.add_plan(pairs)
+        known[run] = p = cols.add_plan(pairs)
         return p
 
 
-def _status_strict(raw: bytes) -> tuple[int, str]:
-    st = Status.FromString(raw)
-    return st.code, st.message
+def _utf8(raw: bytes) -> str | None:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
+def _parse_or_none(message: Any, raw: bytes) -> Any:
+    try:
+        return message.FromString(raw)
+    except ProtoDecodeError:
+        return None
 
 
 def _attribute(raw: bytes, cols: Columns, where: str) -> tuple[str, Any]:

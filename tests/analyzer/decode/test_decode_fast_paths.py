@@ -1,9 +1,9 @@
 """The column-at-a-time decoders give exactly the rows and warnings of the span-by-span ones they speed up.
 
 The span-by-span paths (``otlp_json._decode_spans``, ``otlp_proto.decode_message``) are the oracle for the
-fast ones (``otlp_json.decode_typed`` and ``_decode_spans_by_column``, ``_span_wire``): each
-case is decoded twice, once with the fast path switched off, and must come out identical; for ordinary
-input the fast path must also have been the one taken.
+fast ones (``otlp_json.decode_typed`` and ``_decode_spans_by_column``, the compiled protobuf walk in
+``otlp_proto._Scanned``): each case is decoded twice, once with the fast path switched off, and must come
+out identical; for ordinary input the fast path must also have been the one taken.
 """
 
 from __future__ import annotations
@@ -12,14 +12,13 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import pytest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, ArrayValue, KeyValue, KeyValueList
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
-from analyzer.decode import _span_wire, decode, otlp_json, otlp_proto
+from analyzer.decode import decode, otlp_json, otlp_proto
 from analyzer.errors import DecodeError
 from analyzer.store import framing
 from analyzer.table import SpanTable
@@ -76,8 +75,9 @@ def _traces(*scopes: list[bytes], service: str = "svc") -> bytes:
 
 
 def _both(data: bytes, monkeypatch: pytest.MonkeyPatch) -> tuple[SpanTable, SpanTable, int]:
-    """(table, table with the fast paths off, how many span lists or batches a fast path accepted)."""
-    accepted: list[bool] = []
+    """(table, table with the fast paths off, how many JSON span lists or protobuf records a fast path
+    accepted)."""
+    accepted: list[int] = []
 
     def counting(fn: Callable[..., Any], taken: Callable[[Any], bool]) -> Callable[..., Any]:
         def wrapper(*args: Any) -> Any:
@@ -87,14 +87,17 @@ def _both(data: bytes, monkeypatch: pytest.MonkeyPatch) -> tuple[SpanTable, Span
 
         return wrapper
 
-    monkeypatch.setattr(_span_wire, "walk", counting(_span_wire.walk, lambda fields: fields is not None))
+    real_add = otlp_proto._Scanned.add
+    monkeypatch.setattr(
+        otlp_proto._Scanned, "add", lambda self, a, b: accepted.append(b - a) or real_add(self, a, b)
+    )
     monkeypatch.setattr(
         otlp_json, "_decode_spans_by_column", counting(otlp_json._decode_spans_by_column, bool)
     )
     monkeypatch.setattr(otlp_json, "decode_typed", counting(otlp_json.decode_typed, bool))
     monkeypatch.setattr(otlp_proto, "_SMALL_BYTES", 0)  # these inputs are small: walk them all the same
     fast = decode(data, "x")
-    monkeypatch.setattr(_span_wire, "walk", lambda *a: None)
+    monkeypatch.setattr(otlp_proto, "_SMALL_BYTES", 1 << 62)  # every record by upb
     monkeypatch.setattr(otlp_json, "_decode_spans_by_column", lambda *a: False)
     monkeypatch.setattr(otlp_json, "decode_typed", lambda *a: False)
     slow = decode(data, "x")
@@ -110,55 +113,54 @@ def test_ordinary_protobuf_spans_take_the_fast_path_and_match(monkeypatch):
     spans.append(_span(41, parent=0))  # an all-zero parent id: a root
     data = framing.frame(_traces(spans, [])) + framing.frame(_traces([_span(50)], service="other"))
     fast, _, accepted = _both(data, monkeypatch)
-    assert accepted == 1
+    assert accepted == 2  # both records
     assert len(fast) == 42 and fast.df["parent_id"].eq("").sum() == 3
     assert fast.df["attributes"].iloc[39]["otel.status_description"] == "boom"
 
 
 @pytest.mark.parametrize("scope_last", [False, True])
-def test_long_span_lists_are_read_through_their_lengths_and_match(scope_last, monkeypatch):
-    # every list counts as long here; a scope written after the spans is still found
-    monkeypatch.setattr(otlp_proto, "_LONG_LIST_BYTES", 0)
-    monkeypatch.setattr(otlp_proto, "_SMALL_BYTES", 0)
-    used: list[int] = []
-    real = _span_wire.consecutive_len_fields
-    monkeypatch.setattr(_span_wire, "consecutive_len_fields", lambda *a: used.append(1) or real(*a))
+def test_a_scope_written_after_its_spans_is_still_read(scope_last, monkeypatch):
     spans = [_span(1), *(_span(i, parent=1) for i in range(2, 300))]
     body = b"".join(_field(2, sp) for sp in spans)
     scope = _field(1, b"\x0a\x01s")  # InstrumentationScope{name: "s"}
     resource = Resource(attributes=[_kv("service.name", string_value="svc")]).SerializeToString()
     data = _field(1, _field(1, resource) + _field(2, body + scope if scope_last else scope + body))
     fast, _, accepted = _both(data, monkeypatch)
-    assert len(fast) == 299 and accepted == 1 and used
+    assert len(fast) == 299 and accepted == 1
 
 
 def test_span_list_with_a_field_between_the_spans_is_still_read_whole(monkeypatch):
-    monkeypatch.setattr(otlp_proto, "_LONG_LIST_BYTES", 0)
-    monkeypatch.setattr(otlp_proto, "_SMALL_BYTES", 0)
     spans = [_span(i) for i in range(1, 6)]
     scope = _field(1, b"\x0a\x01s")
     body = b"".join(_field(2, sp) for sp in spans[:2]) + scope + b"".join(_field(2, sp) for sp in spans[2:])
     resource = Resource(attributes=[_kv("service.name", string_value="svc")]).SerializeToString()
-    fast, _, _ = _both(_field(1, _field(1, resource) + _field(2, body)), monkeypatch)
-    assert fast.df["span_id"].tolist() == [i.to_bytes(8, "big").hex() for i in range(1, 6)]
+    fast, _, accepted = _both(_field(1, _field(1, resource) + _field(2, body)), monkeypatch)
+    assert fast.df["span_id"].tolist() == [i.to_bytes(8, "big").hex() for i in range(1, 6)] and accepted == 1
 
 
-def test_span_offsets_from_lengths_are_checked_against_the_bytes():
-    spans = [_span(i) for i in range(1, 6)]
-    lengths = np.array([len(sp) for sp in spans])
-    whole = b"".join(_field(2, sp) for sp in spans)
-    buf = np.frombuffer(whole + bytes(_span_wire.PAD), dtype=np.uint8)
-    body, end = _span_wire.consecutive_len_fields(buf, 0, 2, lengths, len(whole))
-    assert [buf[a:b].tobytes() for a, b in zip(body, end, strict=True)] == spans
-    # a field between the spans: the offsets the lengths give are wrong, and that is seen
-    mixed = (
-        b"".join(_field(2, sp) for sp in spans[:2])
-        + _field(1, b"\x0a\x01s")
-        + b"".join(_field(2, sp) for sp in spans[2:])
-    )
-    buf = np.frombuffer(mixed + bytes(_span_wire.PAD), dtype=np.uint8)
-    with pytest.raises(_span_wire.Unusual):
-        _span_wire.consecutive_len_fields(buf, 0, 2, lengths, len(mixed))
+def test_more_distinct_strings_than_the_first_tables_hold_match(monkeypatch):
+    # 5,000 names and attribute runs, all different: the tables of distinct strings grow mid-input
+    records = [_traces([_span(i, name=f"op-{i}", attributes=[_kv("k", int_value=i)]) for i in range(r, r + 500)])
+               for r in range(1, 5001, 500)]  # fmt: skip
+    fast, _, accepted = _both(b"".join(framing.frame(r) for r in records), monkeypatch)
+    assert accepted == 10 and fast.df["name"].nunique() == 5000
+
+
+def test_records_upb_must_read_keep_their_place_among_the_others(monkeypatch):
+    # a name that is not UTF-8 (upb repairs it, with a warning), a span without a span id (an error upb's
+    # path reports) would stop everything: here the damaged one is a name, between two ordinary records
+    bad_name = _field(1, TRACE) + _field(2, (7).to_bytes(8, "big")) + _field(5, b"op\xff")
+    records = [_traces([_span(1), _span(2)]), _traces([bad_name], service="other"), _traces([_span(3)])]
+    fast, _, accepted = _both(b"".join(framing.frame(r) for r in records), monkeypatch)
+    assert accepted == 2 and len(fast) == 4
+    assert fast.df["name"].tolist()[2] == "op\ufffd" and any("invalid UTF-8" in w for w in fast.warnings)
+
+
+def test_resource_spans_without_scopes_and_empty_lists_match(monkeypatch):
+    resource = Resource(attributes=[_kv("service.name", string_value="lonely")]).SerializeToString()
+    data = _field(1, _field(1, resource)) + _traces([_span(1)], []) + _field(1, b"")
+    fast, _, accepted = _both(data, monkeypatch)
+    assert accepted == 1 and list(fast.df["service"].cat.categories) == ["lonely", "svc", ""]
 
 
 def test_protobuf_attribute_values_of_every_type_match(monkeypatch):
@@ -285,8 +287,8 @@ def test_a_bad_id_in_json_is_reported_with_its_position_not_read_typed():
 
 def test_a_small_input_is_decoded_span_by_span(monkeypatch):
     walked: list[int] = []
-    real = _span_wire.walk
-    monkeypatch.setattr(_span_wire, "walk", lambda *a: walked.append(1) or real(*a))
+    real = otlp_proto._proto_scan.scan
+    monkeypatch.setattr(otlp_proto._proto_scan, "scan", lambda *a: walked.append(1) or real(*a))
     small = _traces([_span(1), _span(2, parent=1)])
     assert len(small) < otlp_proto._SMALL_BYTES
     assert len(decode(small, "x")) == 2 and not walked

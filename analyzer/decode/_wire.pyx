@@ -1,0 +1,399 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, initializedcheck=False, cdivision=True
+"""The compiled part of `_proto_scan`: a protobuf wire reader for OTLP ``TracesData`` records.
+
+Compiled from Cython to C when the package is installed. Every read is checked against the bounds of the
+message it is in (the records are untrusted input); a record with anything unexpected is marked not ok
+and left to upb. Nothing here raises for bad input or allocates per span.
+"""
+
+import numpy as np
+
+from libc.stdint cimport int32_t, int64_t, uint8_t, uint32_t, uint64_t
+from libc.string cimport memcmp, memcpy
+
+
+cdef extern from *:
+    void __builtin_prefetch(const void *addr) nogil
+
+
+# Columns of the span table (as in _proto_scan)
+cdef enum:
+    HAS_PARENT = 0
+    NAME = 1
+    STATUS = 2
+    ATTRIBUTES = 3
+    KIND = 4
+    START = 5
+    END = 6
+    # Columns of the scope table
+    RECORD = 0
+    RS_INDEX = 1
+    SS_INDEX = 2
+    FIRST_SPAN = 3
+    RESOURCE = 4
+    RESOURCE_LEN = 5
+    SCOPE = 6
+    SCOPE_LEN = 7
+    RS_SCHEMA = 8
+    RS_SCHEMA_LEN = 9
+    SS_SCHEMA = 10
+    SS_SCHEMA_LEN = 11
+    # Rows of a text table's `firsts`
+    AT = 0
+    SIZE = 1
+    HASH = 2
+    TRACE_BYTES = 16
+    SPAN_BYTES = 8
+    # Wire types
+    VARINT = 0
+    I64 = 1
+    LEN = 2
+    I32 = 5
+    AHEAD = 4096  # bytes asked for ahead of the walk: its reads depend on each other, one miss at a time
+    LINE = 64
+
+# Span fields by number (opentelemetry/proto/trace/v1/trace.proto): the wire type each must have (-1: no
+# such field). Attributes (9), events (11) and links (13) are repeated, the others singular.
+cdef int64_t SPAN_WIRE[17]
+SPAN_WIRE[:] = [-1, LEN, LEN, LEN, LEN, LEN, VARINT, I64, I64, LEN, VARINT, LEN, VARINT, LEN, VARINT, LEN, I32]
+cdef int64_t REPEATED = (1 << 9) | (1 << 11) | (1 << 13)
+cdef const char *HEX_DIGITS = b"0123456789abcdef"
+
+
+cdef struct Field:
+    int64_t number
+    int64_t wire
+    int64_t value  # a varint's value, or a LEN field's length
+    int64_t body  # where the value starts
+    int64_t next  # where the next field starts; -1 if the field is damaged or a group
+
+
+cdef struct Found:  # what a ScopeSpans or ResourceSpans holds besides its list
+    int64_t at
+    int64_t size
+    int64_t schema_at
+    int64_t schema_size
+
+
+cdef struct Tables:  # the arrays the walk fills
+    int64_t *spans  # (7, n spans), row-major: spans[column * n + row]
+    int64_t n
+    int64_t *scopes  # (12, n scopes)
+    int64_t n_scopes
+    uint8_t *trace_hex  # (n, 32)
+    uint8_t *span_hex  # (n, 16)
+    uint8_t *parent_hex  # (n, 16)
+    int64_t *slots  # (3, capacity): code, or -1 for an empty slot
+    int64_t capacity  # a power of two
+    int64_t *firsts  # (3, 3, capacity // 2): offset, size and hash of each code's first string
+    int64_t *codes  # (3,): codes given so far
+
+
+cdef inline int64_t varint(const uint8_t *buf, int64_t pos, int64_t end, int64_t *value) noexcept nogil:
+    """Where the varint at pos ends (its 64 bits into value), or -1 if it runs past end or over 10 bytes."""
+    cdef uint64_t v = 0
+    cdef uint64_t b
+    cdef int k
+    if pos < end and buf[pos] < 0x80:  # most tags and lengths: one byte
+        value[0] = buf[pos]
+        return pos + 1
+    for k in range(10):
+        if pos >= end:
+            return -1
+        b = buf[pos]
+        pos += 1
+        v |= (b & 0x7F) << (7 * k)
+        if b < 0x80:
+            value[0] = <int64_t>v
+            return pos
+    return -1
+
+
+cdef inline bint field(const uint8_t *buf, int64_t pos, int64_t end, Field *f) noexcept nogil:
+    """Read the field at pos into f; False if it is damaged or a group (f.next is then -1)."""
+    cdef int64_t tag, p, q, size
+    f.next = -1
+    p = varint(buf, pos, end, &tag)
+    if p < 0 or tag < 8 or tag >> 32:  # field numbers are below 2**29
+        return False
+    f.number, f.wire, f.value, f.body = tag >> 3, tag & 7, 0, p
+    if f.wire == LEN:
+        q = varint(buf, p, end, &size)
+        if q < 0 or size < 0 or size > end - q:
+            return False
+        f.value, f.body, f.next = size, q, q + size
+    elif f.wire == VARINT:
+        f.next = varint(buf, p, end, &f.value)
+    elif f.wire == I64 or f.wire == I32:
+        size = 8 if f.wire == I64 else 4
+        if size > end - p:
+            return False
+        f.next = p + size
+    return f.next >= 0
+
+
+cdef inline int64_t word(const uint8_t *buf, int64_t at, int64_t size) noexcept nogil:
+    """Up to 8 bytes at `at`, little-endian (as this machine: x86 and ARM alike)."""
+    cdef int64_t value = 0
+    memcpy(&value, buf + at, size)
+    return value
+
+
+cdef inline int64_t text_hash(const uint8_t *buf, int64_t at, int64_t size) noexcept nogil:
+    cdef uint64_t h = <uint64_t>(size + 1) * 0x9E3779B97F4A7C15ULL
+    cdef int64_t i = 0
+    while i + 8 <= size:
+        h = (h ^ <uint64_t>word(buf, at + i, 8)) * 0xBF58476D1CE4E5B9ULL
+        h ^= h >> 31
+        i += 8
+    if i < size:
+        h = (h ^ <uint64_t>word(buf, at + i, size - i)) * 0xBF58476D1CE4E5B9ULL
+    return <int64_t>(h ^ (h >> 32))
+
+
+cdef inline int64_t code(const uint8_t *buf, int64_t at, int64_t size, int column, Tables *t) noexcept nogil:
+    """The code of buf[at:at+size] in text table `column`: an earlier string's if the bytes are equal (the
+    hash only finds the candidates), else the next one (the caller made room)."""
+    cdef int64_t h = text_hash(buf, at, size)
+    cdef int64_t mask = t.capacity - 1
+    cdef int64_t half = t.capacity // 2
+    cdef int64_t *slots = t.slots + column * t.capacity
+    cdef int64_t *firsts = t.firsts + column * 3 * half
+    cdef int64_t slot = h & mask
+    cdef int64_t c
+    while True:
+        c = slots[slot]
+        if c < 0:
+            break
+        if (firsts[HASH * half + c] == h and firsts[SIZE * half + c] == size
+                and memcmp(buf + firsts[AT * half + c], buf + at, size) == 0):
+            return c
+        slot = (slot + 1) & mask
+    c = t.codes[column]
+    t.codes[column] += 1
+    slots[slot] = c
+    firsts[AT * half + c], firsts[SIZE * half + c], firsts[HASH * half + c] = at, size, h
+    return c
+
+
+cdef inline void write_hex(const uint8_t *buf, int64_t at, int64_t size, uint8_t *out) noexcept nogil:
+    cdef int64_t k
+    for k in range(size):
+        out[2 * k] = HEX_DIGITS[buf[at + k] >> 4]
+        out[2 * k + 1] = HEX_DIGITS[buf[at + k] & 15]
+
+
+cdef bint span(const uint8_t *buf, int64_t pos, int64_t end, int64_t row, Tables *t) noexcept nogil:
+    """Fill row `row` from the Span at buf[pos:end]; False if it is one to leave to upb."""
+    cdef Field f
+    cdef int64_t seen = 0, bit, value
+    cdef int64_t trace_at = -1, span_at = -1, parent_at = -1, attrs_at = -1, attrs_end = -1
+    cdef int64_t name_at = pos, name_size = 0, status_at = pos, status_size = 0
+    cdef int64_t *spans = t.spans
+    cdef int64_t n = t.n
+    cdef int64_t start = pos
+    while pos < end:
+        if not field(buf, pos, end, &f):
+            return False
+        if f.number <= 16:
+            if f.wire != SPAN_WIRE[f.number]:
+                return False  # upb would keep it as an unknown field
+            bit = 1 << f.number
+            if seen & bit and not bit & REPEATED:
+                return False  # written twice: upb keeps the last (merges a status)
+            seen |= bit
+            if f.number == 1:
+                if f.value != TRACE_BYTES:
+                    return False
+                trace_at = f.body
+            elif f.number == 2:
+                if f.value != SPAN_BYTES:
+                    return False
+                span_at = f.body
+            elif f.number == 4:
+                if f.value != SPAN_BYTES and f.value != 0:
+                    return False
+                if f.value and word(buf, f.body, SPAN_BYTES) != 0:  # all zeros: no parent
+                    parent_at = f.body
+            elif f.number == 5:
+                name_at, name_size = f.body, f.value
+            elif f.number == 6:
+                spans[KIND * n + row] = <int32_t><uint32_t>f.value  # an int32 enum, as upb reads it
+            elif f.number == 7 or f.number == 8:
+                value = word(buf, f.body, 8)
+                if value < 0:
+                    return False  # beyond int64: upb's path clamps it and warns
+                spans[(START if f.number == 7 else END) * n + row] = value
+            elif f.number == 9:
+                if attrs_at < 0:
+                    attrs_at = pos
+                elif attrs_end != pos:
+                    return False  # not written one after another
+                attrs_end = f.next
+            elif f.number == 15:
+                status_at, status_size = f.body, f.value
+        pos = f.next
+    if trace_at < 0 or span_at < 0:
+        return False  # no trace or span id: upb's path reports it with its position
+    if attrs_at < 0:
+        attrs_at = attrs_end = start
+    write_hex(buf, trace_at, TRACE_BYTES, t.trace_hex + row * 2 * TRACE_BYTES)
+    write_hex(buf, span_at, SPAN_BYTES, t.span_hex + row * 2 * SPAN_BYTES)
+    spans[HAS_PARENT * n + row] = parent_at >= 0
+    if parent_at >= 0:
+        write_hex(buf, parent_at, SPAN_BYTES, t.parent_hex + row * 2 * SPAN_BYTES)
+    spans[NAME * n + row] = code(buf, name_at, name_size, 0, t)
+    spans[STATUS * n + row] = code(buf, status_at, status_size, 1, t)
+    spans[ATTRIBUTES * n + row] = code(buf, attrs_at, attrs_end - attrs_at, 2, t)
+    return True
+
+
+cdef bint scope_spans(const uint8_t *buf, int64_t pos, int64_t end, bint fill, int64_t *row, Found *found,
+                      Tables *t) noexcept nogil:
+    """Read a ScopeSpans, and (fill) its spans into rows from row[0] on (row[0] ends past them)."""
+    cdef Field f
+    cdef int64_t ahead = pos, k
+    found.at, found.size, found.schema_at, found.schema_size = -1, 0, -1, 0
+    while pos < end:
+        if fill:
+            while ahead < pos + AHEAD and ahead < end:
+                __builtin_prefetch(buf + ahead)
+                ahead += LINE
+        if not field(buf, pos, end, &f) or (f.number <= 3 and f.wire != LEN):
+            return False
+        if f.number == 2:
+            if fill and not span(buf, f.body, f.next, row[0], t):
+                return False
+            row[0] += 1
+        elif f.number == 1 or f.number == 3:
+            if (found.at if f.number == 1 else found.schema_at) >= 0:
+                return False  # merged (a scope) or replaced (a URL) by upb
+            if f.number == 1:
+                found.at, found.size = f.body, f.value
+            else:
+                found.schema_at, found.schema_size = f.body, f.value
+        pos = f.next
+    return True
+
+
+cdef inline void scope_row(Tables *t, int64_t s, int64_t record, int64_t ri, int64_t si, int64_t first_row,
+                           Found *scope) noexcept nogil:
+    cdef int64_t m = t.n_scopes
+    t.scopes[RECORD * m + s], t.scopes[RS_INDEX * m + s] = record, ri
+    t.scopes[SS_INDEX * m + s], t.scopes[FIRST_SPAN * m + s] = si, first_row
+    t.scopes[SCOPE * m + s], t.scopes[SCOPE_LEN * m + s] = scope.at, scope.size
+    t.scopes[SS_SCHEMA * m + s], t.scopes[SS_SCHEMA_LEN * m + s] = scope.schema_at, scope.schema_size
+
+
+cdef bint resource_spans(const uint8_t *buf, int64_t pos, int64_t end, int64_t record, int64_t ri, bint fill,
+                         int64_t *row, int64_t *scope, Tables *t) noexcept nogil:
+    """Read a ResourceSpans (row[0], scope[0]: the next span and scope rows, moved past its own)."""
+    cdef Field f
+    cdef Found resource, found, none
+    cdef int64_t first_scope = scope[0], first_row, si = 0, s, m = t.n_scopes
+    resource.at, resource.size, resource.schema_at, resource.schema_size = -1, 0, -1, 0
+    none.at, none.size, none.schema_at, none.schema_size = -1, 0, -1, 0
+    while pos < end:
+        if not field(buf, pos, end, &f) or (f.number <= 3 and f.wire != LEN):
+            return False
+        if f.number == 2:
+            first_row = row[0]
+            if not scope_spans(buf, f.body, f.next, fill, row, &found, t):
+                return False
+            if fill:
+                scope_row(t, scope[0], record, ri, si, first_row, &found)
+            scope[0] += 1
+            si += 1
+        elif f.number == 1 or f.number == 3:
+            if (resource.at if f.number == 1 else resource.schema_at) >= 0:
+                return False  # merged (a resource) or replaced (a URL) by upb
+            if f.number == 1:
+                resource.at, resource.size = f.body, f.value
+            else:
+                resource.schema_at, resource.schema_size = f.body, f.value
+        pos = f.next
+    if si == 0:  # no ScopeSpans: a row all the same, for its resource
+        if fill:
+            scope_row(t, scope[0], record, ri, -1, row[0], &none)
+        scope[0] += 1
+    if fill:  # the resource may come after the scopes
+        for s in range(first_scope, scope[0]):
+            t.scopes[RESOURCE * m + s], t.scopes[RESOURCE_LEN * m + s] = resource.at, resource.size
+            t.scopes[RS_SCHEMA * m + s], t.scopes[RS_SCHEMA_LEN * m + s] = resource.schema_at, resource.schema_size
+    return True
+
+
+def walk(const uint8_t[::1] data, const int64_t[::1] starts, const int64_t[::1] ends, int64_t record,
+         bint fill, uint8_t[::1] ok, int64_t[::1] first_span, int64_t[::1] first_scope,
+         int64_t[:, ::1] spans, int64_t[:, ::1] scopes, uint8_t[:, ::1] trace_hex, uint8_t[:, ::1] span_hex,
+         uint8_t[:, ::1] parent_hex, int64_t[:, ::1] slots, int64_t[:, :, ::1] firsts,
+         int64_t[::1] codes) -> int:
+    """From `record` on: count (fill False: spans and scopes per record into first_span, first_scope) or
+    fill the tables (rows from first_span, first_scope); a record found unusual gets ok 0. Returns
+    len(starts), or the record before which a text table must grow (filling only)."""
+    cdef Tables t
+    cdef const uint8_t *buf = &data[0] if data.shape[0] else NULL
+    cdef int64_t n = starts.shape[0], r, row, scope, pos, end, ri, most, stop = starts.shape[0]
+    cdef Field f
+    t.n, t.n_scopes = spans.shape[1], scopes.shape[1]
+    t.spans = &spans[0, 0] if spans.size else NULL
+    t.scopes = &scopes[0, 0] if scopes.size else NULL
+    t.trace_hex = &trace_hex[0, 0] if trace_hex.size else NULL
+    t.span_hex = &span_hex[0, 0] if span_hex.size else NULL
+    t.parent_hex = &parent_hex[0, 0] if parent_hex.size else NULL
+    t.slots, t.capacity = &slots[0, 0], slots.shape[1]
+    t.firsts, t.codes = &firsts[0, 0, 0], &codes[0]
+    with nogil:
+        for r in range(record, n):
+            if fill:
+                if not ok[r]:
+                    continue  # rows reserved by the count, never filled
+                most = max(t.codes[0], max(t.codes[1], t.codes[2]))
+                if most + first_span[r + 1] - first_span[r] > t.capacity // 2:
+                    stop = r
+                    break
+                row, scope = first_span[r], first_scope[r]
+            else:
+                row, scope = 0, 0
+            pos, end, ri = starts[r], ends[r], 0
+            while pos < end:
+                if not field(buf, pos, end, &f) or (f.number == 1 and f.wire != LEN):
+                    ok[r] = 0
+                    break
+                if f.number == 1:
+                    if not resource_spans(buf, f.body, f.next, r, ri, fill, &row, &scope, &t):
+                        ok[r] = 0
+                        break
+                    ri += 1
+                pos = f.next
+            if not fill:
+                first_span[r], first_scope[r] = row, scope
+    return stop
+
+
+def rehash(int64_t[:, ::1] slots, const int64_t[:, :, ::1] firsts, const int64_t[::1] codes) -> None:
+    """Put every code given so far into the (empty, larger) `slots`."""
+    cdef int64_t mask = slots.shape[1] - 1, column, c, slot
+    for column in range(slots.shape[0]):
+        for c in range(codes[column]):
+            slot = firsts[column, HASH, c] & mask
+            while slots[column, slot] >= 0:
+                slot = (slot + 1) & mask
+            slots[column, slot] = c
+
+
+def first_seen(const int64_t[::1] codes, uint8_t[::1] known):
+    """The codes not `known` yet (updated) in order of first appearance in `codes`, and where each first
+    appears: (codes, positions)."""
+    cdef int64_t i, c, k = 0
+    new = np.empty(known.shape[0], dtype=np.int64)
+    at = np.empty(known.shape[0], dtype=np.int64)
+    cdef int64_t[::1] new_v = new
+    cdef int64_t[::1] at_v = at
+    for i in range(codes.shape[0]):
+        c = codes[i]
+        if not known[c]:
+            known[c] = 1
+            new_v[k], at_v[k] = c, i
+            k += 1
+    return new[:k], at[:k]
