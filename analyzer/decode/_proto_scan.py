@@ -53,9 +53,8 @@ class Scan:
     trace_hex: np.ndarray  # (n spans, TRACE_HEX) uint8: each span's trace id in lowercase hex
     span_hex: np.ndarray  # (n spans, SPAN_HEX) uint8
     parent_hex: np.ndarray  # (n spans, SPAN_HEX) uint8, where HAS_PARENT
-    firsts: (
-        np.ndarray
-    )  # (len(TEXT_COLUMNS), 3, codes) int64: [offset, size, hash] of each code's first string
+    # (len(TEXT_COLUMNS), 3, codes) int64: offset, size and hash of each code's first string
+    firsts: np.ndarray
     codes: np.ndarray  # per text column: how many codes
 
 

@@ -255,10 +255,9 @@ cdef bint scope_spans(const uint8_t *buf, int64_t pos, int64_t end, bint fill, i
     cdef int64_t ahead = pos, k
     found.at, found.size, found.schema_at, found.schema_size = -1, 0, -1, 0
     while pos < end:
-        if fill:
-            while ahead < pos + AHEAD and ahead < end:
-                __builtin_prefetch(buf + ahead)
-                ahead += LINE
+        while ahead < pos + AHEAD and ahead < end:
+            __builtin_prefetch(buf + ahead)
+            ahead += LINE
         if not field(buf, pos, end, &f) or (f.number <= 3 and f.wire != LEN):
             return False
         if f.number == 2:
