@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from decimal import Decimal, InvalidOperation
 
+import numpy as np
+
 _NS_PER: dict[str, int] = {
     "ns": 1,
     "µs": 1_000,
@@ -52,6 +54,41 @@ def format_duration(ns: int, *, exact: bool = False) -> str:
     return head if seconds == "0" else head + seconds + "s"
 
 
+def format_durations(ns: np.ndarray) -> list[str]:
+    """`format_duration` of each value (int64 ns), in bulk: the units and digits are chosen with numpy, so
+    each string costs one small f-string (a million fold lines need two million of them)."""
+    ns = np.asarray(ns, dtype=np.int64)
+    magnitude = np.abs(ns)
+    scale = np.full(len(ns), len(_SCALE), dtype=np.int64)  # past the table: a minute or more
+    rounded = np.zeros(len(ns), dtype=np.int64)
+    for k in range(len(_SCALE) - 1, -1, -1):  # the first scale that fits wins
+        limit, _, digits, decimals = _SCALE[k]
+        r = _round_to_array(magnitude, 10 ** (digits - decimals))
+        fits = r < limit
+        scale[fits], rounded[fits] = k, r[fits]
+    whole = np.zeros(len(ns), dtype=np.int64)
+    frac = np.zeros(len(ns), dtype=np.int64)
+    shown = np.zeros(len(ns), dtype=np.int64)  # decimals shown, trailing zeros dropped
+    for k, (_, _, digits, decimals) in enumerate(_SCALE):
+        at = scale == k
+        whole[at], frac[at] = np.divmod(rounded[at], 10**digits)
+        frac[at] //= 10 ** (digits - decimals)
+        shown[at] = decimals
+    while (zero := (shown > 0) & (frac % 10 == 0)).any():
+        frac[zero] //= 10
+        shown[zero] -= 1
+    units = [unit for _, unit, _, _ in _SCALE]
+    out = [
+        (f"{w}.{f:0{d}}{units[k]}" if d else f"{w}{units[k]}") if k < len(units) else ""
+        for w, f, d, k in zip(whole.tolist(), frac.tolist(), shown.tolist(), scale.tolist(), strict=True)
+    ]
+    for i in np.flatnonzero(scale == len(_SCALE)).tolist():  # rare: the scalar way
+        out[i] = format_duration(int(magnitude[i]))
+    for i in np.flatnonzero(ns < 0).tolist():
+        out[i] = "-" + out[i]
+    return out
+
+
 def parse_duration(text: str) -> int:
     """Nanoseconds from a duration written as :func:`format_duration` prints it (or ``us`` for ``µs``, ``+``/``-`` sign)."""
     s = text.strip()
@@ -82,6 +119,10 @@ def format_bytes(n: int) -> str:
 
 
 def _round_to(ns: int, step: int) -> int:
+    return (ns + step // 2) // step * step
+
+
+def _round_to_array(ns: np.ndarray, step: int) -> np.ndarray:
     return (ns + step // 2) // step * step
 
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import random
 
+import numpy as np
 import pytest
 
-from analyzer.units import format_bytes, format_duration, parse_duration
+from analyzer.units import format_bytes, format_duration, format_durations, parse_duration
 
 US, MS, S, M, H = 1_000, 1_000_000, 1_000_000_000, 60_000_000_000, 3_600_000_000_000
 
@@ -65,3 +66,25 @@ def test_parse_duration_rejects_what_is_not_a_duration(text):
 
 def test_format_bytes_uses_binary_units():
     assert [format_bytes(n) for n in (512, 1536, 5 * 1024**2)] == ["512B", "1.5KiB", "5.0MiB"]
+
+
+def test_bulk_formatting_prints_what_the_scalar_one_prints():
+    rng = np.random.default_rng(7)
+    # every scale, both signs, and the rounding edges between units (999.95µs, 999.9995ms, 59.9999995s)
+    edges = [
+        0,
+        999,
+        1_000,
+        999_949,
+        999_950,
+        999_999_499,
+        999_999_500,
+        59_999_999_499,
+        59_999_999_500,
+        60 * 10**9,
+    ]
+    values = np.concatenate([
+        10 ** rng.integers(0, 14, 20_000) * rng.integers(1, 10, 20_000) + rng.integers(-3, 4, 20_000),
+        np.array(edges), -np.array(edges), np.array([2**62, -(2**62)]),
+    ])  # fmt: skip
+    assert format_durations(values) == [format_duration(int(v)) for v in values]
