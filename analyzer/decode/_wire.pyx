@@ -248,12 +248,28 @@ cdef bint span(const uint8_t *buf, int64_t pos, int64_t end, int64_t row, Tables
     return True
 
 
+cdef inline void nothing(Found *found) noexcept nogil:
+    found.at, found.size, found.schema_at, found.schema_size = -1, 0, -1, 0
+
+
+cdef inline bint keep_once(Field *f, Found *found) noexcept nogil:
+    """Keep where field 1 (the resource or scope) or 3 (the schema URL) of a ResourceSpans or ScopeSpans
+    is; False if it came before (upb would merge the message, or keep the last URL)."""
+    if (found.at if f.number == 1 else found.schema_at) >= 0:
+        return False
+    if f.number == 1:
+        found.at, found.size = f.body, f.value
+    else:
+        found.schema_at, found.schema_size = f.body, f.value
+    return True
+
+
 cdef bint scope_spans(const uint8_t *buf, int64_t pos, int64_t end, bint fill, int64_t *row, Found *found,
                       Tables *t) noexcept nogil:
     """Read a ScopeSpans, and (fill) its spans into rows from row[0] on (row[0] ends past them)."""
     cdef Field f
-    cdef int64_t ahead = pos, k
-    found.at, found.size, found.schema_at, found.schema_size = -1, 0, -1, 0
+    cdef int64_t ahead = pos
+    nothing(found)
     while pos < end:
         while ahead < pos + AHEAD and ahead < end:
             __builtin_prefetch(buf + ahead)
@@ -264,13 +280,8 @@ cdef bint scope_spans(const uint8_t *buf, int64_t pos, int64_t end, bint fill, i
             if fill and not span(buf, f.body, f.next, row[0], t):
                 return False
             row[0] += 1
-        elif f.number == 1 or f.number == 3:
-            if (found.at if f.number == 1 else found.schema_at) >= 0:
-                return False  # merged (a scope) or replaced (a URL) by upb
-            if f.number == 1:
-                found.at, found.size = f.body, f.value
-            else:
-                found.schema_at, found.schema_size = f.body, f.value
+        elif (f.number == 1 or f.number == 3) and not keep_once(&f, found):
+            return False
         pos = f.next
     return True
 
@@ -290,8 +301,8 @@ cdef bint resource_spans(const uint8_t *buf, int64_t pos, int64_t end, int64_t r
     cdef Field f
     cdef Found resource, found, none
     cdef int64_t first_scope = scope[0], first_row, si = 0, s, m = t.n_scopes
-    resource.at, resource.size, resource.schema_at, resource.schema_size = -1, 0, -1, 0
-    none.at, none.size, none.schema_at, none.schema_size = -1, 0, -1, 0
+    nothing(&resource)
+    nothing(&none)
     while pos < end:
         if not field(buf, pos, end, &f) or (f.number <= 3 and f.wire != LEN):
             return False
@@ -303,13 +314,8 @@ cdef bint resource_spans(const uint8_t *buf, int64_t pos, int64_t end, int64_t r
                 scope_row(t, scope[0], record, ri, si, first_row, &found)
             scope[0] += 1
             si += 1
-        elif f.number == 1 or f.number == 3:
-            if (resource.at if f.number == 1 else resource.schema_at) >= 0:
-                return False  # merged (a resource) or replaced (a URL) by upb
-            if f.number == 1:
-                resource.at, resource.size = f.body, f.value
-            else:
-                resource.schema_at, resource.schema_size = f.body, f.value
+        elif (f.number == 1 or f.number == 3) and not keep_once(&f, &resource):
+            return False
         pos = f.next
     if si == 0:  # no ScopeSpans: a row all the same, for its resource
         if fill:
