@@ -136,7 +136,7 @@ def _decode_framed(buf: np.ndarray, cols: Columns, where: str) -> None:
     records: list[tuple[int, int, str]] = []
     truncated: framing.Truncated | None = None
     try:
-        for offset, start, end in framing.records(memoryview(buf), len(buf)):
+        for offset, start, end in framing.records(memoryview(buf)):
             records.append((start, end, f"{where}byte {offset}: "))
     except framing.Truncated as t:
         truncated = t

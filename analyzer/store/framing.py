@@ -33,10 +33,10 @@ class Truncated(Exception):
         self.offset = offset
 
 
-def records(data: bytes | bytearray | memoryview, size: int | None = None) -> Iterator[tuple[int, int, int]]:
-    """Yield (byte offset of the record, start, end of its payload) for each length-prefixed record in the
-    first `size` bytes of `data` (default: all); raises Truncated where the data ends inside a record."""
-    size = len(data) if size is None else size
+def records(data: bytes | bytearray | memoryview) -> Iterator[tuple[int, int, int]]:
+    """Yield (byte offset of the record, start, end of its payload) for each length-prefixed record in
+    `data`; raises Truncated where the data ends inside a record."""
+    size = len(data)
     pos = 0
     while pos < size:
         if size - pos < LENGTH_SIZE:
