@@ -6,6 +6,8 @@ import re
 from decimal import Decimal, InvalidOperation
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 
 _NS_PER: dict[str, int] = {
     "ns": 1,
@@ -55,8 +57,8 @@ def format_duration(ns: int, *, exact: bool = False) -> str:
 
 
 def format_durations(ns: np.ndarray) -> list[str]:
-    """`format_duration` of each value (int64 ns), in bulk: the units and digits are chosen with numpy, so
-    each string costs one small f-string (a million fold lines need two million of them)."""
+    """`format_duration` of each value (int64 ns), in bulk: units and digits chosen with numpy, strings
+    made by Arrow's string kernels (a million fold lines need two million of them: ~5 µs each one by one)."""
     ns = np.asarray(ns, dtype=np.int64)
     magnitude = np.abs(ns)
     scale = np.full(len(ns), len(_SCALE), dtype=np.int64)  # past the table: a minute or more
@@ -77,11 +79,16 @@ def format_durations(ns: np.ndarray) -> list[str]:
     while (zero := (shown > 0) & (frac % 10 == 0)).any():
         frac[zero] //= 10
         shown[zero] -= 1
-    units = [unit for _, unit, _, _ in _SCALE]
-    out = [
-        (f"{w}.{f:0{d}}{units[k]}" if d else f"{w}{units[k]}") if k < len(units) else ""
-        for w, f, d, k in zip(whole.tolist(), frac.tolist(), shown.tolist(), scale.tolist(), strict=True)
-    ]
+    # the decimals with their leading zeros: 10**shown + frac printed, its leading "1" cut off
+    decimals_text = pc.utf8_slice_codeunits(pc.cast(pa.array(frac + 10**shown), pa.string()), 1)
+    units = pa.array([unit for _, unit, _, _ in _SCALE] + [""]).take(pa.array(scale))
+    out: list[str] = pc.binary_join_element_wise(
+        pc.cast(pa.array(whole), pa.string()),
+        pc.if_else(pa.array(shown > 0), ".", ""),
+        decimals_text,
+        units,
+        "",
+    ).to_pylist()
     for i in np.flatnonzero(scale == len(_SCALE)).tolist():  # rare: the scalar way
         out[i] = format_duration(int(magnitude[i]))
     for i in np.flatnonzero(ns < 0).tolist():

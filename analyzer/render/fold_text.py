@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from analyzer import table as t
 from analyzer.reduce.fold import Fold
@@ -15,6 +18,7 @@ from flyte_otel import semconv as sc
 
 HEADER = ("Timestamp", "Offset", "Duration", "Hierarchical Layout")
 _INDENT = "  "
+_CHUNK = 1 << 16  # lines made at once
 
 
 # What a line's label shows after its category and name, in this order: (the attribute columns a part
@@ -38,16 +42,41 @@ def render(fold: Fold) -> str:
 def lines(fold: Fold) -> Iterator[str]:
     """The fold's text lines, one at a time (a million-span fold need not be held as one string)."""
     yield f"{HEADER[0]:<16} {HEADER[1]:>12} {HEADER[2]:>12}  {HEADER[3]}"
-    # UTC time of day with microseconds (21:05:01.123456); times, numbers and labels made for all lines at
-    # once: a line is then one f-string (~1 µs), not a dict and a dozen calls
-    stamps = np.datetime_as_string(fold.start_ns.astype("datetime64[ns]"), unit="us").tolist()
-    offsets = format_durations(fold.start_ns - fold.execution.start_ns)
-    durations = format_durations(fold.duration_ns)
-    indents = [_INDENT * d for d in fold.depth.tolist()]
-    for stamp, offset, duration, indent, number, label in zip(
-        stamps, offsets, durations, indents, _numbers(fold), _labels(fold), strict=True
-    ):
-        yield f"{stamp[11:]:<16} {offset:>12} {duration:>12}  {indent}{number} {label}"
+    numbers, labels = _numbers(fold), _labels(fold)
+    # Lines are put together by Arrow's string kernels, _CHUNK at a time: one by one, the f-string and the
+    # time's formatting alone cost ~3 µs a line (measured), as much as the rest of the fold
+    for lo in range(0, len(fold), _CHUNK):
+        at = slice(lo, lo + _CHUNK)
+        start = fold.start_ns[at]
+        text = pc.binary_join_element_wise(
+            _time_of_day(start),
+            pc.utf8_lpad(pa.array(format_durations(start - fold.execution.start_ns)), 13),
+            pc.utf8_lpad(pa.array(format_durations(fold.duration_ns[at])), 13),
+            "  ",
+            pa.array([_INDENT * d for d in fold.depth[at].tolist()]),
+            pa.array(list(itertools.islice(numbers, _CHUNK))),
+            " ",
+            pa.array(labels[at]),
+            "",
+        )
+        yield from text.to_pylist()
+
+
+def _time_of_day(ns: np.ndarray) -> pa.Array:
+    """UTC time of day with microseconds ("21:05:01.123456  ", padded to 16), microseconds cut off as
+    numpy's datetime64 does: the digits hhmmssuuuuuu as one number, then cut apart (Arrow's strftime
+    takes 1.3 µs a value, measured)."""
+    us = ns // 1_000
+    day_us = us % (86_400 * 10**6)
+    seconds, micro = np.divmod(day_us, 10**6)
+    hours, rest = np.divmod(seconds, 3600)
+    digits = pc.utf8_lpad(
+        pc.cast(pa.array(((hours * 100 + rest // 60) * 100 + rest % 60) * 10**6 + micro), pa.string()),
+        12,
+        "0",
+    )
+    part = [pc.utf8_slice_codeunits(digits, a, b) for a, b in ((0, 2), (2, 4), (4, 6), (6, 12))]
+    return pc.binary_join_element_wise(part[0], ":", part[1], ":", part[2], ".", part[3], "  ", "")
 
 
 def records(fold: Fold) -> Iterator[dict[str, Any]]:
@@ -71,12 +100,13 @@ def records(fold: Fold) -> Iterator[dict[str, Any]]:
 
 
 def _numbers(fold: Fold) -> Iterator[str]:
-    """Each line's number: its ordinal among its siblings after its ancestors' ("1.2.3")."""
-    path: list[str] = []
+    """Each line's number: its ordinal among its siblings after its parent's number ("1.2.3")."""
+    at_depth: list[str] = []  # the number of the last line seen at each depth
     for depth, ordinal in zip(fold.depth.tolist(), fold.ordinal.tolist(), strict=True):
-        del path[depth:]
-        path.append(str(ordinal))
-        yield ".".join(path)
+        number = f"{at_depth[depth - 1]}.{ordinal}" if depth else str(ordinal)
+        del at_depth[depth:]
+        at_depth.append(number)
+        yield number
 
 
 def _labels(fold: Fold) -> list[str]:
