@@ -63,7 +63,7 @@ def lines(fold: Fold) -> Iterator[str]:
 
 
 def _time_of_day(ns: np.ndarray) -> pa.Array:
-    """UTC time of day with microseconds ("21:05:01.123456  ", padded to 16), microseconds cut off as
+    """UTC time of day with microseconds ("21:05:01.123456 ", padded to 16), microseconds cut off as
     numpy's datetime64 does: the digits hhmmssuuuuuu as one number, then cut apart (Arrow's strftime
     takes 1.3 µs a value, measured)."""
     us = ns // 1_000
@@ -76,7 +76,7 @@ def _time_of_day(ns: np.ndarray) -> pa.Array:
         "0",
     )
     part = [pc.utf8_slice_codeunits(digits, a, b) for a, b in ((0, 2), (2, 4), (4, 6), (6, 12))]
-    return pc.binary_join_element_wise(part[0], ":", part[1], ":", part[2], ".", part[3], "  ", "")
+    return pc.binary_join_element_wise(part[0], ":", part[1], ":", part[2], ".", part[3], " ", "")
 
 
 def records(fold: Fold) -> Iterator[dict[str, Any]]:

@@ -14,5 +14,5 @@ def test_time_of_day_is_what_numpy_prints_for_any_time():
         rng.integers(-(10**18), 10**19 // 4, 50_000),  # 1938 to 2049, any nanosecond
         np.array([0, 1, 999, 1_000, day - 1, day, -1, -999, -1_000, -1_001, -day, 1_700_000_000_123_456_789]),
     ])  # fmt: skip
-    expected = [s[11:] + "  " for s in np.datetime_as_string(ns.astype("datetime64[ns]"), unit="us").tolist()]
+    expected = [s[11:] + " " for s in np.datetime_as_string(ns.astype("datetime64[ns]"), unit="us").tolist()]
     assert fold_text._time_of_day(ns).to_pylist() == expected
