@@ -190,9 +190,16 @@ class _Scanned:
         self.names = [_utf8(b) for b in names]
         self.statuses = [_parse_or_none(Status, b) for b in statuses]
         self.services = self._services()
-        self.known = [np.zeros(len(v), dtype=np.bool_) for v in (names, statuses, self.runs)]  # interned
-        self.lut = [np.zeros(len(v), dtype=np.int64) for v in (names, statuses, self.runs)]
-        self.lut[1][:] = [st.code if st is not None else 0 for st in self.statuses]
+        # code -> the table's code: name interned, plan made, when first seen (`add`)
+        self.name_lut, self.plan_lut = (
+            np.zeros(len(names), dtype=np.int64),
+            np.zeros(len(self.runs), dtype=np.int64),
+        )
+        self.name_known, self.plan_known = (
+            np.zeros(len(names), dtype=np.bool_),
+            np.zeros(len(self.runs), dtype=np.bool_),
+        )
+        self.status_lut = np.array([st.code if st is not None else 0 for st in self.statuses], dtype=np.int64)
         self.has_message = np.array([st is not None and bool(st.message) for st in self.statuses] or [False])
         hit = np.zeros(s.spans.shape[1], dtype=np.bool_)
         for column, values in ((_proto_scan.NAME, self.names), (_proto_scan.STATUS, self.statuses)):
@@ -242,13 +249,13 @@ class _Scanned:
                 cols.block(
                     f"{self.wheres[record]}resource_spans[{ri}].scope_spans[{si}].spans", row0 + first_rows[k]
                 )
-        new, first = _proto_scan.first_seen(spans[_proto_scan.NAME], self.known[0])
+        new, _ = _proto_scan.first_seen(spans[_proto_scan.NAME], self.name_known)
         for c in new.tolist():
-            self.lut[0][c] = cols.code(cols.names, self.names[c])
-        new, first = _proto_scan.first_seen(spans[_proto_scan.ATTRIBUTES], self.known[2])
+            self.name_lut[c] = cols.code(cols.names, self.names[c])
+        new, first = _proto_scan.first_seen(spans[_proto_scan.ATTRIBUTES], self.plan_known)
         for c, row in zip(new.tolist(), (first + lo).tolist(), strict=True):
             record = int(np.searchsorted(s.first_span, row, side="right")) - 1
-            self.lut[2][c] = self._plan(self.runs[c], self.wheres[record])
+            self.plan_lut[c] = self._plan(self.runs[c], self.wheres[record])
         status = spans[_proto_scan.STATUS]
         for i in np.flatnonzero(self.has_message[status]).tolist():
             cols.extra.append((row0 + i, STATUS_DESCRIPTION, self.statuses[status[i]].message))
@@ -259,13 +266,13 @@ class _Scanned:
             ids.hex_rows(s.parent_hex[lo:hi], has_parent),
             {
                 "service": np.repeat(np.array(service, dtype=np.int64), np.diff([*first_rows, hi - lo])),
-                "name": self.lut[0][spans[_proto_scan.NAME]],
+                "name": self.name_lut[spans[_proto_scan.NAME]],
                 "kind": spans[_proto_scan.KIND],
-                "status": self.lut[1][status],
+                "status": self.status_lut[status],
                 "ref_type": np.where(has_parent, 0, NO_REF),
                 "start": spans[_proto_scan.START],
                 "end": spans[_proto_scan.END],
-                "plan": self.lut[2][spans[_proto_scan.ATTRIBUTES]],
+                "plan": self.plan_lut[spans[_proto_scan.ATTRIBUTES]],
             },
         )
 
