@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from decimal import Decimal, InvalidOperation
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -65,7 +66,7 @@ def format_durations(ns: np.ndarray) -> list[str]:
     rounded = np.zeros(len(ns), dtype=np.int64)
     for k in range(len(_SCALE) - 1, -1, -1):  # the first scale that fits wins
         limit, _, digits, decimals = _SCALE[k]
-        r = _round_to_array(magnitude, 10 ** (digits - decimals))
+        r = _round_to(magnitude, 10 ** (digits - decimals))
         fits = r < limit
         scale[fits], rounded[fits] = k, r[fits]
     whole = np.zeros(len(ns), dtype=np.int64)
@@ -125,11 +126,8 @@ def format_bytes(n: int) -> str:
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-def _round_to(ns: int, step: int) -> int:
-    return (ns + step // 2) // step * step
-
-
-def _round_to_array(ns: np.ndarray, step: int) -> np.ndarray:
+def _round_to(ns: Any, step: int) -> Any:
+    """`ns` (an int, or an int64 array) rounded half up to a multiple of `step`."""
     return (ns + step // 2) // step * step
 
 
