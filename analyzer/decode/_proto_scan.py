@@ -53,9 +53,16 @@ class Scan:
     trace_hex: np.ndarray  # (n spans, TRACE_HEX) uint8: each span's trace id in lowercase hex
     span_hex: np.ndarray  # (n spans, SPAN_HEX) uint8
     parent_hex: np.ndarray  # (n spans, SPAN_HEX) uint8, where HAS_PARENT
-    # (len(TEXT_COLUMNS), 3, codes) int64: offset, size and hash of each code's first string
+    # (len(TEXT_COLUMNS), 3, capacity) int64: offset, size and hash of each code's first string
     firsts: np.ndarray
-    codes: np.ndarray  # per text column: how many codes
+    codes: np.ndarray  # per text column: how many codes (the first that many of its `firsts`)
+
+    def distinct(self, buf: np.ndarray) -> list[list[bytes]]:
+        """Per text column (TEXT_COLUMNS' order), its distinct strings by code."""
+        return [
+            [buf[a : a + n].tobytes() for a, n in zip(at[:k].tolist(), size[:k].tolist(), strict=True)]
+            for (at, size, _), k in zip(self.firsts, self.codes.tolist(), strict=True)
+        ]
 
 
 def scan(buf: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> Scan:
@@ -76,9 +83,8 @@ def scan(buf: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> Scan:
         record = tables.walk(buf, starts, ends, record, True, ok, first_span, first_scope)
         if record < n:  # a text table would fill up with this record's strings
             tables.grow(int(first_span[record + 1] - first_span[record]))
-    k = tables.codes
     return Scan(ok, first_span, first_scope, tables.spans, tables.scopes, tables.trace_hex, tables.span_hex,
-                tables.parent_hex, tables.firsts[:, :, : int(k.max(initial=0))], k)  # fmt: skip
+                tables.parent_hex, tables.firsts, tables.codes)  # fmt: skip
 
 
 def first_seen(codes: np.ndarray, known: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

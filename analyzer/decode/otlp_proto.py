@@ -183,10 +183,7 @@ class _Scanned:
         self.buf, self.cols, self.wheres = buf, cols, [w for _, _, w in records]
         starts = np.array([a for a, _, _ in records], dtype=np.int64)
         self.scan = s = _proto_scan.scan(buf, starts, np.array([b for _, b, _ in records], dtype=np.int64))
-        names, statuses, self.runs = (
-            [buf[a : a + n].tobytes() for a, n in zip(at.tolist(), size.tolist(), strict=True)]
-            for at, size, _ in s.firsts
-        )
+        names, statuses, self.runs = s.distinct(buf)
         self.names = [_utf8(b) for b in names]
         self.statuses = [_parse_or_none(Status, b) for b in statuses]
         self.services = self._services()
