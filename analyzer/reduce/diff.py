@@ -228,9 +228,8 @@ def _bootstrap(b: np.ndarray, n: np.ndarray, rng: np.random.Generator) -> tuple[
 def _p_value(b: np.ndarray, n: np.ndarray) -> float:
     if np.array_equal(np.sort(b), np.sort(n)):
         return 1.0  # identical samples: no evidence of a shift (the test's variance is 0 when all tie)
-    from scipy.stats import (
-        mannwhitneyu,
-    )  # here: importing scipy.stats takes ~2 s, every otel-fold command paid it
+    # imported here: importing scipy.stats takes ~2 s, which every otel-fold command paid at start-up
+    from scipy.stats import mannwhitneyu
 
     p = float(mannwhitneyu(b, n, alternative="two-sided").pvalue)
     return 1.0 if math.isnan(p) else p
