@@ -10,10 +10,14 @@ import pandas as pd
 
 from flyte_otel import semconv as sc
 
+__all__ = ["RULES", "Rule", "classify"]
+
 C = sc.Category
 
 
 class Rule(NamedTuple):
+    """One row of RULES: the category of a span whose name, service and event kind match (None: any)."""
+
     category: str
     name: str | None = None  # regex on the span name (full match)
     service: str | None = None  # regex on service.name (full match)
@@ -25,6 +29,7 @@ def _lit(*names: str) -> str:
     return "(?:" + "|".join(re.escape(n) for n in names) + ")"
 
 
+# The rules, scanned in order: the first that matches a span gives its category.
 RULES: tuple[Rule, ...] = (
     Rule(C.ROUND, name=_lit(sc.ROUND)),
     Rule(C.STREAK, name=_lit(sc.STREAK)),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+__all__ = ["AnalyzerError", "BackendError", "DecodeError", "NotFound"]
+
 
 class AnalyzerError(Exception):
     """Base of every error the analyzer raises on purpose. Exit code 2 unless a subclass says otherwise."""

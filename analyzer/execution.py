@@ -6,8 +6,7 @@ Bad structure is repaired and reported as a warning, never dropped silently: a r
 span id) keeps its first copy, an orphan (parent not present) and one span of each parent cycle are moved
 to the top level, and a child outside its parent's interval (clock skew) is kept where it is.
 
-Which spans belong to the execution is decided before (``analyzer.load.select_execution``); here they
-become one tree. The tree is index arrays over the rows of ``Execution.table`` (no per-span Python objects): it is built
+Which spans belong to the execution is decided first (`select_execution`); `stitch` makes them one tree. The tree is index arrays over the rows of ``Execution.table`` (no per-span Python objects): it is built
 level by level with numpy, so its cost is O(spans) plus a few numpy calls per level of depth.
 """
 
@@ -20,7 +19,11 @@ import pandas as pd
 
 from analyzer import ids
 from analyzer import table as t
+from analyzer.errors import NotFound
 from analyzer.table import SpanTable
+from flyte_otel import semconv
+
+__all__ = ["Execution", "select_execution", "stitch"]
 
 
 @dataclass(frozen=True)
@@ -50,8 +53,25 @@ class Execution:
         return int(self.table.df[t.END].max()) if len(self) else 0
 
 
+def select_execution(table: SpanTable, exec_id: str, source: str = "<table>") -> SpanTable:
+    """The rows of every trace that holds a span of `exec_id` (spans without exec_id, e.g. gRPC events,
+    belong through their trace), minus rows explicitly tagged with another execution."""
+    df = table.df
+    tagged = df[semconv.EXEC_ID].to_numpy(dtype=object)
+    own = tagged == exec_id
+    if not own.any():
+        raise NotFound(f"{source}: no span has {semconv.EXEC_ID}={exec_id!r}")
+    trace = ids.codes(df[t.TRACE_ID])
+    holds_own = np.zeros(int(trace.max()) + 2, dtype=bool)
+    holds_own[trace[own]] = True  # trace codes (-1: no trace id) of the traces holding a span of exec_id
+    keep = holds_own[trace] & (own | pd.isna(tagged))
+    if keep.all():  # e.g. a store or file holding one execution: no copy
+        return SpanTable(df, list(table.warnings))
+    return SpanTable(df[keep].reset_index(drop=True), list(table.warnings))
+
+
 def stitch(table: SpanTable, exec_id: str | None = None) -> Execution:
-    """Stitch the spans of ``table`` (e.g. from ``analyzer.load.select_execution``) into one tree, with warnings."""
+    """Stitch the spans of ``table`` (e.g. from `select_execution`) into one tree, with warnings."""
     label = f"execution {exec_id}" if exec_id else "trace"
     warnings = list(table.warnings)
     df = table.df.reset_index(drop=True)

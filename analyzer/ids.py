@@ -17,6 +17,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+__all__ = ["TYPE", "codes", "hex_rows", "hex_text", "lengths", "span_numbers", "words"]
+
 TYPE = pa.large_string()  # the storage of pandas' "str" dtype
 _HEX = np.zeros(256, dtype=bool)  # hex digits, either case
 _HEX[np.frombuffer(b"0123456789abcdefABCDEF", dtype=np.uint8)] = True
@@ -72,11 +74,11 @@ def codes(*columns: pd.Series) -> np.ndarray:
     arrays = [_strings(c) for c in columns]
     if None in arrays:  # not strings: hashed as Python objects
         values = np.concatenate([np.asarray(c.astype(object).fillna(""), dtype=object) for c in columns])
-        out, _ = pd.factorize(values)
-        out[values == ""] = -1
-        return out.astype(np.int64)
+        factors, _ = pd.factorize(values)
+        factors[values == ""] = -1
+        return np.asarray(factors, dtype=np.int64)
     encoded = pc.dictionary_encode(pa.concat_arrays(arrays))
-    out = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+    out: np.ndarray = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)
     empty = np.flatnonzero(encoded.dictionary.to_numpy(zero_copy_only=False) == "")
     if len(empty):
         out[out == empty[0]] = -1

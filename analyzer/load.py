@@ -1,18 +1,22 @@
-"""`analyzer.load`: a file, a store directory or raw bytes -> SpanTable, optionally one execution's spans."""
+"""`analyzer.load`: a file, a store directory or raw bytes -> SpanTable, optionally one execution's spans.
+
+The store's files are listed by `analyzer.store` and decoded here, so the store and the decoders never
+import each other.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
-
-from analyzer import ids
-from analyzer.decode import decode, decode_path
+from analyzer.decode import decode, decode_file, decode_path
+from analyzer.decode._columns import Columns, gc_paused
 from analyzer.errors import DecodeError, NotFound
-from analyzer.store.reader import read_store
-from analyzer.table import TRACE_ID, SpanTable
+from analyzer.execution import select_execution
+from analyzer.store.files import default_store, store_files
+from analyzer.table import SpanTable
 from flyte_otel import semconv
+
+__all__ = ["load", "read", "read_store"]
 
 
 def load(path_or_bytes: str | Path | bytes, *, exec_id: str | None = None) -> SpanTable:
@@ -51,18 +55,15 @@ def _source(path_or_bytes: str | Path | bytes) -> str:
     )
 
 
-def select_execution(table: SpanTable, exec_id: str, source: str = "<table>") -> SpanTable:
-    """The rows of every trace that holds a span of `exec_id` (spans without exec_id, e.g. gRPC events,
-    belong through their trace), minus rows explicitly tagged with another execution."""
-    df = table.df
-    tagged = df[semconv.EXEC_ID].to_numpy(dtype=object)
-    own = tagged == exec_id
-    if not own.any():
-        raise NotFound(f"{source}: no span has {semconv.EXEC_ID}={exec_id!r}")
-    trace = ids.codes(df[TRACE_ID])
-    holds_own = np.zeros(int(trace.max()) + 2, dtype=bool)
-    holds_own[trace[own]] = True  # trace codes (-1: no trace id) of the traces holding a span of exec_id
-    keep = holds_own[trace] & (own | pd.isna(tagged))
-    if keep.all():  # e.g. a store or file holding one execution: no copy
-        return SpanTable(df, list(table.warnings))
-    return SpanTable(df[keep].reset_index(drop=True), list(table.warnings))
+def read_store(directory: Path | str | None = None) -> SpanTable:
+    """Decode every store file; a damaged file is a DecodeError naming it, a cut-off last record a warning."""
+    directory = Path(directory) if directory is not None else default_store()
+    cols = Columns(str(directory))
+    with gc_paused():
+        for path in store_files(directory):
+            try:
+                if path.stat().st_size:  # a writer may have created the file and not written yet
+                    decode_file(path, cols, f"{path.name}: ")
+            except OSError as e:
+                raise DecodeError(f"{path}: cannot read ({e.strerror})") from None
+        return cols.finish()

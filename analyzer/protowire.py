@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+__all__ = ["encode_varint"]
+
 
 def encode_varint(n: int) -> bytes:
     """A non-negative int as a protobuf base-128 varint."""

@@ -11,6 +11,25 @@ import pandas as pd
 
 from flyte_otel import semconv
 
+__all__ = [
+    "ATTRIBUTES",
+    "CATEGORY",
+    "COLUMNS",
+    "CORE_COLUMNS",
+    "END",
+    "KIND",
+    "NAME",
+    "PARENT_ID",
+    "PROMOTED",
+    "REF_TYPE",
+    "SERVICE",
+    "SPAN_ID",
+    "START",
+    "STATUS",
+    "TRACE_ID",
+    "SpanTable",
+]
+
 # Core columns, always present, in this order. Ids are lowercase hex (trace 32 chars, span 16 chars);
 # parent_id is "" for a root. Times are int64 ns since the epoch.
 TRACE_ID = "trace_id"
@@ -26,6 +45,7 @@ REF_TYPE = "ref_type"  # child_of | follows_from (FOLLOWS_FROM refs and PRODUCER
 CATEGORY = "category"  # one of semconv.Category.ALL, from analyzer.classify
 ATTRIBUTES = "attributes"  # dict of the attributes not promoted to columns (None when there are none)
 
+# The core columns in order, then every column of the table.
 CORE_COLUMNS = (TRACE_ID, SPAN_ID, PARENT_ID, SERVICE, NAME, KIND, STATUS, START, END, REF_TYPE)
 # Then one column per promoted attribute, named exactly as the key (e.g. "exec_id", "flyte.node.kind");
 # missing values are None / NA. Then CATEGORY and ATTRIBUTES.

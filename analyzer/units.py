@@ -1,14 +1,17 @@
-"""Human units: durations (``850µs``, ``12.345ms``, ``1.2s``, ``1m53s``) and byte sizes, both ways."""
+"""Human units: durations (``850µs``, ``12.345ms``, ``1.2s``, ``1m53s``) and byte sizes, both ways; RFC 3339 times."""
 
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+
+__all__ = ["format_bytes", "format_duration", "format_durations", "parse_duration", "parse_rfc3339"]
 
 _NS_PER: dict[str, int] = {
     "ns": 1,
@@ -111,6 +114,20 @@ def parse_duration(text: str) -> int:
         except InvalidOperation as e:  # pragma: no cover - the regex admits only decimal numbers
             raise ValueError(f"not a duration: {text!r}") from e
     return sign * int(total.to_integral_value())
+
+
+_RFC3339 = re.compile(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d{1,9}))?(Z|[+-]\d\d:\d\d)$")
+
+
+def parse_rfc3339(text: str) -> int:
+    """ns since the epoch from an RFC 3339 time with a zone and up to 9 fractional digits (as protojson and
+    Jaeger write them, nanoseconds kept); ValueError if `text` is not one."""
+    m = _RFC3339.match(text)
+    if m is None:
+        raise ValueError(f"{text!r} is not an RFC 3339 time")
+    whole, frac, tz = m.groups()
+    seconds = datetime.fromisoformat(whole + ("+00:00" if tz == "Z" else tz)).timestamp()
+    return int(seconds) * 10**9 + int((frac or "0").ljust(9, "0"))
 
 
 _BYTE_UNITS = ("B", "KiB", "MiB", "GiB", "TiB")

@@ -27,11 +27,10 @@ from opentelemetry.proto.trace.v1.trace_pb2 import TracesData
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 import flyte_otel as fo
+from analyzer import framing
 from analyzer.decode import decode
-from analyzer.execution import stitch
-from analyzer.load import select_execution
+from analyzer.execution import select_execution, stitch
 from analyzer.reduce.fold import fold
-from analyzer.store import framing
 from flyte_otel import semconv as sc
 from flyte_otel.file_exporter import encode_json
 

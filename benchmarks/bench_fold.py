@@ -19,8 +19,8 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span
 
-from analyzer.execution import stitch
-from analyzer.load import load, select_execution
+from analyzer.execution import select_execution, stitch
+from analyzer.load import load
 from analyzer.reduce.fold import fold
 from analyzer.reduce.self_time import statistics
 from analyzer.render import fold_text

@@ -23,12 +23,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.builders, 
 
 from bench_decode import flyte_execution  # noqa: E402  (benchmarks/ is on sys.path when run as a script)
 
+from analyzer import framing  # noqa: E402
 from analyzer import table as T  # noqa: E402
 from analyzer.decode import decode  # noqa: E402
-from analyzer.load import select_execution  # noqa: E402
+from analyzer.execution import select_execution  # noqa: E402
 from analyzer.reduce.percentiles import QUANTILES, category_stats  # noqa: E402
 from analyzer.reduce.report import run_report  # noqa: E402
-from analyzer.store import framing  # noqa: E402
 from tests import builders as B  # noqa: E402
 
 EXEC_ID = "fbench0001"

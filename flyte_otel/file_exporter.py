@@ -21,6 +21,8 @@ from typing import Any
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
+__all__ = ["OtlpJsonLinesExporter", "encode_json"]
+
 _log = logging.getLogger("flyte_otel")
 _FLAG_HAS_IS_REMOTE = 0x100  # SpanFlags.SPAN_FLAGS_CONTEXT_HAS_IS_REMOTE_MASK
 _FLAG_IS_REMOTE = 0x200  # SpanFlags.SPAN_FLAGS_CONTEXT_IS_REMOTE_MASK
@@ -127,13 +129,17 @@ def _span(span: ReadableSpan) -> dict[str, Any]:
         out["links"] = [_link(link) for link in span.links]
     if span.dropped_links:
         out["droppedLinksCount"] = span.dropped_links
+    out["status"] = _status(span)
+    return out
+
+
+def _status(span: ReadableSpan) -> dict[str, Any]:
     status: dict[str, Any] = {}
     if span.status.status_code.value:
         status["code"] = span.status.status_code.value  # UNSET 0, OK 1, ERROR 2 in both
     if span.status.description:
         status["message"] = span.status.description
-    out["status"] = status
-    return out
+    return status
 
 
 def _event(event: Any) -> dict[str, Any]:

@@ -10,6 +10,8 @@ from typing import Any
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
+__all__ = ["GuardedExporter"]
+
 _log = logging.getLogger("flyte_otel")
 # The SDK's exporters log failures through a filter that hides repeats for up to 20 s, so a dropped
 # batch can go unmentioned; this says how many spans were lost, at most once a minute per exporter.
@@ -29,7 +31,7 @@ class GuardedExporter(SpanExporter):
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         """Export through the wrapped exporter; a failure is counted and logged, not raised."""
         try:
-            result = self.inner.export(spans)
+            result: SpanExportResult = self.inner.export(spans)
         except Exception as exc:
             result = SpanExportResult.FAILURE
             _log.debug("flyte_otel: exporter %s raised %r", self.target, exc)

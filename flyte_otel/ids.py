@@ -7,6 +7,8 @@ import random
 import threading
 from functools import lru_cache
 
+__all__ = ["PinnedIdGenerator", "execution_ids", "new_span_id", "pin", "unpin"]
+
 
 @lru_cache(maxsize=4096)
 def execution_ids(exec_id: str) -> tuple[int, int]:

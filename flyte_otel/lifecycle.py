@@ -19,6 +19,8 @@ from flyte_otel import semconv as sc
 from flyte_otel._runtime import RT, now_ns, warn_once
 from flyte_otel.spans import execution_context
 
+__all__ = ["AttemptRecord", "ExecutionRecord", "NodeRecord", "execution"]
+
 # Terminal phases shown as an error status (so backends' UIs flag them); the phase attribute says which.
 _ERROR_PHASES = frozenset({sc.Phase.FAILED, sc.Phase.RETRYABLE_FAILURE, sc.Phase.TIMED_OUT})
 _NO_PARENT = _context.Context()

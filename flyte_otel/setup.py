@@ -17,6 +17,9 @@ from flyte_otel import ids
 from flyte_otel import semconv as sc
 from flyte_otel._runtime import RT, warn_once
 
+__all__ = ["EXPORTERS", "configure", "force_flush", "shutdown", "tracer_provider"]
+
+# The exporters `configure(exporter=...)` knows.
 EXPORTERS = ("otlp-grpc", "otlp-http", "file", "none")
 # OTEL_EXPORTER_OTLP_PROTOCOL value -> exporter name (http/json: the Python SDK has no such exporter)
 _PROTOCOLS = {"grpc": "otlp-grpc", "http/protobuf": "otlp-http"}
@@ -65,7 +68,7 @@ def configure(
         span_exporter = _exporter(
             exporter, endpoint, path, str(resource.attributes[SERVICE_NAME]), headers, timeout_s
         )
-        processors = SynchronousMultiSpanProcessor()
+        processors = SynchronousMultiSpanProcessor()  # type: ignore[no-untyped-call]  # the SDK leaves __init__ unannotated
         if span_exporter is not None:
             from flyte_otel.guard import GuardedExporter
 

@@ -24,6 +24,25 @@ from flyte_otel import ids
 from flyte_otel import semconv as sc
 from flyte_otel._runtime import RT, warn_once
 
+__all__ = [
+    "Operation",
+    "admin_call",
+    "blob_read",
+    "blob_write",
+    "cache_lookup",
+    "cache_write",
+    "datacatalog_call",
+    "event",
+    "execution_context",
+    "handle_node",
+    "handle_task",
+    "k8s",
+    "round",
+    "streak",
+    "workflow_store_get",
+    "workflow_store_update",
+]
+
 _F = TypeVar("_F", bound=Callable[..., Any])
 _INTERNAL = SpanKind.INTERNAL
 _CLIENT = SpanKind.CLIENT
@@ -64,7 +83,7 @@ class Operation:
             start = self._start
             if start is None and RT.clock is not None:
                 start = RT.clock()
-            span = RT.tracers[self._service].start_span(
+            span: Span = RT.tracers[self._service].start_span(
                 self._name, self._parent, self._kind, self._attrs, start_time=start
             )
             self._token = _attach(_with_span(span))

@@ -25,8 +25,9 @@ from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 import flyte_otel as fo
-from analyzer.load import load, select_execution
-from analyzer.reduce import segments as seg
+from analyzer.execution import select_execution
+from analyzer.load import load
+from analyzer.results import timeline as TL
 from analyzer.table import SpanTable
 from flyte_otel.semconv import IdleReason, NodeKind, Phase
 
@@ -99,15 +100,15 @@ class Task:
     def segments(self) -> dict[str, int]:
         """The node's non-zero segment lengths, in time order as far as a task's order is fixed."""
         out = {
-            seg.NODE_TRANSITION: self.transition,
-            seg.NODE_SETUP: self.node_setup,
-            seg.TASK_SETUP: self.task_setup,
-            seg.TASK_RUNTIME: self.runtime,
-            seg.TASK_TEARDOWN: self.task_teardown,
-            seg.NODE_TEARDOWN: self.node_teardown,
-            seg.NODE_IDLE: self.hold,
-            seg.RETRIED: sum(a for a, _ in self.retries),
-            seg.NODE_RESET: sum(r for _, r in self.retries),
+            TL.NODE_TRANSITION: self.transition,
+            TL.NODE_SETUP: self.node_setup,
+            TL.TASK_SETUP: self.task_setup,
+            TL.TASK_RUNTIME: self.runtime,
+            TL.TASK_TEARDOWN: self.task_teardown,
+            TL.NODE_TEARDOWN: self.node_teardown,
+            TL.NODE_IDLE: self.hold,
+            TL.RETRIED: sum(a for a, _ in self.retries),
+            TL.NODE_RESET: sum(r for _, r in self.retries),
         }
         return {k: v for k, v in out.items() if v}
 

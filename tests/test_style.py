@@ -1,4 +1,4 @@
-"""The project's own checks, run by the same command as the tests (STYLE.md: ruff and mypy)."""
+"""The project's own checks, run by the same command as the tests (STYLE.md: ruff, mypy, the import contracts)."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ CHECKS = {
     "ruff lint": [str(BIN / "ruff"), "check", "."],
     "ruff format": [str(BIN / "ruff"), "format", "--check", "."],
     "mypy": [sys.executable, "-m", "mypy"],
+    "import contracts": [str(BIN / "lint-imports"), "--no-cache"],
 }
 
 

@@ -16,6 +16,8 @@ from typing import Any
 from analyzer import __version__
 from analyzer.errors import AnalyzerError
 
+__all__ = ["COMMANDS", "DEFAULT_COMMAND", "build_parser", "main"]
+
 # name -> module under analyzer.cli; the first is the default.
 COMMANDS: dict[str, str] = {
     "fold": "analyzer.cli.fold",
@@ -40,6 +42,7 @@ def _available() -> dict[str, Any]:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The `otel-fold` parser: global flags and one subparser per available subcommand."""
     parser = argparse.ArgumentParser(
         prog="otel-fold", description="Where did the time go in a Flyte execution?"
     )

@@ -23,8 +23,11 @@ from analyzer.cli.report import execution_report, write_document
 from analyzer.errors import AnalyzerError, BackendError
 from analyzer.reduce.report import report
 from analyzer.source.local import FileSource
-from analyzer.store.reader import default_store
+from analyzer.store.files import default_store
 
+__all__ = ["HELP", "add_arguments", "bench", "run"]
+
+# The subcommand's one line in `otel-fold --help`.
 HELP = "run portfolio workflows N times each (simulator, or a Flyte cluster) and write one benchmark YAML"
 _REPO = Path(__file__).resolve().parents[2]
 

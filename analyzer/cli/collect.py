@@ -12,8 +12,11 @@ from pathlib import Path
 from analyzer.collect.intake import DEFAULT_MAX_BYTES
 from analyzer.collect.receiver import Receiver
 from analyzer.collect.sink import StoreSink
-from analyzer.store.reader import STORE_ENV, default_store
+from analyzer.store.files import STORE_ENV, default_store
 
+__all__ = ["HELP", "TOKEN_ENV", "add_arguments", "run"]
+
+# The subcommand's one line in `otel-fold --help`, and the variable holding the bearer token.
 HELP = "receive OTLP traces (gRPC and HTTP, protobuf or JSON) and append them to the local store"
 TOKEN_ENV = "OTEL_FOLD_COLLECT_TOKEN"
 

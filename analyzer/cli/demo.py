@@ -14,11 +14,15 @@ from typing import Any
 
 from analyzer.cli import bench
 from analyzer.cli import main as cli_main
+from analyzer.cli.output import emit
 from analyzer.errors import AnalyzerError
-from analyzer.reduce.diff import REGRESSED, diff_documents, notable
-from analyzer.render.diff_text import render_diff
-from analyzer.render.report_yaml import render_yaml
+from analyzer.reduce.diff import diff_documents, notable
+from analyzer.render.formats import renderer
+from analyzer.results.diff import REGRESSED
 
+__all__ = ["HELP", "add_arguments", "run"]
+
+# The subcommand's one line in `otel-fold --help`.
 HELP = "run a small portfolio on the simulator, fold one run, write a benchmark, and diff a slower etcd"
 _BASE, _SLOW = "default", "slow-etcd"  # profiles under examples/profiles; slow-etcd: etcd writes 2x slower
 _WATCH = ("etcd", "writes", "latency", "p50")  # the metric the slower profile changes
@@ -60,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
         d.new_key: d for d in diff_documents(base, slow)
     }  # what `otel-fold diff` does with the two files
     _step(f"5. otel-fold diff {base_path} {slow_path} --only-changes, for {_FOLDED}:")
-    sys.stdout.write(render_diff(notable(diffs[f"flyte.benchmark.{_FOLDED}"])))
+    emit(renderer("diff", "text")([notable(diffs[f"flyte.benchmark.{_FOLDED}"])]), None, "diff")
     _step("6. etcd write latency p50, per workflow:")
     missed = []
     for key, d in diffs.items():
@@ -102,10 +106,7 @@ def _bench(store: Path, workflows: list[str], profile: str, *, seed: int, runs: 
 
 
 def _write(path: Path, doc: dict[str, Any]) -> Path:
-    try:
-        path.write_text(render_yaml(doc), encoding="utf-8")
-    except OSError as e:
-        raise AnalyzerError(f"{path}: cannot write the benchmark ({e.strerror})") from None
+    emit(renderer("report", "yaml")(doc), path, "benchmark")
     return path
 
 

@@ -6,14 +6,18 @@ A benchmark file holds one entry per workflow: entries are matched by key, one o
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
+from typing import Any
 
+from analyzer.cli.output import emit
+from analyzer.decode.report import decode_report
 from analyzer.errors import AnalyzerError, NotFound
 from analyzer.reduce.diff import DEFAULT_NOISE, diff_documents, notable
-from analyzer.render.diff_text import render_diffs
-from analyzer.render.report_yaml import load
+from analyzer.render.formats import renderer
 
+__all__ = ["HELP", "add_arguments", "run"]
+
+# The subcommand's one line in `otel-fold --help`.
 HELP = "compare two reports or benchmark files (YAML or JSON): signed deltas; with several runs, significance"
 
 
@@ -49,15 +53,15 @@ def run(args: argparse.Namespace) -> int:
     """Read both reports, diff, print."""
     base, new = _read(args.base), _read(args.new)
     diffs = diff_documents(base, new, noise=args.noise, seed=args.seed)
-    sys.stdout.write(render_diffs([notable(d) for d in diffs] if args.only_changes else diffs))
+    emit(renderer("diff", "text")([notable(d) for d in diffs] if args.only_changes else diffs), None, "diff")
     return 0
 
 
-def _read(path: str) -> dict:
+def _read(path: str) -> dict[str, Any]:
     try:
         text = Path(path).read_text(encoding="utf-8")
     except FileNotFoundError:
         raise NotFound(f"{path}: no such report file") from None
     except (OSError, UnicodeDecodeError) as e:
         raise AnalyzerError(f"{path}: cannot read ({e})") from None
-    return load(text, path)
+    return decode_report(text, path)

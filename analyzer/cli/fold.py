@@ -4,17 +4,23 @@ from __future__ import annotations
 
 import argparse
 import logging
-import sys
+from collections.abc import Callable, Iterable
+from typing import Any
 
 from analyzer import source
+from analyzer.cli.output import emit
 from analyzer.errors import AnalyzerError
 from analyzer.execution import Execution, stitch
+from analyzer.reduce.critical_path import timeline_view
 from analyzer.reduce.fold import DEFAULT_COLLAPSE, fold
 from analyzer.reduce.segments import node_timelines
 from analyzer.reduce.self_time import statistics
-from analyzer.render import fold_text, stats_text, structured, timeline, waterfall
+from analyzer.render.formats import formats, picture_renderer, renderer
 from analyzer.source.executions import child_executions
 
+__all__ = ["HELP", "add_arguments", "load_execution", "run"]
+
+# The subcommand's one line in `otel-fold --help`.
 HELP = "an execution's spans, one line each (the fold), or its self-time statistics"
 log = logging.getLogger("analyzer")
 
@@ -33,7 +39,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     source.add_arguments(parser)
     show = parser.add_argument_group("what to print")
-    show.add_argument("--format", choices=("text", *structured.FORMATS), default="text")
+    show.add_argument("--format", choices=formats("fold"), default=formats("fold")[0])
     show.add_argument(
         "--stats", metavar="BY", help="self-time statistics by service, name, category or an attribute"
     )
@@ -50,43 +56,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="ID",
         help="only spans of node ID (and nested nodes), their ancestors and descendants",
     )
-    show.add_argument("--timeline", metavar="PATH", help="draw the node timeline to PATH (.svg or .html)")
-    show.add_argument(
-        "--waterfall", metavar="PATH", help="draw rounds, streaks, operations to PATH (.svg or .html)"
-    )
+    for picture, (what, _) in _PICTURES.items():
+        show.add_argument(f"--{picture}", metavar="PATH", help=f"draw {what} to PATH (.svg or .html)")
 
 
 def run(args: argparse.Namespace) -> int:
-    """Fetch, stitch, reduce, render to stdout; warnings to stderr."""
+    """Fetch, stitch, reduce, render; warnings to stderr. Renderers are chosen before anything is fetched."""
+    pictures = [(p, path, picture_renderer(p, path)) for p in _PICTURES if (path := getattr(args, p))]
+    text = renderer("stats" if args.stats else "fold", args.format)
     src = source.from_args(args)
     ex = load_execution(args, src)
-    for warning in ex.warnings:
-        log.warning("warning: %s", warning)
-    if args.timeline or args.waterfall:  # pictures instead of text
-        if args.timeline:
-            tl = node_timelines(ex.table, child_executions(src, ex.table, args.exec_id))
-            for warning in tl.warnings:
-                log.warning("warning: %s", warning)
-            timeline.write(tl, args.timeline)
-        if args.waterfall:
-            waterfall.write(
-                fold(ex, collapse=args.collapse, max_depth=args.depth, node=args.node), args.waterfall
-            )
+    _warn(ex.warnings)
+    if pictures:  # pictures instead of text
+        for picture, path, render in pictures:
+            emit(render(_PICTURES[picture][1](args, src, ex)), path, picture)
         return 0
     if args.stats:
-        stats = statistics(ex, args.stats)
-        out = (
-            stats_text.render(stats)
-            if args.format == "text"
-            else structured.dump(structured.stats_document(stats), args.format)
-        )
-        sys.stdout.write(out)
-        return 0
-    lines = fold(ex, collapse=args.collapse, max_depth=args.depth, node=args.node)
-    if args.format == "text":
-        sys.stdout.writelines(line + "\n" for line in fold_text.lines(lines))
+        emit(text(statistics(ex, args.stats)), None, "statistics")
     else:
-        sys.stdout.write(structured.dump(structured.fold_document(lines), args.format))
+        emit(text(_fold(args, src, ex)), None, "fold")
     return 0
 
 
@@ -95,3 +83,25 @@ def load_execution(args: argparse.Namespace, src: source.Source) -> Execution:
     if not args.exec_id and not args.file:
         raise AnalyzerError("an execution id is required (or --file PATH to read every span of one file)")
     return stitch(src.execution(args.exec_id), args.exec_id)
+
+
+def _fold(args: argparse.Namespace, src: source.Source, ex: Execution) -> Any:
+    return fold(ex, collapse=args.collapse, max_depth=args.depth, node=args.node)
+
+
+def _timeline(args: argparse.Namespace, src: source.Source, ex: Execution) -> Any:
+    tl = node_timelines(ex.table, child_executions(src, ex.table, args.exec_id))
+    _warn(tl.warnings)
+    return timeline_view(tl)
+
+
+def _warn(warnings: Iterable[str]) -> None:
+    for warning in warnings:
+        log.warning("warning: %s", warning)
+
+
+# picture flag -> (what it draws, for --help; the reduction its renderer is given)
+_PICTURES: dict[str, tuple[str, Callable[[argparse.Namespace, source.Source, Execution], Any]]] = {
+    "timeline": ("the node timeline", _timeline),
+    "waterfall": ("rounds, streaks, operations", _fold),
+}

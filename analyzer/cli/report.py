@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 import argparse
-import sys
-from pathlib import Path
 from typing import Any
 
 from analyzer import source
-from analyzer.errors import AnalyzerError
+from analyzer.cli.output import emit
 from analyzer.reduce.report import report, run_report
-from analyzer.reduce.segments import node_timelines
-from analyzer.render.report_yaml import render_json, render_yaml
+from analyzer.reduce.segments import has_lifecycle
+from analyzer.render.formats import renderer
 from analyzer.source import config
 from analyzer.source.executions import child_executions, execution_table
-from analyzer.source.flyteadmin import FlyteAdminMetrics, merge
+from analyzer.source.flyteadmin import FlyteAdminMetrics
 
+__all__ = ["HELP", "add_arguments", "admin_metrics", "execution_report", "run", "write_document"]
+
+# The subcommand's one line in `otel-fold --help`.
 HELP = "the report of one or several executions (several runs of one benchmark are kept as samples)"
 
 
@@ -42,28 +43,18 @@ def run(args: argparse.Namespace) -> int:
 
 def write_document(doc: dict[str, Any], args: argparse.Namespace, what: str) -> None:
     """Render a report-shaped document as YAML (or JSON with --json) to --output, else to stdout."""
-    text = render_json(doc) if args.json else render_yaml(doc)
-    if args.output:
-        try:
-            Path(args.output).write_text(text, encoding="utf-8")
-        except OSError as e:
-            raise AnalyzerError(f"{args.output}: cannot write the {what} ({e.strerror})") from None
-    else:
-        sys.stdout.write(text)
+    emit(renderer("report", "json" if args.json else "yaml")(doc), args.output, what)
 
 
 def execution_report(
     src: source.Source, exec_id: str, admin: FlyteAdminMetrics | None = None
 ) -> dict[str, Any]:
-    """One run's report from a source, its launch plans' children included (also used by `otel-fold bench`).
-
-    With `admin`, a trace without lifecycle records (upstream dialect) gets its node segments from FlyteAdmin.
-    """
+    """One run's report (also `otel-fold bench`'s): everything is fetched first (its spans, its launch plans'
+    children, and FlyteAdmin's segments when the trace has no lifecycle records), then reduced once."""
     table = execution_table(src, exec_id)
-    tl = node_timelines(table, child_executions(src, table, exec_id))
-    if admin is not None and not tl.lifecycle:
-        tl = merge(tl, admin.timeline(exec_id))
-    return run_report(table, timeline=tl)
+    children = child_executions(src, table, exec_id)
+    segments = admin.timeline(exec_id) if admin is not None and not has_lifecycle(table) else None
+    return run_report(table, children, segments)
 
 
 def admin_metrics(args: argparse.Namespace) -> FlyteAdminMetrics | None:

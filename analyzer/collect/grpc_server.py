@@ -9,6 +9,9 @@ import grpc
 from analyzer.collect.intake import Intake, Rejected
 from analyzer.errors import AnalyzerError
 
+__all__ = ["SERVICE", "start_grpc"]
+
+# The OTLP trace service's full gRPC name.
 SERVICE = "opentelemetry.proto.collector.trace.v1.TraceService"
 _EMPTY_RESPONSE = b""  # a serialized ExportTraceServiceResponse with no partial_success
 

@@ -14,6 +14,9 @@ from google.rpc.status_pb2 import Status
 from analyzer.collect.intake import INVALID, NOT_FOUND, TOO_LARGE, UNSUPPORTED_MEDIA, Intake, Rejected
 from analyzer.errors import AnalyzerError
 
+__all__ = ["JSON", "PATH", "PROTOBUF", "start_http"]
+
+# OTLP/HTTP's trace path and the two media types it accepts.
 PATH = "/v1/traces"
 PROTOBUF = "application/x-protobuf"
 JSON = "application/json"
@@ -40,7 +43,7 @@ def _gunzip(body: bytes, limit: int) -> bytes:
 def _status_body(content_type: str, code: int, message: str) -> bytes:
     if content_type == JSON:
         return json.dumps({"code": code, "message": message}).encode()
-    return Status(code=code, message=message).SerializeToString()
+    return bytes(Status(code=code, message=message).SerializeToString())
 
 
 class _Handler(BaseHTTPRequestHandler):

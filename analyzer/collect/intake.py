@@ -12,6 +12,20 @@ import grpc
 from analyzer.collect.payload import InvalidRequest, count_proto, json_line
 from analyzer.collect.sink import Closed, Sink
 
+__all__ = [
+    "DEFAULT_MAX_BYTES",
+    "INVALID",
+    "NOT_FOUND",
+    "SHUTTING_DOWN",
+    "TOO_LARGE",
+    "UNAUTHENTICATED",
+    "UNSUPPORTED_MEDIA",
+    "Intake",
+    "Reason",
+    "Rejected",
+]
+
+# The largest request accepted by default, in bytes after gunzip (`otel-fold collect --max-bytes`).
 DEFAULT_MAX_BYTES = 16 * 1024 * 1024
 
 
@@ -23,6 +37,7 @@ class Reason:
     http_status: int
 
 
+# Why a request is refused: the gRPC status code and HTTP status of each reason.
 INVALID = Reason(grpc.StatusCode.INVALID_ARGUMENT, 400)
 UNAUTHENTICATED = Reason(grpc.StatusCode.UNAUTHENTICATED, 401)
 TOO_LARGE = Reason(grpc.StatusCode.RESOURCE_EXHAUSTED, 413)

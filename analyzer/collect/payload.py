@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 import re
+from typing import Any
 
 from google.protobuf.message import DecodeError as ProtoDecodeError
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from analyzer.errors import DecodeError
+
+__all__ = ["InvalidRequest", "count_proto", "json_line"]
 
 _TRACE_ID = re.compile(r"[0-9a-fA-F]{32}")
 _SPAN_ID = re.compile(r"[0-9a-fA-F]{16}")
@@ -29,14 +32,14 @@ def count_proto(raw: bytes) -> int:
     return sum(len(ss.spans) for rs in req.resource_spans for ss in rs.scope_spans)
 
 
-def _list(obj: dict, key: str, where: str) -> list:
+def _list(obj: dict[str, Any], key: str, where: str) -> list[Any]:
     value = obj.get(key, [])
     if not isinstance(value, list):
         raise InvalidRequest(f"{where}.{key} is not a list")
     return value
 
 
-def _dict(obj: object, where: str) -> dict:
+def _dict(obj: object, where: str) -> dict[str, Any]:
     if not isinstance(obj, dict):
         raise InvalidRequest(f"{where} is not an object")
     return obj

@@ -11,6 +11,8 @@ from analyzer.collect.http_server import start_http
 from analyzer.collect.intake import DEFAULT_MAX_BYTES, Intake
 from analyzer.collect.sink import Sink
 
+__all__ = ["Receiver"]
+
 
 class Receiver:
     """OTLP/gRPC and/or OTLP/HTTP trace receiver feeding one sink. Loopback addresses are the caller's default."""

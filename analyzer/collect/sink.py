@@ -6,8 +6,10 @@ import threading
 from pathlib import Path
 from typing import Protocol
 
-from analyzer.store.framing import JSON_LINES_SUFFIX, PROTO_SUFFIX, frame
+from analyzer.framing import JSON_LINES_SUFFIX, PROTO_SUFFIX, frame
 from analyzer.store.writer import AppendFile
+
+__all__ = ["Closed", "DiscardSink", "Sink", "StoreSink"]
 
 _PREFIX = "collect"
 
@@ -21,9 +23,17 @@ class Sink(Protocol):
 
     spans: int
 
-    def put_proto(self, raw: bytes, spans: int) -> None: ...
-    def put_json(self, line: bytes, spans: int) -> None: ...
-    def close(self) -> None: ...
+    def put_proto(self, raw: bytes, spans: int) -> None:
+        """Keep one serialized ExportTraceServiceRequest holding `spans` spans."""
+        ...
+
+    def put_json(self, line: bytes, spans: int) -> None:
+        """Keep one OTLP/JSON request, already on one line, holding `spans` spans."""
+        ...
+
+    def close(self) -> None:
+        """Flush and stop taking requests."""
+        ...
 
 
 class StoreSink:

@@ -15,10 +15,10 @@ from typing import Any, BinaryIO
 import numpy as np
 import orjson
 
+from analyzer import framing
 from analyzer.decode import jaeger_domain, jaeger_v1, otlp_json, otlp_proto
 from analyzer.decode._columns import Columns, gc_paused
 from analyzer.errors import DecodeError
-from analyzer.store import framing
 from analyzer.table import SpanTable
 
 __all__ = ["FORMATS", "decode", "decode_file", "decode_into", "decode_path", "detect"]
@@ -48,6 +48,7 @@ _MAGIC: tuple[tuple[bytes, str], ...] = (
 _SNIFF = 64  # bytes read to recognise a format
 _RESOURCE_SPANS_TAG = 0x0A  # field 1 (resource_spans), wire type 2: the first byte of a TracesData
 
+# Every format `detect` can name.
 FORMATS = ("otlp-json", "otlp-json-lines", "jaeger-v1", "jaeger-domain", "otlp-proto", "otlp-proto-framed")
 
 
@@ -136,7 +137,7 @@ def _decode_framed(buf: np.ndarray, cols: Columns, where: str) -> None:
     records: list[tuple[int, int, str]] = []
     truncated: framing.Truncated | None = None
     try:
-        for offset, start, end in framing.records(memoryview(buf)):
+        for offset, start, end in framing.records(buf.data):
             records.append((start, end, f"{where}byte {offset}: "))
     except framing.Truncated as t:
         truncated = t
@@ -154,7 +155,7 @@ def _whole(f: BinaryIO, data: bytes | None) -> np.ndarray:
     size = f.seek(0, io.SEEK_END)
     f.seek(0)
     buf = np.empty(size, dtype=np.uint8)
-    f.readinto(memoryview(buf))
+    f.readinto(buf.data)  # type: ignore[attr-defined]  # BinaryIO does not declare readinto; files have it
     return buf
 
 

@@ -83,21 +83,27 @@ def _rewrite(buf: bytes, pos: int, end: int, desc: Descriptor, changed: list[boo
                     tag_at, f"field {number} of {desc.name} claims {length} bytes, {end - body} remain"
                 )
             fd = desc.fields_by_number.get(number)
-            key_bytes = buf[tag_at:pos]
-            if fd is not None and fd.type == FieldDescriptor.TYPE_MESSAGE:
-                sub = _rewrite(buf, body, body + length, fd.message_type, changed)
-                out += key_bytes + encode_varint(len(sub)) + sub
-            elif fd is not None and fd.type == FieldDescriptor.TYPE_STRING:
-                raw = buf[body : body + length]
-                try:
-                    raw.decode("utf-8")
-                except UnicodeDecodeError:
-                    raw = raw.decode("utf-8", "replace").encode("utf-8")
-                    changed[0] = True
-                out += key_bytes + encode_varint(len(raw)) + raw
-            else:
-                out += buf[tag_at : body + length]
+            out += buf[tag_at:pos] + _rewrite_len(buf, pos, body, body + length, fd, changed)
             pos = body + length
         else:
             raise _Damage(tag_at, f"wire type {wire} (field {number}) is not valid here")
     return bytes(out)
+
+
+def _rewrite_len(
+    buf: bytes, length_at: int, body: int, end: int, fd: FieldDescriptor | None, changed: list[bool]
+) -> bytes:
+    """A length-delimited field from its length on: a message rewritten, a string made valid UTF-8, anything
+    else as it was."""
+    if fd is not None and fd.type == FieldDescriptor.TYPE_MESSAGE:
+        sub = _rewrite(buf, body, end, fd.message_type, changed)
+        return encode_varint(len(sub)) + sub
+    if fd is not None and fd.type == FieldDescriptor.TYPE_STRING:
+        raw = buf[body:end]
+        try:
+            raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raw = raw.decode("utf-8", "replace").encode("utf-8")
+            changed[0] = True
+        return encode_varint(len(raw)) + raw
+    return buf[length_at:end]

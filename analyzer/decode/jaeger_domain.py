@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import base64
 import re
-from datetime import datetime
 from typing import Any
 
 from analyzer.decode import jaeger_v1
 from analyzer.decode._columns import Columns, hex_span_id, hex_trace_id
+from analyzer.decode.otlp_json import STATUS_DESCRIPTION
 from analyzer.errors import DecodeError
+from analyzer.units import parse_rfc3339
 
-_RFC3339 = re.compile(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d{1,9}))?(Z|[+-]\d\d:\d\d)$")
+__all__ = ["decode_doc", "matches"]
+
 _GO_DURATION_PART = re.compile(r"([0-9.]+)(ns|us|µs|ms|s|m|h)")
 _UNIT_NS = {"ns": 1, "us": 10**3, "µs": 10**3, "ms": 10**6, "s": 10**9, "m": 60 * 10**9, "h": 3600 * 10**9}
 # vType is an enum whose zero value (STRING) jsonpb omits
@@ -65,7 +67,7 @@ def decode_doc(doc: dict[str, Any], cols: Columns, where: str = "") -> None:
         cols.end.append(start + dur)
         cols.kind.append(jaeger_v1.kind_code(tags))
         cols.status.append(jaeger_v1.status_code(tags))
-        jaeger_v1.add_attributes(cols, tags, keep=(jaeger_v1.STATUS_DESCRIPTION,))
+        jaeger_v1.add_attributes(cols, tags, keep=(STATUS_DESCRIPTION,))
 
 
 def _tag_value(tag: dict[str, Any]) -> Any:
@@ -77,12 +79,10 @@ def _tag_value(tag: dict[str, Any]) -> Any:
 
 
 def _rfc3339_ns(text: Any, cols: Columns, where: str) -> int:
-    m = _RFC3339.match(text) if isinstance(text, str) else None
-    if m is None:
-        raise DecodeError(f"{cols.source}: {where}: {text!r} is not an RFC 3339 time")
-    whole, frac, tz = m.groups()
-    seconds = datetime.fromisoformat(whole + ("+00:00" if tz == "Z" else tz)).timestamp()
-    return int(seconds) * 10**9 + int((frac or "0").ljust(9, "0"))
+    try:
+        return parse_rfc3339(text if isinstance(text, str) else repr(text))
+    except ValueError:
+        raise DecodeError(f"{cols.source}: {where}: {text!r} is not an RFC 3339 time") from None
 
 
 def _go_duration_ns(text: Any, cols: Columns, where: str) -> int:

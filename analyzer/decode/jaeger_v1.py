@@ -13,6 +13,19 @@ from typing import Any
 from analyzer.decode._columns import KINDS, NO_REF, Columns, hex_span_id, hex_trace_id, is_zero_id
 from analyzer.decode.otlp_json import STATUS_DESCRIPTION
 
+__all__ = [
+    "ERROR_TAG",
+    "SPAN_KIND_TAG",
+    "STATUS_CODE_TAG",
+    "US",
+    "add_attributes",
+    "decode_doc",
+    "kind_code",
+    "matches",
+    "parent_ref",
+    "status_code",
+]
+
 US = 1000  # ns per µs
 SPAN_KIND_TAG = "span.kind"
 STATUS_CODE_TAG = "otel.status_code"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Callable
+from functools import partial
 from itertools import repeat
 from operator import attrgetter, itemgetter, methodcaller
 from typing import Any
@@ -21,6 +22,9 @@ from analyzer import ids
 from analyzer.decode._columns import KINDS, NO_REF, STATUSES, Columns, hex_span_id, hex_trace_id
 from analyzer.errors import DecodeError
 
+__all__ = ["SERVICE_NAME", "STATUS_DESCRIPTION", "any_value", "decode_doc", "decode_typed", "matches"]
+
+# Resource and status keys read apart from the attributes.
 SERVICE_NAME = "service.name"
 STATUS_DESCRIPTION = "otel.status_description"  # where Jaeger puts the status message; we use the same key
 
@@ -161,14 +165,9 @@ def _columns(
     names: list[Any] = list(map(name_codes.get, name_values))
     if None in names:
         names = [cols.code(name_codes, x) for x in name_values]
-    n = len(span_ids)
-    statuses = [0] * n
-    if any(status):  # most spans have an empty status ({} or none)
-        for i, st in enumerate(status):
-            if st:
-                if st.get("message"):
-                    return None  # becomes an attribute: span by span
-                statuses[i] = _STATUS_CODES.get(st.get("code", 0), 0)
+    statuses = _status_codes(status)
+    if statuses is None:
+        return None
     plan_cache: dict[bytes, int] = cols.caches.setdefault("otlp_json.raw_plan", {})
     plans: list[Any] = list(map(plan_cache.get, keys))
     if None in plans:
@@ -203,7 +202,7 @@ def _times(values: tuple[Any, ...]) -> np.ndarray:
     try:
         arr = pa.array(values, type=pa.string())
         if not arr.null_count:
-            return arr.cast(pa.int64()).to_numpy()
+            return np.asarray(arr.cast(pa.int64()).to_numpy())
     except (pa.ArrowInvalid, pa.ArrowTypeError):
         pass
     return np.array(list(map(int, values)), dtype=np.int64)
@@ -255,7 +254,7 @@ def decode_typed(data: bytes, cols: Columns, where: str = "") -> bool:
     if doc.status is not None:
         return False
     raw_cache: dict[bytes, Any] = cols.caches.setdefault("otlp_json.raw", {})
-    parts = []
+    parts: list[tuple[str, str, Any]] = []  # (where, service, the block's columns or None when empty)
     try:
         for ri, rs in enumerate(doc.resourceSpans):
             service = _service_name(_raw_value(rs.resource, raw_cache))
@@ -270,7 +269,7 @@ def decode_typed(data: bytes, cols: Columns, where: str = "") -> bool:
                 keys = list(map(bytes, attributes))
                 statuses = tuple(_raw_value(b, raw_cache) for b in status)
                 fields = (tids, sids, parents, names, kinds, statuses, starts, ends, attributes)
-                columns = _columns(fields, keys, lambda i, k=keys: _raw_value(k[i], raw_cache), cols)
+                columns = _columns(fields, keys, partial(_keyed_value, keys, raw_cache), cols)
                 if columns is None:
                     return False
                 parts.append((block, service, columns))
@@ -282,6 +281,23 @@ def decode_typed(data: bytes, cols: Columns, where: str = "") -> bool:
         if columns is not None:
             _add(columns, code, cols)
     return True
+
+
+def _status_codes(status: tuple[Any, ...]) -> list[int] | None:
+    """Each span's status code; None when a status has a message (it becomes an attribute: span by span)."""
+    codes = [0] * len(status)
+    if any(status):  # most spans have an empty status ({} or none)
+        for i, st in enumerate(status):
+            if st:
+                if st.get("message"):
+                    return None
+                codes[i] = _STATUS_CODES.get(st.get("code", 0), 0)
+    return codes
+
+
+def _keyed_value(keys: list[bytes], cache: dict[bytes, Any], i: int) -> Any:
+    """The parsed value of the i-th raw attribute run."""
+    return _raw_value(keys[i], cache)
 
 
 def _raw_value(raw: Any, cache: dict[bytes, Any]) -> Any:

@@ -30,6 +30,8 @@ from analyzer.decode._columns import NO_REF, Columns
 from analyzer.decode.otlp_json import SERVICE_NAME, STATUS_DESCRIPTION
 from analyzer.errors import DecodeError
 
+__all__ = ["any_value", "decode_message", "decode_records", "parse"]
+
 _ZERO_SPAN_ID = bytes(8)
 # message -> fields a view keeps serialized
 _AS_BYTES = {"Span": ("attributes", "status")}
@@ -62,7 +64,10 @@ def _view_pool(
 
 
 def _message(pool: descriptor_pool.DescriptorPool, name: str) -> type[Message]:
-    return message_factory.GetMessageClass(pool.FindMessageTypeByName(f"opentelemetry.proto.trace.v1.{name}"))
+    cls: type[Message] = message_factory.GetMessageClass(
+        pool.FindMessageTypeByName(f"opentelemetry.proto.trace.v1.{name}")
+    )
+    return cls
 
 
 _VIEW = _view_pool(trace_pb2.DESCRIPTOR, _AS_BYTES)

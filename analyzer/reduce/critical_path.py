@@ -6,31 +6,29 @@ bound, and emit sections that tile the root interval exactly (no gap, no overlap
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
 
 from analyzer import table as T
 from analyzer.errors import NotFound
-from analyzer.reduce.segments import (
+from analyzer.results.timeline import (
     NODE_RESET,
     NODE_SETUP,
     NODE_TRANSITION,
-    RETRIED,
     SUBNODES,
-    TASK_RUNTIME,
-    TASK_SETUP,
-    TASK_TEARDOWN,
     WORKFLOW_SETUP,
     WORKFLOW_TEARDOWN,
-    Attempt,
     ExecutionTimeline,
     NodeTimeline,
     Section,
+    TimelineView,
 )
 from analyzer.table import SpanTable
 from flyte_otel import semconv as sc
+
+__all__ = ["SpanSection", "span_critical_path", "timeline_view", "workflow_critical_path"]
 
 # --- over spans --------------------------------------------------------------------------------------
 
@@ -53,14 +51,7 @@ def span_critical_path(table: SpanTable, root_span_id: str | None = None) -> lis
     parents = df[T.PARENT_ID].fillna("").astype(str).to_numpy()
     starts = df[T.START].to_numpy(np.int64)
     ends = np.maximum(df[T.END].to_numpy(np.int64), starts)
-    if root_span_id is None:
-        roots = np.flatnonzero(~np.isin(parents, ids))
-        root = int(roots[np.argmax(ends[roots] - starts[roots])])
-    else:
-        hit = np.flatnonzero(ids == root_span_id)
-        if not len(hit):
-            raise NotFound(f"critical path: no span {root_span_id!r} in the table")
-        root = int(hit[0])
+    root = _root(ids, parents, starts, ends, root_span_id)
     blocking = df[T.REF_TYPE].astype(object).to_numpy() != "follows_from"
     index = {s: i for i, s in enumerate(ids)}
     parent_idx = np.array([index.get(p, -1) for p in parents], dtype=np.int64)
@@ -100,6 +91,19 @@ def span_critical_path(table: SpanTable, root_span_id: str | None = None) -> lis
     return out
 
 
+def _root(
+    ids: np.ndarray, parents: np.ndarray, starts: np.ndarray, ends: np.ndarray, span_id: str | None
+) -> int:
+    """The row of the span named `span_id`, else of the longest span whose parent is not in the table."""
+    if span_id is None:
+        roots = np.flatnonzero(~np.isin(parents, ids))
+        return int(roots[np.argmax(ends[roots] - starts[roots])])
+    hit = np.flatnonzero(ids == span_id)
+    if not len(hit):
+        raise NotFound(f"critical path: no span {span_id!r} in the table")
+    return int(hit[0])
+
+
 # --- over a workflow's DAG ---------------------------------------------------------------------------
 
 
@@ -122,6 +126,11 @@ class _Walk:
         if self.bound > t:
             self.out.append(Section(segment, t, self.bound, node))
             self.bound = t
+
+
+def timeline_view(tl: ExecutionTimeline) -> TimelineView:
+    """The timeline with its critical path, as the timeline picture draws it (no path without lifecycle)."""
+    return TimelineView(tl, workflow_critical_path(tl) if tl.lifecycle else [])
 
 
 def workflow_critical_path(tl: ExecutionTimeline) -> list[Section]:
@@ -191,25 +200,6 @@ def _walk_subtask(w: _Walk, node: NodeTimeline, sec: Section) -> None:
     chain = sorted((a for a in subs if a.index == index), key=lambda a: (a.start, a.number))
     label = f"{node.node_id}[{index}]"
     for pos, a in reversed(list(enumerate(chain))):
-        for s in reversed(attempt_pieces(a, label, last=pos == len(chain) - 1)):
+        for s in reversed(a.sections(label, last=pos == len(chain) - 1)):
             w.emit(s, NODE_RESET, label)
     w.fill(sec.start, NODE_SETUP, label)
-
-
-_PIECES: tuple[tuple[str, Callable[[Attempt], int | None], Callable[[Attempt], int | None]], ...] = (
-    (TASK_SETUP, lambda a: a.start, lambda a: a.user_start if a.user_start is not None else a.end),
-    (TASK_RUNTIME, lambda a: a.user_start, lambda a: a.user_end),
-    (TASK_TEARDOWN, lambda a: a.user_end, lambda a: a.end),
-)
-
-
-def attempt_pieces(a: Attempt, node: str, *, last: bool) -> list[Section]:
-    """One attempt as sections: RETRIED whole unless `last`, else TASK_SETUP, TASK_RUNTIME, TASK_TEARDOWN."""
-    if not last:
-        return [Section(RETRIED, a.start, a.end, node)]
-    out = []
-    for seg, s, e in _PIECES:
-        start, end = s(a), e(a)
-        if start is not None and end is not None and end > start:
-            out.append(Section(seg, start, end, node))
-    return out

@@ -13,13 +13,37 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
-from analyzer.reduce.report import TEXT, field_kind, flatten, unflatten
+from analyzer.results.diff import (
+    ADDED,
+    CHANGED,
+    IMPROVED,
+    REGRESSED,
+    REMOVED,
+    TOO_FEW,
+    WITHIN_NOISE,
+    Change,
+    Diff,
+)
+from analyzer.results.document import TEXT, field_kind, flatten, unflatten
 
+__all__ = [
+    "ALPHA",
+    "CONFIDENCE",
+    "DEFAULT_NOISE",
+    "HIGHER_IS_BETTER",
+    "MIN_P99_OBSERVATIONS",
+    "RESAMPLES",
+    "diff",
+    "diff_documents",
+    "notable",
+]
+
+# The significance test's settings: level, interval, resamples, the fewest spans behind a p99, noise band.
 ALPHA = 0.05
 CONFIDENCE = 0.95
 RESAMPLES = 2000
@@ -28,59 +52,19 @@ DEFAULT_NOISE = 0.05
 HIGHER_IS_BETTER = frozenset({"userCode"})  # every other metric: more time, share or work is worse
 _SKIP = frozenset({"method", "warnings", "runs", "execution", "lifecycle"})
 
-REGRESSED, IMPROVED, WITHIN_NOISE, TOO_FEW = "regressed", "improved", "within noise", "too few runs"
-CHANGED, ADDED, REMOVED = "changed", "added", "removed"
 
-
-@dataclass(frozen=True)
-class Change:
-    """One metric: BASE and NEW values (the medians over runs), NEW - BASE, and the verdict when assessed."""
-
-    kind: str
-    status: str  # changed | added | removed
-    base: float | None
-    new: float | None
-    delta: float | None
-    verdict: str | None = None  # None: not assessed (one run on a side)
-    ratio: float | None = None
-    ci: tuple[float, float] | None = None
-    p: float | None = None
-
-
-@dataclass(frozen=True)
-class Diff:
-    """The NEW report's hierarchy with a Change at every leaf, plus how it was judged."""
-
-    base_key: str
-    new_key: str
-    base_runs: int
-    new_runs: int
-    tree: dict[str, Any]
-    noise: float
-    assessed: bool
-
-    @property
-    def status(self) -> str:
-        """ADDED or REMOVED when the entry is on one side only (no runs on the other), else CHANGED."""
-        return ADDED if not self.base_runs else REMOVED if not self.new_runs else CHANGED
-
-    @property
-    def method(self) -> str:
-        """The significance test and thresholds, as stated in the output."""
-        if self.status != CHANGED:
-            return f"entry {self.status}: on one side only, its values shown, nothing compared"
-        if not self.assessed:
-            return "one run on a side: deltas only, significance not assessed"
-        return (
-            f"unit = one run; ratio of medians NEW/BASE with a {CONFIDENCE:.0%} bootstrap interval "
-            f"({RESAMPLES} resamples of whole runs, seeded) and two-sided Mann-Whitney U; "
-            f"regressed/improved when p < {ALPHA} and the interval lies outside ±{self.noise:.0%}; "
-            f"p99 from < {MIN_P99_OBSERVATIONS} spans per side: {TOO_FEW}"
-        )
-
-    def changes(self) -> dict[tuple[str, ...], Change]:
-        """Every Change by its path."""
-        return {p: c for p, c in flatten(self.tree).items() if isinstance(c, Change)}
+def _method(status: str, assessed: bool, noise: float) -> str:
+    """The significance test and thresholds, as stated in the output."""
+    if status != CHANGED:
+        return f"entry {status}: on one side only, its values shown, nothing compared"
+    if not assessed:
+        return "one run on a side: deltas only, significance not assessed"
+    return (
+        f"unit = one run; ratio of medians NEW/BASE with a {CONFIDENCE:.0%} bootstrap interval "
+        f"({RESAMPLES} resamples of whole runs, seeded) and two-sided Mann-Whitney U; "
+        f"regressed/improved when p < {ALPHA} and the interval lies outside ±{noise:.0%}; "
+        f"p99 from < {MIN_P99_OBSERVATIONS} spans per side: {TOO_FEW}"
+    )
 
 
 def notable(d: Diff) -> Diff:
@@ -155,7 +139,8 @@ def _entry(
         if assessed:
             change = _judge(change, path, bsamples, nsamples, noise, rng)
         leaves[path] = change
-    return Diff(bkey, nkey, len(bruns), len(nruns), unflatten(leaves), noise, assessed)
+    d = Diff(bkey, nkey, len(bruns), len(nruns), unflatten(leaves), noise, assessed, method="")
+    return replace(d, method=_method(d.status, assessed, noise))
 
 
 def _runs(body: Mapping[str, Any] | None) -> list[Mapping[str, Any]]:

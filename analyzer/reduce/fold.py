@@ -4,48 +4,26 @@ A line is a span, in pre-order (parent first, siblings by start time), or a *run
 consecutive siblings with the same name and category (e.g. 5,000 array sub-task attempts) shown as one
 line with their count, median and max duration; the run's subtrees are counted, not shown. All of it is
 array arithmetic over the execution's pre-order (no per-span Python objects); benchmarks/bench_fold.py
-measures it.
+measures it. The result type, `Fold`, lives in `analyzer.results.fold`.
 """
 
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from analyzer import table as t
 from analyzer.execution import Execution
+from analyzer.results.fold import Fold
 from flyte_otel import semconv
 
+__all__ = ["DEFAULT_COLLAPSE", "NEVER_COLLAPSED", "fold"]
+
+# More alike siblings than this become one line, unless the caller says otherwise.
 DEFAULT_COLLAPSE = 20
 # Categories whose runs are never collapsed: a propeller round is the fold's unit of time (fold-logs.py's
 # "Processing" line), and with upstream FlytePropeller every round is a top-level sibling of the last.
 NEVER_COLLAPSED = (semconv.Category.ROUND,)
-
-
-@dataclass(frozen=True)
-class Fold:
-    """The lines of a fold, as arrays (one entry per line, in display order)."""
-
-    execution: Execution
-    rows: np.ndarray  # table row of the line's span (the first sibling of a collapsed run)
-    depth: np.ndarray  # 0 at the top level
-    ordinal: np.ndarray  # 1-based place among the displayed siblings (the last part of "1.2.3")
-    count: np.ndarray  # 1, or how many siblings a collapsed line stands for
-    start_ns: np.ndarray  # start of the span, or of the run's first sibling
-    duration_ns: np.ndarray  # the span's duration, or first start -> last end of the run
-    p50_ns: np.ndarray  # median duration of the run's siblings (numpy linear interpolation)
-    max_ns: np.ndarray  # longest of the run's siblings
-    hidden: np.ndarray  # spans below a collapsed run that are summarized, not shown
-
-    def __len__(self) -> int:
-        return len(self.rows)
-
-    @property
-    def collapsed(self) -> np.ndarray:
-        """True for lines that stand for a run of siblings."""
-        return self.count > 1
 
 
 def fold(
@@ -125,7 +103,7 @@ def _ordinals(ex: Execution, sib: np.ndarray, rows: np.ndarray) -> np.ndarray:
     rank = np.arange(len(sib)) - np.repeat(first, np.diff(np.r_[first, len(sib)]))
     ordinal = np.zeros(len(ex), dtype=np.int64)
     ordinal[sib] = rank + 1
-    return ordinal[rows]
+    return np.asarray(ordinal[rows])
 
 
 def _node_mask(ex: Execution, node: str) -> np.ndarray:

@@ -13,7 +13,10 @@ from analyzer import table as T
 from analyzer.table import SpanTable
 from flyte_otel import semconv as sc
 
+__all__ = ["METHOD", "PER_PARENT", "QUANTILES", "Stats", "category_stats", "per_round_stats", "stats"]
+
 C = sc.Category
+# The percentiles reported, and how they are computed (named in the report's method block).
 QUANTILES: tuple[float, ...] = (0.5, 0.9, 0.99)
 METHOD = (
     "exact over all samples; linear interpolation between closest ranks "
@@ -127,7 +130,7 @@ def _lookup(keys: np.ndarray, queries: np.ndarray) -> np.ndarray:
     """Position in `keys` of each query (-1 if absent; the first of repeated keys)."""
     index = pd.Index(keys)
     if index.is_unique:
-        return index.get_indexer(queries)
+        return np.asarray(index.get_indexer(queries))
     first = np.flatnonzero(~index.duplicated())
     pos = pd.Index(keys[first]).get_indexer(queries)
     return np.where(pos >= 0, first[np.maximum(pos, 0)], -1)

@@ -7,46 +7,23 @@ one benchmark keep every run under ``runs`` and summarise them by the median, so
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
 from analyzer.reduce import segments as S
+from analyzer.reduce.admin_segments import merge
 from analyzer.reduce.critical_path import workflow_critical_path
 from analyzer.reduce.percentiles import METHOD, Stats, category_stats, per_round_stats
+from analyzer.results import timeline as TL
+from analyzer.results.document import RATIO, TEXT, field_kind, flatten, unflatten
 from analyzer.table import SpanTable
 from flyte_otel import semconv as sc
 
+__all__ = ["LAYOUT", "METHODS", "SUMMARY_METHOD", "report", "run_report", "summarise"]
+
 C = sc.Category
-DURATION, RATIO, COUNT, TEXT = "duration", "ratio", "count", "text"
-
-# Leaf kinds: (enclosing key or None, leaf key or None, kind); first match wins, default DURATION.
-FIELD_KIND: tuple[tuple[str | None, str | None, str], ...] = (
-    ("method", None, TEXT),
-    ("warnings", None, TEXT),
-    (None, "count", COUNT),
-    (None, "attempts", COUNT),
-    (None, "size", COUNT),
-    (None, "subtasks", COUNT),
-    (None, "retries", COUNT),
-    ("streaksPerRound", None, COUNT),
-    ("nodesPerStreak", None, COUNT),
-    ("etcdWritesPerStreak", None, COUNT),
-    ("etcdBytes", None, COUNT),
-    (None, "flyteOverhead", RATIO),
-    (None, "aggregateOverhead", RATIO),
-    (None, "k8sOverhead", RATIO),
-    (None, "userCode", RATIO),
-    (None, "held", RATIO),
-    (None, "retriedShare", RATIO),
-    (None, "kind", TEXT),
-    (None, "execution", TEXT),
-    (None, "childExecution", TEXT),
-    (None, "lifecycle", TEXT),
-)
-LIST_OF_MAPS = frozenset({"nodes"})  # lists of single-key maps, as the RFC writes nodes
-
 # Where each category goes in the document (the RFC's groups, extended).
 LAYOUT: tuple[tuple[tuple[str, str], str], ...] = (
     (("events", "workflow"), C.EVENT_WORKFLOW),
@@ -66,6 +43,7 @@ LAYOUT: tuple[tuple[tuple[str, str], str], ...] = (
     (("propeller", "taskHandles"), C.TASK_HANDLE),
 )
 
+# The report's method block: how each figure is computed, stated next to the figures.
 METHODS: Mapping[str, str] = {
     "percentiles": METHOD,
     "flyteOverhead": (
@@ -81,25 +59,20 @@ METHODS: Mapping[str, str] = {
     ),
     "nodes": "per node, shares of its own duration (queued -> terminal); schedulingLatency = NODE_TRANSITION",
 }
+# How several runs are summarised, stated in the method block.
 SUMMARY_METHOD = "each value is the median over runs; every run is kept under runs"
-
-
-def field_kind(path: Sequence[str]) -> str:
-    """DURATION, RATIO, COUNT or TEXT for the leaf at `path` (keys from the document root)."""
-    leaf = path[-1] if path else ""
-    for parent, key, kind in FIELD_KIND:
-        if (parent is None or parent in path[:-1]) and (key is None or key == leaf):
-            return kind
-    return DURATION
 
 
 def run_report(
     table: SpanTable,
     children: Mapping[str, SpanTable] | None = None,
-    timeline: S.ExecutionTimeline | None = None,
+    admin: TL.ExecutionTimeline | None = None,
 ) -> dict[str, Any]:
-    """One execution's report (the mapping under the document key); `timeline` overrides the table's own."""
-    tl = timeline if timeline is not None else S.node_timelines(table, children)
+    """One execution's report (the mapping under the document key). `children`: its launch plans' child
+    executions by id; `admin`: FlyteAdmin's segments, used when the trace has no lifecycle records."""
+    tl = S.node_timelines(table, children)
+    if admin is not None and not tl.lifecycle:
+        tl = merge(tl, admin)
     out: dict[str, Any] = {"execution": tl.exec_id, "duration": tl.duration}
     if tl.lifecycle:
         out.update(_overheads(tl))
@@ -113,38 +86,38 @@ def run_report(
     return out
 
 
-def _overheads(tl: S.ExecutionTimeline) -> dict[str, Any]:
-    path = S.totals(workflow_critical_path(tl))
+def _overheads(tl: TL.ExecutionTimeline) -> dict[str, Any]:
+    path = TL.totals(workflow_critical_path(tl))
     wall = tl.duration or 1
     return {
-        "flyteOverhead": (path.get(S.FLYTE, 0) + path.get(S.SCHEDULING, 0)) / wall,
+        "flyteOverhead": (path.get(TL.FLYTE, 0) + path.get(TL.SCHEDULING, 0)) / wall,
         "aggregateOverhead": S.aggregate_overhead(tl) / wall,
-        "k8sOverhead": path.get(S.K8S, 0) / wall,
-        "userCode": path.get(S.USER, 0) / wall,
-        "held": path.get(S.HELD, 0) / wall,
-        "retriedShare": path.get(S.RETRIED_CATEGORY, 0) / wall,
+        "k8sOverhead": path.get(TL.K8S, 0) / wall,
+        "userCode": path.get(TL.USER, 0) / wall,
+        "held": path.get(TL.HELD, 0) / wall,
+        "retriedShare": path.get(TL.RETRIED_CATEGORY, 0) / wall,
     }
 
 
-def _nodes(tl: S.ExecutionTimeline, prefix: str) -> list[dict[str, Any]]:
+def _nodes(tl: TL.ExecutionTimeline, prefix: str) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     for n in tl.nodes.values():
         seg = n.totals()
-        own = dict.fromkeys((S.FLYTE, S.K8S, S.USER), 0)
+        own = dict.fromkeys((TL.FLYTE, TL.K8S, TL.USER), 0)
         for k, v in seg.items():
-            cat = S.SEGMENT_CATEGORY[k]
-            if k != S.NODE_TRANSITION and cat in own:
+            cat = TL.SEGMENT_CATEGORY[k]
+            if k != TL.NODE_TRANSITION and cat in own:
                 own[cat] += v
         dur = n.duration or 1
         entry: dict[str, Any] = {"kind": n.kind, "duration": n.duration}
         if tl.lifecycle:
             entry.update(
-                flyteOverhead=own[S.FLYTE] / dur,
-                k8sOverhead=own[S.K8S] / dur,
-                userCode=own[S.USER] / dur,
-                schedulingLatency=seg.get(S.NODE_TRANSITION, 0),
+                flyteOverhead=own[TL.FLYTE] / dur,
+                k8sOverhead=own[TL.K8S] / dur,
+                userCode=own[TL.USER] / dur,
+                schedulingLatency=seg.get(TL.NODE_TRANSITION, 0),
                 attempts=len([a for a in n.attempts if a.index is None]),
-                segments={k: seg[k] for k in S.SEGMENTS if k in seg},
+                segments={k: seg[k] for k in TL.SEGMENTS if k in seg},
             )
         if n.array is not None:
             entry["fanOut"] = {
@@ -229,37 +202,3 @@ def summarise(runs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
             m = float(np.median(vs))
             merged[path] = m if kind == RATIO else _num(m)
     return unflatten(merged)
-
-
-def flatten(doc: Mapping[str, Any], prefix: tuple[str, ...] = ()) -> dict[tuple[str, ...], Any]:
-    """Leaves by path; node lists become path steps by node id; other lists stay leaves."""
-    out: dict[tuple[str, ...], Any] = {}
-    for k, v in doc.items():
-        path = (*prefix, str(k))
-        if isinstance(v, Mapping):
-            out.update(flatten(v, path))
-        elif k in LIST_OF_MAPS and isinstance(v, list):
-            for item in v:
-                out.update(flatten(item, path))
-        else:
-            out[path] = v
-    return out
-
-
-def unflatten(flat: Iterable[tuple[tuple[str, ...], Any]] | Mapping[tuple[str, ...], Any]) -> dict[str, Any]:
-    """The inverse of flatten (order of first appearance kept)."""
-    items = flat.items() if isinstance(flat, Mapping) else flat
-    root: dict[str, Any] = {}
-    for path, v in items:
-        d = root
-        for k in path[:-1]:
-            d = d.setdefault(k, {})
-        d[path[-1]] = v
-    return _relist(root)
-
-
-def _relist(d: dict[str, Any]) -> dict[str, Any]:
-    for k, v in d.items():
-        if isinstance(v, dict):
-            d[k] = [{nid: _relist(sub)} for nid, sub in v.items()] if k in LIST_OF_MAPS else _relist(v)
-    return d

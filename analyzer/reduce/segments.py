@@ -4,166 +4,43 @@ The rules are docs/lifecycle.md's. Every node is tiled exactly from *queued* to 
 add up to its duration); the wait before it was queued (NODE_TRANSITION, or NODE_IDLE when held back by
 max parallelism) runs from *ready* (its last upstream done) to *queued*. Every boundary is clamped to be
 monotonic, so clock skew between a pod and propeller shows up as a warning, never as negative time.
+The result types live in `analyzer.results.timeline`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from analyzer import table as T
+from analyzer.results.timeline import (
+    NODE_IDLE,
+    NODE_RESET,
+    NODE_SETUP,
+    NODE_TEARDOWN,
+    NODE_TRANSITION,
+    OVERHEAD_CATEGORIES,
+    RETRIED,
+    SUBNODES,
+    TASK_RUNTIME,
+    TASK_SETUP,
+    TASK_TEARDOWN,
+    WORKFLOW_SETUP,
+    WORKFLOW_TEARDOWN,
+    ArrayStats,
+    Attempt,
+    ExecutionTimeline,
+    NodeTimeline,
+    Section,
+    totals,
+)
 from analyzer.table import SpanTable
 from flyte_otel import semconv as sc
 
-# --- segments (FlyteAdmin's vocabulary) and the category each one is charged to ---------------------
-WORKFLOW_SETUP = "WORKFLOW_SETUP"
-NODE_TRANSITION = "NODE_TRANSITION"
-NODE_SETUP = "NODE_SETUP"
-TASK_SETUP = "TASK_SETUP"
-TASK_RUNTIME = "TASK_RUNTIME"
-TASK_TEARDOWN = "TASK_TEARDOWN"
-NODE_RESET = "NODE_RESET"
-RETRIED = "RETRIED"  # a failed attempt's whole length (reported apart from overhead)
-NODE_TEARDOWN = "NODE_TEARDOWN"
-NODE_IDLE = "NODE_IDLE"
-SUBNODES = "SUBNODES"
-WORKFLOW_TEARDOWN = "WORKFLOW_TEARDOWN"
-
-FLYTE = "flyte"
-SCHEDULING = "scheduling"
-K8S = "k8s"
-USER = "user"
-HELD = "held"
-RETRIED_CATEGORY = "retried"
-RECURSIVE = "recursive"
-
-SEGMENT_CATEGORY: Mapping[str, str] = {
-    WORKFLOW_SETUP: FLYTE,
-    NODE_TRANSITION: SCHEDULING,
-    NODE_SETUP: FLYTE,
-    TASK_SETUP: K8S,
-    TASK_RUNTIME: USER,
-    TASK_TEARDOWN: K8S,
-    NODE_RESET: FLYTE,
-    RETRIED: RETRIED_CATEGORY,
-    NODE_TEARDOWN: FLYTE,
-    NODE_IDLE: HELD,
-    SUBNODES: RECURSIVE,
-    WORKFLOW_TEARDOWN: FLYTE,
-}
-SEGMENTS: tuple[str, ...] = tuple(SEGMENT_CATEGORY)
-OVERHEAD_CATEGORIES: frozenset[str] = frozenset({FLYTE, SCHEDULING})
-
-# Where a node kind's SUBNODES come from (absent: the kind has none).
-_CHILDREN, _CHILD_EXECUTION, _SUBTASKS = "children", "child_execution", "subtasks"
-SUBNODE_SOURCE: Mapping[str, str] = {
-    sc.NodeKind.DYNAMIC: _CHILDREN,
-    sc.NodeKind.SUBWORKFLOW: _CHILDREN,
-    sc.NodeKind.BRANCH: _CHILDREN,
-    sc.NodeKind.LAUNCH_PLAN: _CHILD_EXECUTION,
-    sc.NodeKind.ARRAY: _SUBTASKS,
-}
-
-
-@dataclass(frozen=True)
-class Section:
-    """One segment of one node (node "" for the workflow's own), from start to end in ns."""
-
-    segment: str
-    start: int
-    end: int
-    node: str = ""
-
-    @property
-    def duration(self) -> int:
-        """end - start in ns."""
-        return self.end - self.start
-
-
-@dataclass
-class Attempt:
-    """One task attempt as recorded, user code already clamped into it."""
-
-    number: int
-    start: int
-    end: int
-    phase: str | None
-    user_start: int | None = None
-    user_end: int | None = None
-    index: int | None = None  # array sub-task
-
-
-@dataclass
-class ArrayStats:
-    """An array node's fan-out and the spread of its sub-tasks' segments (ns)."""
-
-    size: int
-    subtasks: int
-    retries: int
-    spread: dict[str, dict[str, int]]  # segment -> {min, p50, max}
-
-
-@dataclass
-class NodeTimeline:
-    """One node: when it became ready, was queued, ended, and the sections tiling ready -> end."""
-
-    node_id: str
-    kind: str
-    parent: str | None
-    upstream: tuple[str, ...]
-    ready: int
-    queued: int
-    end: int
-    phase: str | None
-    attempts: list[Attempt] = field(default_factory=list)
-    waiting: list[Section] = field(default_factory=list)  # ready -> queued
-    sections: list[Section] = field(default_factory=list)  # queued -> end
-    children: list[str] = field(default_factory=list)
-    children_ready: int | None = None
-    child: ExecutionTimeline | None = None
-    child_exec_id: str | None = None
-    array_size: int | None = None
-    array: ArrayStats | None = None
-
-    @property
-    def duration(self) -> int:
-        """queued -> terminal, in ns."""
-        return self.end - self.queued
-
-    def totals(self) -> dict[str, int]:
-        """ns per segment over waiting and own sections (segments never seen are absent)."""
-        out: dict[str, int] = {}
-        for s in (*self.waiting, *self.sections):
-            out[s.segment] = out.get(s.segment, 0) + s.duration
-        return out
-
-
-@dataclass
-class ExecutionTimeline:
-    """One execution: its nodes (parents before children) and the workflow's own sections."""
-
-    exec_id: str
-    start: int
-    end: int
-    phase: str | None
-    nodes: dict[str, NodeTimeline]
-    sections: list[Section]  # WORKFLOW_SETUP, WORKFLOW_TEARDOWN
-    lifecycle: bool = True
-    warnings: list[str] = field(default_factory=list)
-
-    @property
-    def duration(self) -> int:
-        """created -> done, in ns."""
-        return self.end - self.start
-
-    def scope(self, parent: str | None) -> list[NodeTimeline]:
-        """Nodes directly inside `parent` (None: the top level)."""
-        return [n for n in self.nodes.values() if n.parent == parent]
-
+__all__ = ["aggregate_overhead", "has_lifecycle", "node_timelines"]
 
 # The columns a lifecycle record is read from (the others stay in the table).
 _RECORD_COLUMNS = [
@@ -219,6 +96,11 @@ class _Cursor:
         self.at = clamped
 
 
+def has_lifecycle(table: SpanTable) -> bool:
+    """Whether the table holds flyte_otel's lifecycle records (an execution record), so segments are known."""
+    return bool((table.df[T.NAME] == sc.EXECUTION).any())
+
+
 def node_timelines(table: SpanTable, children: Mapping[str, SpanTable] | None = None) -> ExecutionTimeline:
     """The execution's nodes and segments, from flyte_otel's lifecycle records (one execution's table).
 
@@ -236,24 +118,81 @@ def node_timelines(table: SpanTable, children: Mapping[str, SpanTable] | None = 
     exec_id = str(ex.get(sc.EXEC_ID) or "")
     if len(own) < len(executions):
         life = life[(life[sc.EXEC_ID] == exec_id).to_numpy()]
-    return _build(life, ex, exec_id, dict(children or {}), table)
+    return _Builder(life, ex, exec_id, dict(children or {}), table).build()
 
 
-def _build(
-    life: pd.DataFrame, ex: dict[str, Any], exec_id: str, children: dict[str, SpanTable], whole: SpanTable
-) -> ExecutionTimeline:
-    warnings: list[str] = []
-    start, end = int(ex[T.START]), int(ex[T.END])
-    node_rows = {str(r[sc.NODE_ID]): r for r in _rows(life, sc.NODE)}
-    by_span = {r[T.SPAN_ID]: nid for nid, r in node_rows.items()}
-    attempts: dict[str, list[Attempt]] = {nid: [] for nid in node_rows}
-    attempt_rows = _rows(life, sc.ATTEMPT)
-    users = {r[T.PARENT_ID]: r for r in _rows(life, sc.USER_CODE)}
-    for r in attempt_rows:
-        nid = str(r[sc.NODE_ID]) if r.get(sc.NODE_ID) is not None else by_span.get(r[T.PARENT_ID], "")
-        if nid not in attempts:
-            warnings.append(f"attempt span {r[T.SPAN_ID]} names unknown node {nid!r}; ignored")
-            continue
+_Idle = tuple[str | None, int, int]  # (reason, start, end)
+
+
+class _Builder:
+    """One execution's timeline from its lifecycle records: its nodes with their attempts first, then each
+    node's wait and sections, parents before children (a nested node's ready time is its parent's)."""
+
+    def __init__(
+        self,
+        life: pd.DataFrame,
+        ex: dict[str, Any],
+        exec_id: str,
+        children: Mapping[str, SpanTable],
+        whole: SpanTable,
+    ) -> None:
+        self.life, self.exec_id, self.children, self.whole = life, exec_id, children, whole
+        self.start, self.end, self.phase = int(ex[T.START]), int(ex[T.END]), ex.get(sc.PHASE)
+        self.warnings: list[str] = []
+        self.idles: dict[str, list[_Idle]] = {}
+        for r in _rows(life, sc.IDLE):
+            self.idles.setdefault(str(r.get(sc.NODE_ID)), []).append(
+                (r.get(sc.IDLE_REASON), int(r[T.START]), int(r[T.END]))
+            )
+        self.nodes = self._nodes()
+
+    def build(self) -> ExecutionTimeline:
+        """Every node's ready time, wait and sections; then the workflow's own sections."""
+        nodes = self.nodes
+        start_node = next(
+            (n for n in nodes.values() if n.parent is None and n.kind == sc.NodeKind.START), None
+        )
+        ordered = sorted(nodes.values(), key=lambda n: (_depth(n, nodes), n.queued))
+        for n in ordered:
+            n.ready = self._ready(n, start_node)
+            self._wait(n)
+            self._tile(n)
+        return ExecutionTimeline(
+            exec_id=self.exec_id,
+            start=self.start,
+            end=self.end,
+            phase=self.phase,
+            nodes={n.node_id: n for n in ordered},
+            sections=_workflow_sections(self.start, self.end, start_node, nodes),
+            warnings=self.warnings,
+        )
+
+    # --- the nodes and their attempts, as recorded -------------------------------------------------------
+
+    def _nodes(self) -> dict[str, NodeTimeline]:
+        rows = {str(r[sc.NODE_ID]): r for r in _rows(self.life, sc.NODE)}
+        attempts = self._attempts({r[T.SPAN_ID]: nid for nid, r in rows.items()}, set(rows))
+        nodes = {nid: _node(nid, r, attempts.get(nid, [])) for nid, r in rows.items()}
+        for n in nodes.values():
+            if n.parent is not None and n.parent in nodes:
+                nodes[n.parent].children.append(n.node_id)
+            n.upstream = tuple(_resolve(u, n.parent, nodes) for u in n.upstream)
+        return nodes
+
+    def _attempts(self, node_of_span: Mapping[Any, str], known: set[str]) -> dict[str, list[Attempt]]:
+        users = {r[T.PARENT_ID]: r for r in _rows(self.life, sc.USER_CODE)}
+        out: dict[str, list[Attempt]] = {}
+        for r in _rows(self.life, sc.ATTEMPT):
+            nid = (
+                str(r[sc.NODE_ID]) if r.get(sc.NODE_ID) is not None else node_of_span.get(r[T.PARENT_ID], "")
+            )
+            if nid not in known:
+                self.warnings.append(f"attempt span {r[T.SPAN_ID]} names unknown node {nid!r}; ignored")
+                continue
+            out.setdefault(nid, []).append(self._attempt(nid, r, users.get(r[T.SPAN_ID])))
+        return out
+
+    def _attempt(self, nid: str, r: Mapping[str, Any], user: Mapping[str, Any] | None) -> Attempt:
         a = Attempt(
             number=int(r.get(sc.ATTEMPT_NUMBER) or 0),
             start=int(r[T.START]),
@@ -261,71 +200,133 @@ def _build(
             phase=r.get(sc.PHASE),
             index=None if r.get(sc.ARRAY_INDEX) is None else int(r[sc.ARRAY_INDEX]),
         )
-        u = users.get(r[T.SPAN_ID])
-        if u is not None:
-            us, ue = int(u[T.START]), int(u[T.END])
+        if user is not None:
+            us, ue = int(user[T.START]), int(user[T.END])
             a.user_start, a.user_end = min(max(us, a.start), a.end), min(max(ue, a.start), a.end)
             if (a.user_start, a.user_end) != (us, ue):
-                warnings.append(
+                self.warnings.append(
                     f"node {nid} attempt {a.number}: user code [{us}, {ue}] lies outside its attempt "
                     f"[{a.start}, {a.end}] (clock skew between pod and propeller); clamped"
                 )
-        attempts[nid].append(a)
-    idles: dict[str, list[tuple[str | None, int, int]]] = {}
-    for r in _rows(life, sc.IDLE):
-        idles.setdefault(str(r.get(sc.NODE_ID)), []).append(
-            (r.get(sc.IDLE_REASON), int(r[T.START]), int(r[T.END]))
-        )
+        return a
 
-    nodes: dict[str, NodeTimeline] = {}
-    for nid, r in node_rows.items():
-        upstream = r.get(sc.NODE_UPSTREAM)
-        nodes[nid] = NodeTimeline(
-            node_id=nid,
-            kind=str(r.get(sc.NODE_KIND) or sc.NodeKind.TASK),
-            parent=r.get(sc.NODE_PARENT),
-            upstream=tuple(str(u) for u in upstream) if upstream is not None else (),
-            ready=int(r[T.START]),
-            queued=int(r[T.START]),
-            end=int(r[T.END]),
-            phase=r.get(sc.PHASE),
-            attempts=sorted(attempts[nid], key=lambda a: (a.start, a.number)),
-            child_exec_id=r.get(sc.CHILD_EXEC_ID),
-            array_size=None if r.get(sc.ARRAY_SIZE) is None else int(r[sc.ARRAY_SIZE]),
-        )
-    for n in nodes.values():
-        if n.parent is not None and n.parent in nodes:
-            nodes[n.parent].children.append(n.node_id)
-        n.upstream = tuple(_resolve(u, n.parent, nodes) for u in n.upstream)
+    # --- ready -> queued ---------------------------------------------------------------------------------
 
-    start_node = next((n for n in nodes.values() if n.parent is None and n.kind == sc.NodeKind.START), None)
-    top_ready = start_node.end if start_node is not None else start
-    ordered = sorted(nodes.values(), key=lambda n: (_depth(n, nodes), n.queued))
-    for n in ordered:  # parents before children, so a child's scope-ready is known
+    def _ready(self, n: NodeTimeline, start_node: NodeTimeline | None) -> int:
+        """The latest end among the node's upstream, else its scope's start (docs/lifecycle.md)."""
+        nodes = self.nodes
         known = [nodes[u].end for u in n.upstream if u in nodes]
         if len(known) < len(n.upstream):
             missing = [u for u in n.upstream if u not in nodes]
-            warnings.append(f"node {n.node_id}: upstream {missing} not recorded; ready from the others")
+            self.warnings.append(f"node {n.node_id}: upstream {missing} not recorded; ready from the others")
         if known:
-            n.ready = max(known)
-        elif n.parent is not None and n.parent in nodes:
-            n.ready = nodes[n.parent].children_ready or nodes[n.parent].queued
-        elif n is start_node:
-            n.ready = start
-        else:
-            n.ready = top_ready
-        _wait(n, idles.get(n.node_id, []), warnings)
-        _tile(n, nodes, idles.get(n.node_id, []), children, whole, exec_id, warnings)
+            return max(known)
+        if n.parent is not None and n.parent in nodes:
+            return nodes[n.parent].children_ready or nodes[n.parent].queued
+        if n is start_node or start_node is None:
+            return self.start
+        return start_node.end
 
-    sections = _workflow_sections(start, end, start_node, nodes)
-    return ExecutionTimeline(
-        exec_id=exec_id,
-        start=start,
-        end=end,
-        phase=ex.get(sc.PHASE),
-        nodes={n.node_id: n for n in ordered},
-        sections=sections,
-        warnings=warnings,
+    def _wait(self, n: NodeTimeline) -> None:
+        if n.ready > n.queued:
+            self.warnings.append(
+                f"node {n.node_id}: queued {n.ready - n.queued} ns before its last upstream ended; transition is 0"
+            )
+            n.ready = n.queued
+        cur = _Cursor(n.ready, n.queued, n.node_id, self.warnings)
+        held = sorted(
+            (s, e)
+            for reason, s, e in self.idles.get(n.node_id, [])
+            if reason == sc.IdleReason.MAX_PARALLELISM
+        )
+        for s, e in held:
+            cur.to(NODE_TRANSITION, s)
+            cur.to(NODE_IDLE, e)
+        cur.to(NODE_TRANSITION, n.queued)
+        n.waiting = cur.out
+
+    # --- queued -> terminal ------------------------------------------------------------------------------
+
+    def _tile(self, n: NodeTimeline) -> None:
+        cur = _Cursor(n.queued, n.end, n.node_id, self.warnings)
+        own = [a for a in n.attempts if a.index is None]
+        for i, a in enumerate(own):
+            cur.to(NODE_SETUP if i == 0 else NODE_RESET, a.start, "attempt start")
+            if i < len(own) - 1:
+                cur.to(RETRIED, a.end, "attempt end")
+            else:
+                _attempt_sections(cur, a)
+        waits = (x for x in self.idles.get(n.node_id, []) if x[0] != sc.IdleReason.MAX_PARALLELISM)
+        for reason, s, e in sorted(waits, key=lambda x: x[1]):
+            cur.to(NODE_SETUP, s, f"{reason} wait start")
+            cur.to(NODE_IDLE, e, f"{reason} wait end")
+        subnodes = _SUBNODES.get(n.kind)
+        if subnodes is not None:
+            subnodes(self, n, cur)
+        cur.to(NODE_TEARDOWN if cur.out else NODE_SETUP, n.end)
+        n.sections = cur.out
+
+    def _child_nodes(self, n: NodeTimeline, cur: _Cursor) -> None:
+        if n.children:
+            n.children_ready = cur.at
+            cur.to(SUBNODES, max(self.nodes[c].end for c in n.children), "children end")
+
+    def _subtasks(self, n: NodeTimeline, cur: _Cursor) -> None:
+        subs = [a for a in n.attempts if a.index is not None]
+        if subs:
+            cur.to(NODE_SETUP, min(a.start for a in subs), "first sub-task start")
+            cur.to(SUBNODES, max(a.end for a in subs), "last sub-task end")
+            n.array = _array_stats(n, subs)
+
+    def _child_execution(self, n: NodeTimeline, cur: _Cursor) -> None:
+        child = self._child_table(n.child_exec_id)
+        if child is None:
+            self.warnings.append(
+                f"node {n.node_id}: child execution {n.child_exec_id!r} not available; its whole time counted as SUBNODES"
+            )
+            cur.to(SUBNODES, n.end)
+            return
+        n.child = node_timelines(child, self.children)
+        self.warnings.extend(f"child {n.child.exec_id}: {w}" for w in n.child.warnings)
+        cur.to(NODE_SETUP, n.child.start, "child execution start")
+        cur.to(SUBNODES, n.child.end, "child execution end")
+
+    def _child_table(self, child_id: str | None) -> SpanTable | None:
+        """The launch plan's child execution: given by the caller, else found in the table itself."""
+        if child_id is None:
+            return None
+        given = self.children.get(str(child_id))
+        if given is not None or child_id == self.exec_id:
+            return given
+        df = self.whole.df
+        mine = df[df[sc.EXEC_ID] == child_id]
+        return SpanTable(mine) if (mine[T.NAME] == sc.EXECUTION).any() else None
+
+
+# Where a node kind's SUBNODES come from (a kind absent here has none).
+_SUBNODES: Mapping[str, Callable[[_Builder, NodeTimeline, _Cursor], None]] = {
+    sc.NodeKind.DYNAMIC: _Builder._child_nodes,
+    sc.NodeKind.SUBWORKFLOW: _Builder._child_nodes,
+    sc.NodeKind.BRANCH: _Builder._child_nodes,
+    sc.NodeKind.LAUNCH_PLAN: _Builder._child_execution,
+    sc.NodeKind.ARRAY: _Builder._subtasks,
+}
+
+
+def _node(nid: str, r: Mapping[str, Any], attempts: list[Attempt]) -> NodeTimeline:
+    upstream = r.get(sc.NODE_UPSTREAM)
+    return NodeTimeline(
+        node_id=nid,
+        kind=str(r.get(sc.NODE_KIND) or sc.NodeKind.TASK),
+        parent=r.get(sc.NODE_PARENT),
+        upstream=tuple(str(u) for u in upstream) if upstream is not None else (),
+        ready=int(r[T.START]),
+        queued=int(r[T.START]),
+        end=int(r[T.END]),
+        phase=r.get(sc.PHASE),
+        attempts=sorted(attempts, key=lambda a: (a.start, a.number)),
+        child_exec_id=r.get(sc.CHILD_EXEC_ID),
+        array_size=None if r.get(sc.ARRAY_SIZE) is None else int(r[sc.ARRAY_SIZE]),
     )
 
 
@@ -344,59 +345,6 @@ def _resolve(u: str, parent: str | None, nodes: Mapping[str, NodeTimeline]) -> s
     return scoped if scoped in nodes else u
 
 
-def _wait(n: NodeTimeline, idles: list[tuple[str | None, int, int]], warnings: list[str]) -> None:
-    if n.ready > n.queued:
-        warnings.append(
-            f"node {n.node_id}: queued {n.ready - n.queued} ns before its last upstream ended; transition is 0"
-        )
-        n.ready = n.queued
-    cur = _Cursor(n.ready, n.queued, n.node_id, warnings)
-    held = sorted((s, e) for reason, s, e in idles if reason == sc.IdleReason.MAX_PARALLELISM)
-    for s, e in held:
-        cur.to(NODE_TRANSITION, s)
-        cur.to(NODE_IDLE, e)
-    cur.to(NODE_TRANSITION, n.queued)
-    n.waiting = cur.out
-
-
-def _tile(
-    n: NodeTimeline,
-    nodes: Mapping[str, NodeTimeline],
-    idles: list[tuple[str | None, int, int]],
-    children: Mapping[str, SpanTable],
-    whole: SpanTable,
-    exec_id: str,
-    warnings: list[str],
-) -> None:
-    cur = _Cursor(n.queued, n.end, n.node_id, warnings)
-    own = [a for a in n.attempts if a.index is None]
-    for i, a in enumerate(own):
-        cur.to(NODE_SETUP if i == 0 else NODE_RESET, a.start, "attempt start")
-        if i < len(own) - 1:
-            cur.to(RETRIED, a.end, "attempt end")
-        else:
-            _attempt_sections(cur, a)
-    for reason, s, e in sorted(
-        (x for x in idles if x[0] != sc.IdleReason.MAX_PARALLELISM), key=lambda x: x[1]
-    ):
-        cur.to(NODE_SETUP, s, f"{reason} wait start")
-        cur.to(NODE_IDLE, e, f"{reason} wait end")
-    source = SUBNODE_SOURCE.get(n.kind)
-    if source == _CHILDREN and n.children:
-        n.children_ready = cur.at
-        cur.to(SUBNODES, max(nodes[c].end for c in n.children), "children end")
-    elif source == _SUBTASKS and n.attempts:
-        subs = [a for a in n.attempts if a.index is not None]
-        if subs:
-            cur.to(NODE_SETUP, min(a.start for a in subs), "first sub-task start")
-            cur.to(SUBNODES, max(a.end for a in subs), "last sub-task end")
-            n.array = _array_stats(n, subs)
-    elif source == _CHILD_EXECUTION:
-        _child_execution(n, cur, children, whole, exec_id, warnings)
-    cur.to(NODE_TEARDOWN if cur.out else NODE_SETUP, n.end)
-    n.sections = cur.out
-
-
 def _attempt_sections(cur: _Cursor, a: Attempt) -> None:
     if a.user_start is None or a.user_end is None:
         cur.to(TASK_SETUP, a.end, "attempt end")
@@ -404,32 +352,6 @@ def _attempt_sections(cur: _Cursor, a: Attempt) -> None:
     cur.to(TASK_SETUP, a.user_start, "user code start")
     cur.to(TASK_RUNTIME, a.user_end, "user code end")
     cur.to(TASK_TEARDOWN, a.end, "attempt end")
-
-
-def _child_execution(
-    n: NodeTimeline,
-    cur: _Cursor,
-    children: Mapping[str, SpanTable],
-    whole: SpanTable,
-    exec_id: str,
-    warnings: list[str],
-) -> None:
-    child_id = n.child_exec_id
-    child_table = children.get(str(child_id)) if child_id is not None else None
-    if child_table is None and child_id is not None and child_id != exec_id:
-        df = whole.df
-        mine = df[df[sc.EXEC_ID] == child_id]
-        child_table = SpanTable(mine) if (mine[T.NAME] == sc.EXECUTION).any() else None
-    if child_table is None:
-        warnings.append(
-            f"node {n.node_id}: child execution {child_id!r} not available; its whole time counted as SUBNODES"
-        )
-        cur.to(SUBNODES, n.end)
-        return
-    n.child = node_timelines(child_table, children)
-    warnings.extend(f"child {n.child.exec_id}: {w}" for w in n.child.warnings)
-    cur.to(NODE_SETUP, n.child.start, "child execution start")
-    cur.to(SUBNODES, n.child.end, "child execution end")
 
 
 def _array_stats(n: NodeTimeline, subs: list[Attempt]) -> ArrayStats:
@@ -506,15 +428,6 @@ def _fallback(table: SpanTable) -> ExecutionTimeline:
         lifecycle=False,
         warnings=warnings,
     )
-
-
-def totals(sections: Iterable[Section]) -> dict[str, int]:
-    """ns per category of SEGMENT_CATEGORY over some sections."""
-    out: dict[str, int] = {}
-    for s in sections:
-        cat = SEGMENT_CATEGORY[s.segment]
-        out[cat] = out.get(cat, 0) + s.duration
-    return out
 
 
 def aggregate_overhead(tl: ExecutionTimeline) -> int:

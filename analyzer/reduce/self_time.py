@@ -12,6 +12,8 @@ import pandas as pd
 from analyzer import table as t
 from analyzer.execution import Execution
 
+__all__ = ["GROUP_ALIASES", "STAT_COLUMNS", "self_time", "statistics"]
+
 # Names accepted for the group-by key besides any column or attribute key (Jaeger UI's labels).
 GROUP_ALIASES: dict[str, str] = {
     "service": t.SERVICE,
@@ -45,7 +47,7 @@ def self_time(ex: Execution) -> np.ndarray:
     covered = np.maximum(hi - np.maximum(lo, before), 0)
     children = np.zeros(len(start), dtype=np.int64)
     np.add.at(children, p, covered)
-    return (end - start) - children
+    return np.asarray((end - start) - children)
 
 
 def statistics(ex: Execution, by: str = "service") -> pd.DataFrame:

@@ -5,10 +5,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from analyzer.reduce.diff import ADDED, CHANGED, REMOVED, Change, Diff
-from analyzer.reduce.report import COUNT, DURATION, RATIO
 from analyzer.render.report_yaml import format_ratio
+from analyzer.results.diff import ADDED, CHANGED, REMOVED, Change, Diff
+from analyzer.results.document import COUNT, DURATION, RATIO
 from analyzer.units import format_duration
+
+__all__ = ["render_diff", "render_diffs"]
 
 _INDENT = "  "
 

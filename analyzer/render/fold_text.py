@@ -12,10 +12,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from analyzer import table as t
-from analyzer.reduce.fold import Fold
+from analyzer.results.fold import Fold
 from analyzer.units import format_bytes, format_duration, format_durations
 from flyte_otel import semconv as sc
 
+__all__ = ["HEADER", "LABEL_PARTS", "lines", "records", "render"]
+
+# The fold's column headings.
 HEADER = ("Timestamp", "Offset", "Duration", "Hierarchical Layout")
 _INDENT = "  "
 _CHUNK = 1 << 16  # lines made at once
@@ -154,7 +157,7 @@ def _column(df: pd.DataFrame, column: str, rows: np.ndarray) -> list[Any]:
     """The column's values at `rows` as Python objects, None where missing."""
     values = df[column].astype(object).to_numpy()[rows]
     values[pd.isna(values)] = None
-    return values.tolist()
+    return list(values.tolist())
 
 
 def _head(category: str, name: str, service: str | None) -> str:

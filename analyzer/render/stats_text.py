@@ -6,6 +6,8 @@ import pandas as pd
 
 from analyzer.units import format_duration
 
+__all__ = ["COLUMNS", "render"]
+
 # (column of analyzer.reduce.self_time.statistics, heading); every duration column is in ns.
 COLUMNS: tuple[tuple[str, str], ...] = (
     ("count", "Count"),

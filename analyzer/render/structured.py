@@ -8,10 +8,10 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from analyzer.reduce.fold import Fold
 from analyzer.render import fold_text
+from analyzer.results.fold import Fold
 
-FORMATS = ("json", "yaml")
+__all__ = ["dump", "fold_document", "render_fold", "render_stats", "stats_document"]
 
 
 def fold_document(fold: Fold) -> dict[str, Any]:
@@ -33,6 +33,16 @@ def stats_document(stats: pd.DataFrame) -> dict[str, Any]:
         for key, row in stats.iterrows()
     }
     return {"group_by": stats.index.name, "unit": "ns", "groups": groups}
+
+
+def render_fold(fold: Fold, fmt: str) -> str:
+    """The fold as a ``json`` or ``yaml`` document."""
+    return dump(fold_document(fold), fmt)
+
+
+def render_stats(stats: pd.DataFrame, fmt: str) -> str:
+    """The trace statistics as a ``json`` or ``yaml`` document."""
+    return dump(stats_document(stats), fmt)
 
 
 def dump(document: dict[str, Any], fmt: str) -> str:

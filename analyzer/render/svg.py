@@ -10,13 +10,13 @@ from __future__ import annotations
 import html
 import math
 from collections.abc import Callable, Mapping
-from pathlib import Path
 
-from analyzer.errors import AnalyzerError
 from analyzer.units import format_duration
 
+__all__ = ["FONT", "Canvas", "axis", "num", "page", "ticks"]
+
+# The pictures' font, as CSS.
 FONT = "font-family:Helvetica,Arial,sans-serif"
-SUFFIXES = (".svg", ".html")
 _TICK_STEPS = (1, 2, 5)  # axis ticks fall on 1, 2 or 5 times a power of ten ns
 
 
@@ -106,19 +106,3 @@ def page(title: str, body: str) -> str:
         f"<style>body{{{FONT};margin:12px}}details{{margin:6px 0}}summary{{cursor:pointer}}</style>"
         f"</head><body>\n{body}</body></html>\n"
     )
-
-
-def check_suffix(path: str | Path, what: str) -> str:
-    """The path's suffix (.svg or .html), or AnalyzerError naming the path (checked before any work is done)."""
-    suffix = Path(path).suffix.lower()
-    if suffix not in SUFFIXES:
-        raise AnalyzerError(f"{path}: the {what} is written as .svg or .html, not {suffix or 'no suffix'!r}")
-    return suffix
-
-
-def save(path: str | Path, text: str, what: str) -> None:
-    """Write the picture; AnalyzerError naming the path when it cannot be written."""
-    try:
-        Path(path).write_text(text, encoding="utf-8")
-    except OSError as e:
-        raise AnalyzerError(f"{path}: cannot write the {what} ({e.strerror})") from None

@@ -1,7 +1,6 @@
 """The node timeline picture: one row per node, its segments coloured by category, the critical path outlined.
 
-Draws what ``analyzer.reduce.segments.node_timelines`` and ``critical_path.workflow_critical_path``
-return, nothing else: x is wall clock from the execution's start, rows are nodes in nesting order (a
+Draws a ``TimelineView`` (what ``analyzer.reduce.critical_path.timeline_view`` returns), nothing else: x is wall clock from the execution's start, rows are nodes in nesting order (a
 nested node under its parent, a launch plan's child execution under the launch plan node), the wait
 before a node is queued (scheduling latency, or held back) is a thinner bar so the gaps between dependent
 nodes show. An array node is one row with a density band of its running sub-tasks; the HTML page adds
@@ -13,15 +12,15 @@ from __future__ import annotations
 import html
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
-from analyzer.reduce import segments as S
-from analyzer.reduce.critical_path import attempt_pieces, workflow_critical_path
 from analyzer.render import svg
+from analyzer.results import timeline as S
 from analyzer.units import format_duration
 from flyte_otel import semconv as sc
+
+__all__ = ["COLOURS", "SEEN", "WIDTH", "html_text", "svg_text"]
 
 # Category -> (fill colour, legend text), in legend order: DESIGN.md's colours (flyte red, k8s yellow,
 # user green, sub-nodes blue, idle grey); scheduling is a lighter red so it reads as flyte's, apart.
@@ -37,6 +36,7 @@ COLOURS: Mapping[str, tuple[str, str]] = {
 SEEN = "seen"  # upstream dialect: a node known only from first to last handleNode
 _SEEN_COLOUR = "#c7c7c7"
 
+# The picture's default width in px.
 WIDTH = 1200
 _LABEL_W = 330  # node id, kind and overhead shares
 _PAD = 16
@@ -68,14 +68,14 @@ class _Row:
     critical: list[S.Section] = field(default_factory=list)
 
 
-def svg_text(tl: S.ExecutionTimeline, *, width: int = WIDTH) -> str:
+def svg_text(view: S.TimelineView, *, width: int = WIDTH) -> str:
     """The timeline as one SVG document."""
-    return _Picture(tl, width).render()
+    return _Picture(view, width).render()
 
 
-def html_text(tl: S.ExecutionTimeline, *, width: int = WIDTH) -> str:
+def html_text(view: S.TimelineView, *, width: int = WIDTH) -> str:
     """The timeline as a self-contained HTML page: the SVG, then each array's sub-tasks (expandable)."""
-    pic = _Picture(tl, width)
+    pic = _Picture(view, width)
     body = [pic.render()]
     for row in pic.rows:
         if row.node is not None and row.node.array is not None:
@@ -87,21 +87,14 @@ def html_text(tl: S.ExecutionTimeline, *, width: int = WIDTH) -> str:
     return svg.page(pic.title, "".join(body))
 
 
-def write(tl: S.ExecutionTimeline, path: str | Path, *, width: int = WIDTH) -> None:
-    """Write the timeline to `path` as SVG (.svg) or an HTML page (.html)."""
-    render = svg_text if svg.check_suffix(path, "timeline") == ".svg" else html_text
-    svg.save(path, render(tl, width=width), "timeline")
-
-
 class _Picture:
     """Layout of one timeline: rows, x scale, and the drawing of each part."""
 
-    def __init__(self, tl: S.ExecutionTimeline, width: int) -> None:
-        self.tl = tl
+    def __init__(self, view: S.TimelineView, width: int) -> None:
+        self.tl = tl = view.timeline
         self.width = width
         self.rows = [_Row("workflow", 0, None, 0), *_rows(tl, "", 0, 0)]
-        if tl.lifecycle:
-            _mark_critical(self.rows, workflow_critical_path(tl))
+        _mark_critical(self.rows, view.critical_path)
         self.scale = (width - _LABEL_W - _PAD) / max(tl.duration, 1)
         self.title = f"execution {tl.exec_id or '?'}: node timeline"
 
@@ -205,9 +198,7 @@ class _Picture:
             if i % 2:
                 c.rect(0, y, self.width, _ROW_H, class_="stripe")
             c.text(8 + _INDENT, y + _ROW_H - 5, key, class_="id")
-            pieces = [
-                p for pos, a in enumerate(chain) for p in attempt_pieces(a, key, last=pos == len(chain) - 1)
-            ]
+            pieces = [p for pos, a in enumerate(chain) for p in a.sections(key, last=pos == len(chain) - 1)]
             self._bars(c, key, pieces, y + _ROW_H / 2, _BAR_H)
             c.close()
         return c.render(self.width, 18 + len(by_index) * _ROW_H + 4, _STYLE, f"{row.key}: sub-tasks")

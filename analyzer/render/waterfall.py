@@ -10,15 +10,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
 from analyzer import table as T
-from analyzer.reduce.fold import Fold
 from analyzer.render import fold_text, svg
+from analyzer.results.fold import Fold
 from analyzer.units import format_duration
 from flyte_otel import semconv as sc
+
+__all__ = ["COLOURS", "HIDDEN", "MAX_ROWS", "WIDTH", "html_text", "svg_text"]
 
 C = sc.Category
 # Category -> fill colour, in legend order; propeller's own loop in greys, I/O in hues per system.
@@ -43,6 +44,7 @@ COLOURS: Mapping[str, str] = {
 HIDDEN = frozenset({C.LIFECYCLE, C.USER})  # drawn by the node timeline
 MAX_ROWS = 10_000  # beyond this a browser struggles; the picture says how many lines it left out
 
+# The picture's default width in px.
 WIDTH = 1400
 _LABEL_W = 520
 _PAD = 16
@@ -180,12 +182,6 @@ def html_text(fold: Fold, *, width: int = WIDTH, max_rows: int = MAX_ROWS) -> st
     """The waterfall as a self-contained HTML page."""
     return svg.page(f"execution {fold.execution.exec_id or '?'}: orchestration waterfall",
                     svg_text(fold, width=width, max_rows=max_rows))  # fmt: skip
-
-
-def write(fold: Fold, path: str | Path, *, width: int = WIDTH) -> None:
-    """Write the waterfall to `path` as SVG (.svg) or an HTML page (.html)."""
-    render = svg_text if svg.check_suffix(path, "waterfall") == ".svg" else html_text
-    svg.save(path, render(fold, width=width), "waterfall")
 
 
 def _legend(c: svg.Canvas, x0: float, y0: float, right: float) -> float:

@@ -14,6 +14,8 @@ from analyzer.errors import AnalyzerError
 from analyzer.source import config, jaeger, local, tempo
 from analyzer.table import SpanTable
 
+__all__ = ["BACKENDS", "Source", "add_arguments", "from_args"]
+
 
 class Source(Protocol):
     """Anything that can hand over one execution's spans."""
@@ -23,6 +25,7 @@ class Source(Protocol):
         ...
 
 
+# Backend name -> the Source it builds from the parsed command line.
 BACKENDS: dict[str, Callable[[argparse.Namespace], Source]] = {
     "store": lambda args: local.StoreSource(args.store),
     "file": lambda args: local.FileSource(args.file),

@@ -23,6 +23,20 @@ from analyzer.errors import AnalyzerError
 from analyzer.source.http import HttpConfig
 from flyte_otel import semconv
 
+__all__ = [
+    "DEFAULT_CONFIG_FILE",
+    "DEFAULT_WINDOW_NS",
+    "SETTINGS",
+    "RemoteConfig",
+    "add_arguments",
+    "configured_backend",
+    "from_args",
+    "parse_duration_ns",
+    "parse_time_ns",
+    "rfc3339",
+]
+
+# The search window when none is given (24 h), and the config file read when present.
 DEFAULT_WINDOW_NS = 24 * 3600 * 10**9
 DEFAULT_CONFIG_FILE = Path("~/.config/otel-fold/config.yaml")
 _NS = 10**9

@@ -15,6 +15,8 @@ from analyzer.execution import stitch
 from analyzer.table import SpanTable
 from flyte_otel import semconv
 
+__all__ = ["MAX_NESTING", "child_executions", "execution_table"]
+
 if TYPE_CHECKING:
     from analyzer.source import Source
 

@@ -25,7 +25,19 @@ from typing import TypeVar
 from tqdm import tqdm
 
 from analyzer.errors import AnalyzerError, BackendError
-from analyzer.table import SpanTable
+
+__all__ = [
+    "AUTH_STATUSES",
+    "PROGRESS_MIN_ITEMS",
+    "REJECTED_CONTENT_TYPES",
+    "RETRY_STATUSES",
+    "HttpClient",
+    "HttpConfig",
+    "Response",
+    "backoff_delay",
+    "fetch_all",
+    "fetch_each",
+]
 
 log = logging.getLogger(__name__)
 
@@ -267,15 +279,6 @@ def _lower(items: Iterable[tuple[str, str]]) -> dict[str, str]:
 def _snippet(body: bytes) -> str:
     text = body[:_SNIPPET].decode("utf-8", "replace").strip().replace("\n", " ")
     return (text + ("…" if len(body) > _SNIPPET else "")) or "(empty body)"
-
-
-def decode(resp: Response) -> SpanTable:
-    """Hand a payload to the format-detecting decoders; a DecodeError names the URL it came from."""
-    from analyzer.decode import (
-        decode as decode_payload,  # late: decoding is the next stage, not the transport's
-    )
-
-    return decode_payload(resp.body, resp.url)
 
 
 def fetch_all(items: Sequence[T], fetch: Callable[[T], R], *, concurrency: int, what: str) -> list[R]:

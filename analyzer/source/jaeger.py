@@ -3,7 +3,7 @@
 A ``grpc://`` or ``grpcs://`` URL selects gRPC; otherwise api_v3 over HTTP is tried first and the v1 API
 (older servers) when the server has no api_v3 route. FindTraces answers whole traces, so one search is
 the whole fetch. Some servers ignore the attribute filter (api_v3 HTTP before 2026), so the answer is
-narrowed here to the traces that hold a span with exec_id = X (`analyzer.load.select_execution`).
+narrowed here to the traces that hold a span with exec_id = X (`analyzer.execution.select_execution`).
 """
 
 from __future__ import annotations
@@ -14,20 +14,32 @@ import time
 import urllib.parse
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Any
 
 from analyzer import table as T
-from analyzer.decode import decode_into
+from analyzer.decode import decode, decode_into
 from analyzer.decode._columns import Columns, gc_paused
 from analyzer.errors import AnalyzerError, BackendError, NotFound
-from analyzer.load import select_execution
+from analyzer.execution import select_execution
 from analyzer.protowire import encode_varint
 from analyzer.source.config import RemoteConfig, rfc3339
-from analyzer.source.http import HttpClient, Response, backoff_delay, decode
+from analyzer.source.http import HttpClient, Response, backoff_delay
 from analyzer.table import SpanTable
 from flyte_otel import semconv
 
+__all__ = [
+    "GRPC_SCHEMES",
+    "GRPC_SERVICE",
+    "V1_TRACES",
+    "V3_TRACES",
+    "JaegerSource",
+    "encode_find_traces",
+    "encode_get_trace",
+]
+
 log = logging.getLogger(__name__)
 
+# Jaeger's query routes (api_v3 HTTP, v1 HTTP, api_v3 gRPC) and the URL schemes that select gRPC.
 V3_TRACES = "/api/v3/traces"
 V1_TRACES = "/api/traces"
 GRPC_SERVICE = "/jaeger.api_v3.QueryService/"
@@ -132,7 +144,7 @@ class JaegerSource:
         if resp.content_type == "text/html":
             return _MISSING_ENDPOINT  # Jaeger 1.x answers unknown routes with its UI's index.html
         if resp.status == 200:
-            return decode(resp)
+            return decode(resp.body, resp.url)
         if not _is_gateway_error(resp):
             return _MISSING_ENDPOINT  # a 404 from the router, not from the query service
         return None if none_if_empty else SpanTable.empty()  # "No traces found" is an empty answer
@@ -148,12 +160,12 @@ class JaegerSource:
             "limit": depth,
         }
         resp = self.client.get(V1_TRACES, params, expect=(200, 404))
-        return decode(resp) if resp.status == 200 else _MISSING_ENDPOINT
+        return decode(resp.body, resp.url) if resp.status == 200 else _MISSING_ENDPOINT
 
     def _get_v1(self, trace_id: str) -> SpanTable | None:
         assert self.client is not None
         resp = self.client.get(f"{V1_TRACES}/{trace_id}", expect=(200, 404))
-        return decode(resp) if resp.status == 200 else None
+        return decode(resp.body, resp.url) if resp.status == 200 else None
 
     # --- api_v3 over gRPC -----------------------------------------------------------------------------------
     def _find_grpc(self, exec_id: str, depth: int) -> SpanTable:
@@ -247,7 +259,7 @@ class _GrpcQuery:
                 channel.close()
         raise AssertionError("unreachable")  # the loop returns or raises on its last attempt
 
-    def _channel(self, grpc):  # type: ignore[no-untyped-def]
+    def _channel(self, grpc: Any) -> Any:
         if not self.tls:
             return grpc.insecure_channel(self.target)
         roots = Path(self.http.ca_file).read_bytes() if self.http.ca_file else None

@@ -5,8 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from analyzer.errors import AnalyzerError, NotFound
-from analyzer.load import load, read, select_execution
-from analyzer.store.reader import STORE_ENV, default_store
+from analyzer.execution import select_execution
+from analyzer.load import load, read
+from analyzer.store.files import STORE_ENV, default_store
 from analyzer.table import SpanTable
 
 __all__ = ["STORE_ENV", "FileSource", "StoreSource"]

@@ -10,16 +10,19 @@ import logging
 import threading
 from dataclasses import dataclass
 
-from analyzer.decode import decode_into
+from analyzer.decode import decode, decode_into
 from analyzer.decode._columns import Columns, gc_paused
 from analyzer.errors import AnalyzerError, BackendError, NotFound
 from analyzer.source.config import RemoteConfig
-from analyzer.source.http import HttpClient, Response, decode, fetch_each
+from analyzer.source.http import HttpClient, Response, fetch_each
 from analyzer.table import SpanTable
 from flyte_otel import semconv
 
+__all__ = ["ECHO_PATH", "SEARCH_PATH", "TRACE_ENDPOINTS", "TempoSource"]
+
 log = logging.getLogger(__name__)
 
+# Tempo's TraceQL search and health routes.
 SEARCH_PATH = "/api/search"
 ECHO_PATH = "/api/echo"
 _NS = 10**9
@@ -128,7 +131,7 @@ class TempoSource:
     def trace(self, trace_id: str) -> SpanTable | None:
         """One whole trace, or None when Tempo does not have it."""
         resp = self._get(trace_id)
-        return None if resp is None else decode(resp)
+        return None if resp is None else decode(resp.body, resp.url)
 
     def _get(self, trace_id: str) -> Response | None:
         """The raw answer for one trace id from the first trace endpoint the server has; None if not found."""

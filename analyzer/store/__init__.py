@@ -1,1 +1,1 @@
-"""The local trace store (docs/store.md): record framing shared with the writer, and the reader."""
+"""The local trace store (docs/store.md): where it is and which files it holds, and the append-only writer."""

@@ -6,6 +6,8 @@ import os
 import time
 from pathlib import Path
 
+__all__ = ["AppendFile"]
+
 
 class AppendFile:
     """A store file created exclusively for one writer, appended to with unbuffered writes."""

@@ -12,8 +12,8 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from analyzer import table as t
-from analyzer.execution import stitch
-from analyzer.load import load, select_execution
+from analyzer.execution import select_execution, stitch
+from analyzer.load import load
 from analyzer.table import SpanTable
 from flyte_otel import semconv as sc
 

@@ -14,7 +14,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from analyzer.collect.receiver import Receiver
 from analyzer.collect.sink import StoreSink
-from analyzer.store.framing import Truncated, iter_records
+from analyzer.framing import Truncated, iter_records
 
 TOKEN = "s3cret"
 MAX_BYTES = 1024 * 1024

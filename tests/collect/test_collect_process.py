@@ -18,8 +18,8 @@ from opentelemetry.sdk.trace.export import SpanExportResult
 from analyzer.collect.receiver import Receiver
 from analyzer.collect.sink import DiscardSink
 from analyzer.errors import AnalyzerError
-from analyzer.store.framing import frame
-from analyzer.store.reader import read_store
+from analyzer.framing import frame
+from analyzer.load import read_store
 
 TOKEN = "proc-token-7f3a"
 

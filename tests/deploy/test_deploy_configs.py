@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from analyzer.classify import classify
-from analyzer.store.framing import JSON_LINES_SUFFIX, PROTO_SUFFIX
+from analyzer.framing import JSON_LINES_SUFFIX, PROTO_SUFFIX
 from flyte_otel import semconv as sc
 
 # Component types of otel/opentelemetry-collector-contrib 0.143 that this config may use, by kind

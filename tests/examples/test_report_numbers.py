@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from analyzer.load import load, select_execution
+from analyzer.execution import select_execution
+from analyzer.load import load
 from analyzer.reduce.report import run_report
 from examples.portfolio import BY_NAME
 from examples.simulator.clock import VirtualClock

@@ -18,7 +18,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from analyzer.cli import main
-from analyzer.store.framing import frame
+from analyzer.framing import frame
 from flyte_otel import semconv as sc
 
 REPO = Path(__file__).resolve().parents[3]

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from analyzer.cli import main
-from analyzer.load import select_execution
+from analyzer.execution import select_execution
 from analyzer.reduce.report import report, run_report
 from analyzer.render.report_yaml import render_yaml
 from tests import builders as B

@@ -12,10 +12,10 @@ from decode_testlib import FIXTURES
 from opentelemetry.proto.trace.v1.trace_pb2 import TracesData
 
 import analyzer
+from analyzer import framing
 from analyzer import table as t
 from analyzer.decode import decode
 from analyzer.errors import DecodeError, NotFound
-from analyzer.store import framing
 from flyte_otel import semconv as sc
 
 OTLP = json.loads((FIXTURES / "otelproto_example_trace.otlp.json").read_bytes())

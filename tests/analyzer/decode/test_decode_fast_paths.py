@@ -19,9 +19,9 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue, ArrayValue, KeyVa
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
+from analyzer import framing
 from analyzer.decode import decode, otlp_json, otlp_proto
 from analyzer.errors import DecodeError
-from analyzer.store import framing
 from analyzer.table import SpanTable
 from flyte_otel import semconv as sc
 

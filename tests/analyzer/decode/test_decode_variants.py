@@ -20,9 +20,9 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
+from analyzer import framing
 from analyzer import table as t
 from analyzer.decode import decode
-from analyzer.store import framing
 from flyte_otel import semconv as sc
 
 OTLP_EXAMPLE = json.loads((FIXTURES / "otelproto_example_trace.otlp.json").read_bytes())

@@ -9,6 +9,7 @@ from analyzer import table as T
 from analyzer.errors import NotFound
 from analyzer.reduce import segments as S
 from analyzer.reduce.critical_path import SpanSection, span_critical_path, workflow_critical_path
+from analyzer.results import timeline as TL
 from analyzer.table import SpanTable
 from flyte_otel import semconv as sc
 from tests import builders as B
@@ -24,7 +25,7 @@ def _flyte(t: Task) -> int:
     return t.transition + t.node_setup + t.node_teardown
 
 
-def _assert_tiles(path: list[S.Section], start: int, end: int) -> None:
+def _assert_tiles(path: list[TL.Section], start: int, end: int) -> None:
     at = start
     for s in path:
         assert s.start == at and s.end > s.start, path
@@ -32,8 +33,8 @@ def _assert_tiles(path: list[S.Section], start: int, end: int) -> None:
     assert at == end
 
 
-def _flyte_on_path(path: list[S.Section]) -> int:
-    return sum(v for k, v in S.totals(path).items() if k in S.OVERHEAD_CATEGORIES)
+def _flyte_on_path(path: list[TL.Section]) -> int:
+    return sum(v for k, v in TL.totals(path).items() if k in TL.OVERHEAD_CATEGORIES)
 
 
 def test_diamond_critical_path_takes_the_branch_that_finished_last_and_differs_from_aggregate():
@@ -45,7 +46,7 @@ def test_diamond_critical_path_takes_the_branch_that_finished_last_and_differs_f
     assert [n for n in dict.fromkeys(s.node for s in path) if n] == ["n0", "n1", "n3"]
     assert _flyte_on_path(path) == 5 * MS + 4 * MS + 2 * _flyte(A) + _flyte(LONG)
     assert S.aggregate_overhead(tl) == 5 * MS + 4 * MS + 2 * _flyte(A) + _flyte(LONG) + _flyte(SHORT)
-    assert S.totals(path)[S.USER] == 2 * A.runtime + LONG.runtime
+    assert TL.totals(path)[TL.USER] == 2 * A.runtime + LONG.runtime
 
 
 def test_diamond_path_follows_the_other_branch_when_it_finishes_later():
@@ -65,9 +66,9 @@ def test_retry_on_the_path_charges_reset_to_flyte_and_failed_attempt_to_retried(
         tl = S.node_timelines(rec.table())
     path = workflow_critical_path(tl)
     _assert_tiles(path, tl.start, tl.end)
-    cats = S.totals(path)
-    assert cats[S.RETRIED_CATEGORY] == 7 * MS
-    assert cats[S.FLYTE] + cats[S.SCHEDULING] == 1 * MS + 1 * MS + _flyte(t) + 500 * US
+    cats = TL.totals(path)
+    assert cats[TL.RETRIED_CATEGORY] == 7 * MS
+    assert cats[TL.FLYTE] + cats[TL.SCHEDULING] == 1 * MS + 1 * MS + _flyte(t) + 500 * US
 
 
 def test_dynamic_path_recurses_into_its_children():
@@ -81,8 +82,8 @@ def test_dynamic_path_recurses_into_its_children():
         tl = S.node_timelines(rec.table())
     path = workflow_critical_path(tl)
     _assert_tiles(path, tl.start, tl.end)
-    assert S.SUBNODES not in {s.segment for s in path}
-    assert S.totals(path)[S.USER] == own.runtime + 20 * MS + 30 * MS
+    assert TL.SUBNODES not in {s.segment for s in path}
+    assert TL.totals(path)[TL.USER] == own.runtime + 20 * MS + 30 * MS
     assert _flyte_on_path(path) == 2 * MS + _flyte(own) + 5 * MS + sum(_flyte(k) for k in kids)
 
 
@@ -94,7 +95,7 @@ def test_launch_plan_path_recurses_into_the_child_execution():
         tl = S.node_timelines(rec.table("ex-parent"), {"ex-child": rec.table("ex-child")})
     path = workflow_critical_path(tl)
     _assert_tiles(path, tl.start, tl.end)
-    assert [s.segment for s in path].count(S.WORKFLOW_SETUP) == 2  # the parent's and the child's
+    assert [s.segment for s in path].count(TL.WORKFLOW_SETUP) == 2  # the parent's and the child's
     assert _flyte_on_path(path) == 2 * MS + 2 * MS + 7 * MS + 5 * MS + 3 * MS + 4 * MS + _flyte(inner)
     assert S.aggregate_overhead(tl) == _flyte_on_path(path)
 
@@ -108,7 +109,7 @@ def test_array_path_runs_through_the_subtask_that_finished_last():
         tl = S.node_timelines(rec.table())
     path = workflow_critical_path(tl)
     _assert_tiles(path, tl.start, tl.end)
-    assert {s.node for s in path if s.segment == S.TASK_RUNTIME} == {"n0[3]"}
+    assert {s.node for s in path if s.segment == TL.TASK_RUNTIME} == {"n0[3]"}
     # Waiting for sub-task 3 to be created (3 x 10us after the first) is flyte time on the path.
     assert _flyte_on_path(path) == 1 * MS + 1 * MS + 1 * MS + 4 * MS + 30 * US + 6 * MS
 
@@ -120,7 +121,7 @@ def test_gate_wait_on_the_path_is_held_not_overhead():
         b.finish(teardown=1 * MS)
         tl = S.node_timelines(rec.table())
     path = workflow_critical_path(tl)
-    assert S.totals(path)[S.HELD] == 5_000 * MS
+    assert TL.totals(path)[TL.HELD] == 5_000 * MS
     assert _flyte_on_path(path) == 1 * MS + 2 * MS + 3 * MS + 4 * MS + 1 * MS
 
 

@@ -6,10 +6,12 @@ import numpy as np
 import yaml
 
 import flyte_otel as fo
+from analyzer.decode.report import decode_report as load
 from analyzer.reduce import diff as D
 from analyzer.reduce import report as R
 from analyzer.render.diff_text import render_diff
-from analyzer.render.report_yaml import load, render_yaml
+from analyzer.render.report_yaml import render_yaml
+from analyzer.results import diff as DR
 from flyte_otel.semconv import EventKind, Phase
 from tests import builders as B
 from tests.builders import MS, US, Task
@@ -39,7 +41,7 @@ def test_diff_of_a_report_with_itself_is_all_zeros_and_within_noise():
     assert changes and all(c.delta == 0 for c in changes.values())
     for path, c in changes.items():
         # A p99 of 9 events over 3 runs is below the observations a p99 needs.
-        assert c.verdict == (D.TOO_FEW if path[-1] == "p99" else D.WITHIN_NOISE), path
+        assert c.verdict == (DR.TOO_FEW if path[-1] == "p99" else DR.WITHIN_NOISE), path
 
 
 def test_single_run_diff_gives_deltas_only_and_says_significance_was_not_assessed():
@@ -80,10 +82,10 @@ def test_nodes_and_categories_on_one_side_only_are_added_or_removed():
     new = R.report([_run(10 * MS, nodes=3, events=2)], name="x")
     d = D.diff(base, new)
     c = d.changes()
-    assert c[("nodes", "n2", "duration")].status == D.ADDED
-    assert c[("events", "workflow", "count")].status == D.ADDED
+    assert c[("nodes", "n2", "duration")].status == DR.ADDED
+    assert c[("events", "workflow", "count")].status == DR.ADDED
     back = D.diff(new, base).changes()
-    assert back[("nodes", "n2", "duration")].status == D.REMOVED
+    assert back[("nodes", "n2", "duration")].status == DR.REMOVED
     assert "- n2:  # added" in render_diff(d)
 
 
@@ -91,9 +93,9 @@ def test_a_clear_shift_between_run_sets_is_a_regression_and_its_reverse_an_impro
     base = _doc([100, 104, 98, 101, 99, 103, 97, 102])
     new = _doc([150, 149, 155, 152, 148, 151, 153, 147])
     c = D.diff(base, new).changes()[("duration",)]
-    assert c.verdict == D.REGRESSED and c.p is not None and c.p < D.ALPHA
+    assert c.verdict == DR.REGRESSED and c.p is not None and c.p < D.ALPHA
     assert c.ci is not None and c.ci[0] > 1.05
-    assert D.diff(new, base).changes()[("duration",)].verdict == D.IMPROVED
+    assert D.diff(new, base).changes()[("duration",)].verdict == DR.IMPROVED
 
 
 def test_a_shift_smaller_than_the_noise_band_is_within_noise_even_if_significant():
@@ -101,15 +103,15 @@ def test_a_shift_smaller_than_the_noise_band_is_within_noise_even_if_significant
     new = _doc([1020, 1021, 1022, 1023, 1024, 1025, 1026, 1027])  # +2%: real, but inside +-5%
     c = D.diff(base, new).changes()[("duration",)]
     assert c.p is not None and c.p < D.ALPHA
-    assert c.verdict == D.WITHIN_NOISE
-    assert D.diff(base, new, noise=0.01).changes()[("duration",)].verdict == D.REGRESSED
+    assert c.verdict == DR.WITHIN_NOISE
+    assert D.diff(base, new, noise=0.01).changes()[("duration",)].verdict == DR.REGRESSED
 
 
 def test_identical_distributions_are_within_noise():
     rng = np.random.default_rng(3)
     samples = list(rng.normal(1000, 50, 12))
     other = list(rng.permutation(samples))
-    assert D.diff(_doc(samples), _doc(other)).changes()[("duration",)].verdict == D.WITHIN_NOISE
+    assert D.diff(_doc(samples), _doc(other)).changes()[("duration",)].verdict == DR.WITHIN_NOISE
 
 
 def test_bootstrap_is_seeded_so_the_verdict_is_reproducible():
@@ -139,9 +141,9 @@ def test_entries_of_two_documents_are_matched_by_key_and_one_sided_ones_are_adde
     assert a[("nodes", "n0", "segments", "TASK_RUNTIME")].delta == 5 * MS
     assert b[("nodes", "n0", "segments", "TASK_RUNTIME")].delta == 30 * MS
     assert b[("duration",)].delta == 30 * MS
-    assert {c.status for c in diffs["flyte.benchmark.gone"].changes().values()} == {D.REMOVED}
-    assert {c.status for c in diffs["flyte.benchmark.fresh"].changes().values()} == {D.ADDED}
-    assert [d.status for d in diffs.values()] == [D.CHANGED, D.CHANGED, D.REMOVED, D.ADDED]
+    assert {c.status for c in diffs["flyte.benchmark.gone"].changes().values()} == {DR.REMOVED}
+    assert {c.status for c in diffs["flyte.benchmark.fresh"].changes().values()} == {DR.ADDED}
+    assert [d.status for d in diffs.values()] == [DR.CHANGED, DR.CHANGED, DR.REMOVED, DR.ADDED]
     assert "on one side only" in diffs["flyte.benchmark.fresh"].method
     # An entry's verdicts are those of diffing it alone: the other entries do not shift its bootstrap.
     alone = D.diff({"k": base["flyte.benchmark.b"]}, {"k": new["flyte.benchmark.b"]})
@@ -152,7 +154,7 @@ def test_two_single_entry_documents_are_compared_whatever_their_keys():
     (d,) = D.diff_documents(
         R.report([_run(10 * MS, exec_id="ex0")]), R.report([_run(12 * MS, exec_id="ex1")])
     )
-    assert (d.base_key, d.new_key, d.status) == ("ex0", "ex1", D.CHANGED)
+    assert (d.base_key, d.new_key, d.status) == ("ex0", "ex1", DR.CHANGED)
     assert d.changes()[("nodes", "n0", "duration")].delta == 2 * MS
 
 
@@ -180,4 +182,4 @@ def test_notable_keeps_only_what_moved_and_what_is_one_sided():
     same = D.notable(D.diff(_doc([10, 11, 12, 13, 14]), _doc([10, 11, 12, 13, 14])))
     assert same.tree == {}
     moved = D.notable(D.diff(_doc([10, 11, 12, 13, 14]), _doc([30, 31, 32, 33, 34])))
-    assert moved.changes()[("duration",)].verdict == D.REGRESSED
+    assert moved.changes()[("duration",)].verdict == DR.REGRESSED

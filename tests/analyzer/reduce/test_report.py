@@ -8,10 +8,12 @@ import pytest
 import yaml
 
 import flyte_otel as fo
+from analyzer.decode.report import decode_report as load
 from analyzer.errors import DecodeError
 from analyzer.reduce import report as R
-from analyzer.reduce import segments as S
-from analyzer.render.report_yaml import load, render_json, render_yaml
+from analyzer.render.report_yaml import render_json, render_yaml
+from analyzer.results import document as doc_shape
+from analyzer.results import timeline as TL
 from flyte_otel.semconv import EventKind, Phase
 from tests import builders as B
 from tests.builders import MS, US, Task
@@ -41,11 +43,11 @@ def test_json_gives_the_known_lengths_to_the_nanosecond():
     body = json.loads(render_json(doc))["ex-chain"]
     wall = 5_000_019 + 2 * (ODD.transition + ODD.duration) + 4_000_023
     assert body["duration"] == wall
-    assert body["segments"] == {S.WORKFLOW_SETUP: 5_000_019, S.WORKFLOW_TEARDOWN: 4_000_023}
+    assert body["segments"] == {TL.WORKFLOW_SETUP: 5_000_019, TL.WORKFLOW_TEARDOWN: 4_000_023}
     (n1,) = [n["n1"] for n in body["nodes"] if "n1" in n]
     assert n1["duration"] == ODD.duration
     assert n1["schedulingLatency"] == ODD.transition
-    assert n1["segments"][S.TASK_RUNTIME] == ODD.runtime
+    assert n1["segments"][TL.TASK_RUNTIME] == ODD.runtime
     flyte = 5_000_019 + 4_000_023 + 2 * (ODD.transition + ODD.node_setup + ODD.node_teardown)
     assert body["flyteOverhead"] == pytest.approx(flyte / wall, rel=1e-15)
     assert body["aggregateOverhead"] == pytest.approx(flyte / wall, rel=1e-15)  # a chain: both agree
@@ -62,13 +64,13 @@ def test_yaml_is_human_and_parses_back_to_the_same_values():
     assert body["events"]["node"]["count"] == 20
     assert body["flyteOverhead"].endswith("%")
     back = load(text, "chained.yaml")
-    flat_in, flat_back = R.flatten(doc), R.flatten(back)
+    flat_in, flat_back = doc_shape.flatten(doc), doc_shape.flatten(back)
     assert flat_in.keys() == flat_back.keys()
     for path, v in flat_in.items():
-        kind = R.field_kind(path)
-        if kind == R.RATIO:
+        kind = doc_shape.field_kind(path)
+        if kind == doc_shape.RATIO:
             assert flat_back[path] == pytest.approx(v, abs=0.0005), path
-        elif kind == R.DURATION:
+        elif kind == doc_shape.DURATION:
             assert flat_back[path] == pytest.approx(v, rel=1e-3, abs=1), path
         else:
             assert flat_back[path] == v, path

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import flyte_otel as fo
 from analyzer.reduce import segments as S
+from analyzer.results import timeline as TL
 from flyte_otel.semconv import NodeKind
 from tests import builders as B
 from tests.builders import MS, US, Task
@@ -12,7 +13,7 @@ T1 = Task(transition=1 * MS, node_setup=2 * MS, task_setup=3 * MS, runtime=10 * 
           node_teardown=2 * MS)  # fmt: skip
 
 
-def _assert_tiles(n: S.NodeTimeline) -> None:
+def _assert_tiles(n: TL.NodeTimeline) -> None:
     """A node's sections cover queued -> end with no gap or overlap, and its wait covers ready -> queued."""
     for parts, lo, hi in ((n.waiting, n.ready, n.queued), (n.sections, n.queued, n.end)):
         at = lo
@@ -32,8 +33,8 @@ def test_chain_segments_are_the_recorded_lengths():
         assert tl.nodes[f"n{i}"].totals() == t.segments()
         assert tl.nodes[f"n{i}"].duration == t.duration
     assert [(s.segment, s.duration) for s in tl.sections] == [
-        (S.WORKFLOW_SETUP, 5 * MS),
-        (S.WORKFLOW_TEARDOWN, 4 * MS),
+        (TL.WORKFLOW_SETUP, 5 * MS),
+        (TL.WORKFLOW_TEARDOWN, 4 * MS),
     ]
     assert tl.duration == 5 * MS + sum(t.transition + t.duration for t in tasks) + 4 * MS
     for n in tl.nodes.values():
@@ -50,7 +51,7 @@ def test_retry_gap_is_node_reset_and_failed_attempt_is_retried():
     n = tl.nodes["n0"]
     assert n.totals() == t.segments()
     assert [a.number for a in n.attempts] == [0, 1, 2]
-    assert [s.segment for s in n.sections].count(S.NODE_RESET) == 2
+    assert [s.segment for s in n.sections].count(TL.NODE_RESET) == 2
     _assert_tiles(n)
 
 
@@ -60,8 +61,8 @@ def test_cache_hit_is_all_flyte_time():
         tl = S.node_timelines(rec.table())
     n = tl.nodes["n1"]
     assert n.kind == NodeKind.CACHE_HIT
-    assert n.totals() == {S.NODE_TRANSITION: 3 * MS, S.NODE_SETUP: 40 * MS}
-    assert {S.SEGMENT_CATEGORY[s.segment] for s in n.sections} == {S.FLYTE}
+    assert n.totals() == {TL.NODE_TRANSITION: 3 * MS, TL.NODE_SETUP: 40 * MS}
+    assert {TL.SEGMENT_CATEGORY[s.segment] for s in n.sections} == {TL.FLYTE}
 
 
 def test_dynamic_runs_its_pod_then_subnodes_and_children_wait_from_the_pod_end():
@@ -75,7 +76,7 @@ def test_dynamic_runs_its_pod_then_subnodes_and_children_wait_from_the_pod_end()
         tl = S.node_timelines(rec.table())
     n = tl.nodes["n0"]
     subnodes = sum(k.transition + k.duration for k in kids)
-    assert n.totals() == {**own.segments(), S.SUBNODES: subnodes, S.NODE_TEARDOWN: 5 * MS}
+    assert n.totals() == {**own.segments(), TL.SUBNODES: subnodes, TL.NODE_TEARDOWN: 5 * MS}
     assert n.children == ["n0/c0", "n0/c1"]
     assert tl.nodes["n0/c0"].totals() == kids[0].segments()
     assert tl.nodes["n0/c1"].totals() == kids[1].segments()
@@ -91,13 +92,13 @@ def test_subworkflow_start_and_end_nodes_anchor_it():
         tl = S.node_timelines(rec.table())
     n = tl.nodes["n0"]
     assert n.totals() == {
-        S.NODE_TRANSITION: 2 * MS,
-        S.SUBNODES: 3 * MS + inner.transition + inner.duration + 4 * MS,
-        S.NODE_TEARDOWN: 6 * MS,
+        TL.NODE_TRANSITION: 2 * MS,
+        TL.SUBNODES: 3 * MS + inner.transition + inner.duration + 4 * MS,
+        TL.NODE_TEARDOWN: 6 * MS,
     }
-    assert tl.nodes["n0/start-node"].totals() == {S.NODE_SETUP: 3 * MS}
+    assert tl.nodes["n0/start-node"].totals() == {TL.NODE_SETUP: 3 * MS}
     assert tl.nodes["n0/t0"].totals() == inner.segments()
-    assert tl.nodes["n0/end-node"].totals() == {S.NODE_SETUP: 4 * MS}
+    assert tl.nodes["n0/end-node"].totals() == {TL.NODE_SETUP: 4 * MS}
 
 
 def test_launch_plan_child_execution_is_subnodes_and_recursed():
@@ -109,8 +110,8 @@ def test_launch_plan_child_execution_is_subnodes_and_recursed():
     tl = S.node_timelines(parent, {"ex-child": child})
     n = tl.nodes["n0"]
     child_len = 3 * MS + inner.transition + inner.duration + 4 * MS
-    assert n.totals() == {S.NODE_TRANSITION: 2 * MS, S.NODE_SETUP: 7 * MS, S.SUBNODES: child_len,
-                          S.NODE_TEARDOWN: 5 * MS}  # fmt: skip
+    assert n.totals() == {TL.NODE_TRANSITION: 2 * MS, TL.NODE_SETUP: 7 * MS, TL.SUBNODES: child_len,
+                          TL.NODE_TEARDOWN: 5 * MS}  # fmt: skip
     assert n.child is not None and n.child.exec_id == "ex-child" and n.child.duration == child_len
     assert n.child.nodes["n0"].totals() == inner.segments()
 
@@ -121,7 +122,7 @@ def test_launch_plan_without_its_child_says_so_and_counts_subnodes():
         B.launch_plan(rec, inner, transition=2 * MS, launch=7 * MS, child_setup=3 * MS, child_teardown=4 * MS,
                       node_teardown=5 * MS, setup=1 * MS, teardown=1 * MS)  # fmt: skip
         tl = S.node_timelines(rec.table("ex-parent"))
-    assert tl.nodes["n0"].totals()[S.SUBNODES] == tl.nodes["n0"].duration
+    assert tl.nodes["n0"].totals()[TL.SUBNODES] == tl.nodes["n0"].duration
     assert any("ex-child" in w and "not available" in w for w in tl.warnings)
 
 
@@ -142,13 +143,13 @@ def test_array_of_1000_reports_fan_out_and_spread_of_subtask_overheads():
         tl = S.node_timelines(rec.table())
     n = tl.nodes["n0"]
     ends = [4 * MS + i * 10 * US + subs[i].duration for i in range(1000)]
-    assert n.totals() == {S.NODE_TRANSITION: 1 * MS, S.NODE_SETUP: 4 * MS, S.SUBNODES: max(ends) - 4 * MS,
-                          S.NODE_TEARDOWN: 6 * MS}  # fmt: skip
+    assert n.totals() == {TL.NODE_TRANSITION: 1 * MS, TL.NODE_SETUP: 4 * MS, TL.SUBNODES: max(ends) - 4 * MS,
+                          TL.NODE_TEARDOWN: 6 * MS}  # fmt: skip
     assert n.array is not None
     assert (n.array.size, n.array.subtasks, n.array.retries) == (1000, 1000, 1)
-    assert n.array.spread[S.TASK_SETUP] == {"min": 1 * MS, "p50": 1 * MS + 499_500, "max": 1 * MS + 999 * US}
-    assert n.array.spread[S.TASK_TEARDOWN] == {"min": 2 * MS, "p50": 2 * MS + 4_500, "max": 2 * MS + 9 * US}
-    assert n.array.spread[S.TASK_RUNTIME] == {"min": 50 * MS, "p50": 50 * MS, "max": 50 * MS}
+    assert n.array.spread[TL.TASK_SETUP] == {"min": 1 * MS, "p50": 1 * MS + 499_500, "max": 1 * MS + 999 * US}
+    assert n.array.spread[TL.TASK_TEARDOWN] == {"min": 2 * MS, "p50": 2 * MS + 4_500, "max": 2 * MS + 9 * US}
+    assert n.array.spread[TL.TASK_RUNTIME] == {"min": 50 * MS, "p50": 50 * MS, "max": 50 * MS}
 
 
 def test_gate_wait_is_node_idle_not_overhead():
@@ -158,8 +159,8 @@ def test_gate_wait_is_node_idle_not_overhead():
         b.finish(teardown=1 * MS)
         tl = S.node_timelines(rec.table())
     n = tl.nodes["n0"]
-    assert n.totals() == {S.NODE_TRANSITION: 2 * MS, S.NODE_SETUP: 3 * MS, S.NODE_IDLE: 5_000 * MS,
-                          S.NODE_TEARDOWN: 4 * MS}  # fmt: skip
+    assert n.totals() == {TL.NODE_TRANSITION: 2 * MS, TL.NODE_SETUP: 3 * MS, TL.NODE_IDLE: 5_000 * MS,
+                          TL.NODE_TEARDOWN: 4 * MS}  # fmt: skip
     assert S.aggregate_overhead(tl) == 1 * MS + 1 * MS + 2 * MS + 3 * MS + 4 * MS
 
 
@@ -172,8 +173,8 @@ def test_max_parallelism_hold_back_is_idle_and_the_rest_is_transition():
         tl = S.node_timelines(rec.table())
     n = tl.nodes["n0"]
     assert [(s.segment, s.duration) for s in n.waiting] == [
-        (S.NODE_IDLE, 30 * MS),
-        (S.NODE_TRANSITION, 2 * MS),
+        (TL.NODE_IDLE, 30 * MS),
+        (TL.NODE_TRANSITION, 2 * MS),
     ]
     assert n.totals() == t.segments()
 
@@ -187,8 +188,8 @@ def test_pod_clock_skew_is_clamped_into_the_attempt_with_a_warning():
         tl = S.node_timelines(rec.table())
     n = tl.nodes["n0"]
     # Seen by propeller: setup 2ms + skew until user code "starts", then runtime until the attempt ends.
-    assert n.totals() == {S.NODE_TRANSITION: 1 * MS, S.NODE_SETUP: 1 * MS, S.TASK_SETUP: 7 * MS,
-                          S.TASK_RUNTIME: 6 * MS, S.NODE_TEARDOWN: 1 * MS}  # fmt: skip
+    assert n.totals() == {TL.NODE_TRANSITION: 1 * MS, TL.NODE_SETUP: 1 * MS, TL.TASK_SETUP: 7 * MS,
+                          TL.TASK_RUNTIME: 6 * MS, TL.NODE_TEARDOWN: 1 * MS}  # fmt: skip
     assert any("clock skew" in w and "n0" in w for w in tl.warnings)
     assert n.duration == t.duration
     _assert_tiles(n)

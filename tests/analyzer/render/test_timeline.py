@@ -13,9 +13,12 @@ from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 import flyte_otel as fo
 from analyzer.cli import main
 from analyzer.errors import AnalyzerError
+from analyzer.framing import frame
 from analyzer.reduce import segments as S
+from analyzer.reduce.critical_path import timeline_view
 from analyzer.render import timeline
-from analyzer.store.framing import frame
+from analyzer.render.formats import picture_renderer
+from analyzer.results import timeline as TL
 from tests import builders as B
 from tests.builders import MS, Task
 
@@ -53,10 +56,10 @@ def _fills(doc: str) -> dict[str, str]:
     return dict(re.findall(r"\.([\w-]+)\{fill:(#[0-9a-f]{6})", style))
 
 
-def _timeline(build) -> S.ExecutionTimeline:  # type: ignore[no-untyped-def]
+def _timeline(build) -> TL.TimelineView:  # type: ignore[no-untyped-def]
     with B.recording() as rec:
         build(rec)
-        return S.node_timelines(rec.table())
+        return timeline_view(S.node_timelines(rec.table()))
 
 
 def test_one_row_per_node_with_nested_nodes_right_under_their_parent():
@@ -78,9 +81,9 @@ def test_segment_widths_are_proportional_to_the_known_lengths():
     tl = _timeline(lambda rec: B.chain(rec, [t0, t1], setup=setup, teardown=teardown))
     doc = timeline.svg_text(tl)
     wf = _bars(_row(doc, "workflow"))
-    px_per_ns = _w(wf[S.WORKFLOW_SETUP]) / setup  # the picture's own scale, from one known length
-    origin = _x(wf[S.WORKFLOW_SETUP])
-    assert _w(wf[S.WORKFLOW_TEARDOWN]) == pytest.approx(teardown * px_per_ns, abs=1)
+    px_per_ns = _w(wf[TL.WORKFLOW_SETUP]) / setup  # the picture's own scale, from one known length
+    origin = _x(wf[TL.WORKFLOW_SETUP])
+    assert _w(wf[TL.WORKFLOW_TEARDOWN]) == pytest.approx(teardown * px_per_ns, abs=1)
     at = setup
     for node, t in (("n0", t0), ("n1", t1)):
         bars = _bars(_row(doc, node))
@@ -99,8 +102,8 @@ def _hue(colour: str) -> tuple[float, float]:
 
 
 # DESIGN.md's colours: flyte red, k8s yellow, user code green, sub-nodes blue, NODE_IDLE grey.
-_DESIGN_HUES = {S.FLYTE: (345, 15), S.SCHEDULING: (345, 15), S.K8S: (40, 60), S.USER: (90, 150),
-                S.RECURSIVE: (190, 240)}  # fmt: skip
+_DESIGN_HUES = {TL.FLYTE: (345, 15), TL.SCHEDULING: (345, 15), TL.K8S: (40, 60), TL.USER: (90, 150),
+                TL.RECURSIVE: (190, 240)}  # fmt: skip
 
 
 def _in_hue(hue: float, lo: float, hi: float) -> bool:
@@ -115,14 +118,14 @@ def test_each_segment_is_coloured_as_design_md_says_for_its_category():
     seen = set()
     for row in _rows(doc):
         for segment, rect in _bars(row).items():
-            category = S.SEGMENT_CATEGORY[segment]
+            category = TL.SEGMENT_CATEGORY[segment]
             assert rect.get("class") == category
             seen.add(category)
             if category in _DESIGN_HUES:
                 hue, saturation = _hue(fills[category])
                 assert _in_hue(hue, *_DESIGN_HUES[category]) and saturation > 0.3, (segment, fills[category])
-    assert {S.FLYTE, S.SCHEDULING, S.K8S, S.USER, S.RECURSIVE, S.RETRIED_CATEGORY} <= seen
-    assert _hue(fills[S.HELD])[1] < 0.05  # NODE_IDLE grey
+    assert {TL.FLYTE, TL.SCHEDULING, TL.K8S, TL.USER, TL.RECURSIVE, TL.RETRIED_CATEGORY} <= seen
+    assert _hue(fills[TL.HELD])[1] < 0.05  # NODE_IDLE grey
 
 
 def test_held_node_idle_is_drawn_grey_before_the_transition():
@@ -130,9 +133,9 @@ def test_held_node_idle_is_drawn_grey_before_the_transition():
     tl = _timeline(lambda rec: B.chain(rec, [held], setup=5 * MS, teardown=4 * MS))
     doc = timeline.svg_text(tl)
     bars = _bars(_row(doc, "n0"))
-    assert bars[S.NODE_IDLE].get("class") == S.HELD
-    assert _x(bars[S.NODE_IDLE]) < _x(bars[S.NODE_TRANSITION])
-    assert _w(bars[S.NODE_IDLE]) == pytest.approx(_w(bars[S.NODE_TRANSITION]) * 3, abs=1)
+    assert bars[TL.NODE_IDLE].get("class") == TL.HELD
+    assert _x(bars[TL.NODE_IDLE]) < _x(bars[TL.NODE_TRANSITION])
+    assert _w(bars[TL.NODE_IDLE]) == pytest.approx(_w(bars[TL.NODE_TRANSITION]) * 3, abs=1)
 
 
 def test_scheduling_gap_between_dependent_nodes_starts_where_the_upstream_ends_and_is_thinner():
@@ -140,10 +143,10 @@ def test_scheduling_gap_between_dependent_nodes_starts_where_the_upstream_ends_a
     tl = _timeline(lambda rec: B.chain(rec, [A, t1], setup=5 * MS, teardown=4 * MS))
     doc = timeline.svg_text(tl)
     upstream, bars = _bars(_row(doc, "n0")), _bars(_row(doc, "n1"))
-    gap = bars[S.NODE_TRANSITION]
-    assert _x(gap) == pytest.approx(_x(upstream[S.NODE_TEARDOWN]) + _w(upstream[S.NODE_TEARDOWN]), abs=1)
-    assert _x(gap) + _w(gap) == pytest.approx(_x(bars[S.NODE_SETUP]), abs=1)
-    assert float(gap.get("height", "0")) < float(bars[S.NODE_SETUP].get("height", "0"))
+    gap = bars[TL.NODE_TRANSITION]
+    assert _x(gap) == pytest.approx(_x(upstream[TL.NODE_TEARDOWN]) + _w(upstream[TL.NODE_TEARDOWN]), abs=1)
+    assert _x(gap) + _w(gap) == pytest.approx(_x(bars[TL.NODE_SETUP]), abs=1)
+    assert float(gap.get("height", "0")) < float(bars[TL.NODE_SETUP].get("height", "0"))
 
 
 def _critical(doc: str) -> set[str]:
@@ -165,7 +168,7 @@ def test_critical_outline_covers_the_node_from_ready_to_end():
     outlines = [r for r in row.iter(f"{NS}rect") if r.get("class") == "critical"]
     bars = _bars(row)
     assert len(outlines) == 1  # the node's stretch of the path is one outline
-    first, last = bars[S.NODE_TRANSITION], bars[S.NODE_TEARDOWN]
+    first, last = bars[TL.NODE_TRANSITION], bars[TL.NODE_TEARDOWN]
     assert _x(outlines[0]) == pytest.approx(_x(first), abs=1)
     assert _x(outlines[0]) + _w(outlines[0]) == pytest.approx(_x(last) + _w(last), abs=1)
 
@@ -178,8 +181,8 @@ def test_launch_plan_child_nodes_are_rows_under_the_launch_plan_and_on_the_path(
     assert [r.get("data-node") for r in _rows(doc)] == ["workflow", "n0", "n0/n0"]
     assert _critical(doc) == {"workflow", "n0", "n0/n0"}
     child_bars = _bars(_row(doc, "n0/n0"))
-    px_per_ns = _w(_bars(_row(doc, "workflow"))[S.WORKFLOW_SETUP]) / (5 * MS)
-    assert _w(child_bars[S.TASK_RUNTIME]) == pytest.approx(A.runtime * px_per_ns, abs=1)
+    px_per_ns = _w(_bars(_row(doc, "workflow"))[TL.WORKFLOW_SETUP]) / (5 * MS)
+    assert _w(child_bars[TL.TASK_RUNTIME]) == pytest.approx(A.runtime * px_per_ns, abs=1)
 
 
 def test_label_names_the_node_kind_and_its_own_overhead_shares():
@@ -213,7 +216,7 @@ def test_html_expands_an_array_into_one_row_per_subtask_with_its_segments():
     assert sub is not None
     rows = _rows(sub.group(0))
     assert [r.get("data-node") for r in rows] == [f"n0[{i}]" for i in range(6)]
-    runtimes = [_w(_bars(r)[S.TASK_RUNTIME]) for r in rows]
+    runtimes = [_w(_bars(r)[TL.TASK_RUNTIME]) for r in rows]
     for i, w in enumerate(runtimes):  # runtime i is (5 + i) ms: widths grow by one 5th of the first
         assert w == pytest.approx(runtimes[0] * (5 + i) / 5, abs=1)
 
@@ -234,12 +237,13 @@ def test_same_execution_recorded_twice_draws_the_same_bytes():
     assert timeline.svg_text(_timeline(build)) == timeline.svg_text(_timeline(build))
 
 
-def test_unknown_suffix_is_an_error_naming_the_path_and_writes_nothing(tmp_path: Path):
-    tl = _timeline(lambda rec: B.chain(rec, [A], setup=5 * MS, teardown=4 * MS))
+def test_unknown_suffix_is_an_error_naming_the_path(tmp_path: Path):
     out = tmp_path / "timeline.png"
-    with pytest.raises(AnalyzerError, match="timeline.png"):
-        timeline.write(tl, out)
-    assert not out.exists()
+    with pytest.raises(
+        AnalyzerError, match=r"timeline\.png: the timeline is written as \.svg or \.html, not '\.png'"
+    ):
+        picture_renderer("timeline", out)
+    assert picture_renderer("timeline", tmp_path / "t.HTML") is timeline.html_text
 
 
 def test_cli_timeline_option_writes_the_picture_of_the_execution(tmp_path: Path):
@@ -271,8 +275,8 @@ def test_cli_timeline_draws_a_launch_plan_child_whose_trace_is_another_store_fil
     assert main(["ex-parent", "--store", str(store), "--timeline", str(out)]) == 0
     doc = out.read_text(encoding="utf-8")
     assert [r.get("data-node") for r in _rows(doc)] == ["workflow", "n0", "n0/n0"]
-    px_per_ns = _w(_bars(_row(doc, "workflow"))[S.WORKFLOW_SETUP]) / (5 * MS)
-    assert _w(_bars(_row(doc, "n0/n0"))[S.TASK_RUNTIME]) == pytest.approx(A.runtime * px_per_ns, abs=1)
+    px_per_ns = _w(_bars(_row(doc, "workflow"))[TL.WORKFLOW_SETUP]) / (5 * MS)
+    assert _w(_bars(_row(doc, "n0/n0"))[TL.TASK_RUNTIME]) == pytest.approx(A.runtime * px_per_ns, abs=1)
 
 
 def test_upstream_dialect_draws_each_node_first_to_last_seen_without_segments_or_path():
@@ -286,7 +290,7 @@ def test_upstream_dialect_draws_each_node_first_to_last_seen_without_segments_or
                     fo.handle_node("ex-up", node, start=B.T0 + s * MS, end=B.T0 + e * MS),
                 ):
                     pass
-        tl = S.node_timelines(rec.table())
+        tl = timeline_view(S.node_timelines(rec.table()))
     doc = timeline.svg_text(tl)
     assert [r.get("data-node") for r in _rows(doc)] == ["workflow", "n0", "n1"]
     assert not _critical(doc)

@@ -11,7 +11,7 @@ from source_loopback import Loopback, Reply, json_bytes, otlp_proto, round_trace
 from test_source_flyteadmin import EXEC, SEC, TREE
 
 from analyzer.cli import main
-from analyzer.reduce import segments as S
+from analyzer.results import timeline as TL
 from tests import builders as B
 from tests.builders import MS, Task
 
@@ -43,17 +43,17 @@ def test_upstream_trace_gets_flyteadmin_segments_when_an_admin_url_is_given(
     assert server.paths() == [METRICS] and server.requests[0].query == {"depth": "10"}
     # TREE's known timings (seconds): the workflow 0-100, setup 0-5, teardown 90-100; n0 retried once.
     assert body["duration"] == 100 * SEC
-    assert body["segments"] == {S.WORKFLOW_SETUP: 5 * SEC, S.WORKFLOW_TEARDOWN: 10 * SEC}
+    assert body["segments"] == {TL.WORKFLOW_SETUP: 5 * SEC, TL.WORKFLOW_TEARDOWN: 10 * SEC}
     n0 = next(n["n0"] for n in body["nodes"] if "n0" in n)
     assert n0["attempts"] == 2
     assert n0["segments"] == {
-        S.NODE_TRANSITION: (6 - 5) * SEC,
-        S.NODE_SETUP: (8 - 6) * SEC,
-        S.TASK_SETUP: ((10 - 8) + (33 - 32)) * SEC,
-        S.TASK_RUNTIME: ((28 - 10) + (44 - 33)) * SEC,
-        S.TASK_TEARDOWN: ((30 - 28) + (45 - 44)) * SEC,
-        S.NODE_RESET: (32 - 30) * SEC,
-        S.NODE_TEARDOWN: (50 - 45) * SEC,
+        TL.NODE_TRANSITION: (6 - 5) * SEC,
+        TL.NODE_SETUP: (8 - 6) * SEC,
+        TL.TASK_SETUP: ((10 - 8) + (33 - 32)) * SEC,
+        TL.TASK_RUNTIME: ((28 - 10) + (44 - 33)) * SEC,
+        TL.TASK_TEARDOWN: ((30 - 28) + (45 - 44)) * SEC,
+        TL.NODE_RESET: (32 - 30) * SEC,
+        TL.NODE_TEARDOWN: (50 - 45) * SEC,
     }
     assert body["propeller"]["rounds"]["count"] == 2  # the trace's own orchestration metrics are kept
 
@@ -67,7 +67,7 @@ def test_flyteadmin_is_not_asked_when_the_trace_has_lifecycle_records(
         path = tmp_path / "flyte_otel.binpb.raw"
         path.write_bytes(rec.payload())
     body = _report(capsys, "--file", str(path), "--admin-url", server.url, *ADMIN)
-    assert body["nodes"][1]["n0"]["segments"][S.TASK_RUNTIME] == 10 * MS
+    assert body["nodes"][1]["n0"]["segments"][TL.TASK_RUNTIME] == 10 * MS
     assert server.requests == []
 
 

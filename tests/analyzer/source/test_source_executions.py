@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 
+from analyzer.framing import frame
 from analyzer.source.executions import child_executions, execution_table
 from analyzer.source.local import StoreSource
-from analyzer.store.framing import frame
 from flyte_otel import semconv
 from tests import builders as B
 from tests.builders import MS, Task

@@ -9,10 +9,13 @@ import pytest
 from source_loopback import T0, Loopback, Reply, json_bytes
 
 from analyzer import table as T
-from analyzer.errors import AnalyzerError, NotFound
+from analyzer.decode.flyteadmin import timeline_from_span
+from analyzer.errors import AnalyzerError, DecodeError, NotFound
 from analyzer.reduce import segments as S
+from analyzer.reduce.admin_segments import merge
+from analyzer.results import timeline as TL
 from analyzer.source.config import RemoteConfig
-from analyzer.source.flyteadmin import FlyteAdminMetrics, merge, timeline_from_span
+from analyzer.source.flyteadmin import FlyteAdminMetrics
 from analyzer.table import SpanTable
 from flyte_otel import semconv
 
@@ -57,25 +60,25 @@ def task(nid: str, attempt: int, start: float, end: float, *children: dict[str, 
 # A workflow of a task node n0 that failed once and was retried, then a subworkflow node n1 holding n1-0-n0.
 TREE = span(
     0, 100, "workflow_id", EXEC,
-    op(0, 5, S.WORKFLOW_SETUP),
+    op(0, 5, TL.WORKFLOW_SETUP),
     node(
         "n0", 6, 50,
-        op(5, 6, S.NODE_TRANSITION),
-        op(6, 8, S.NODE_SETUP),
-        task("n0", 0, 8, 30, op(8, 10, S.TASK_SETUP), op(10, 28, S.TASK_RUNTIME), op(28, 30, S.TASK_TEARDOWN)),
-        op(30, 32, S.NODE_RESET),
-        task("n0", 1, 32, 45, op(32, 33, S.TASK_SETUP), op(33, 44, S.TASK_RUNTIME), op(44, 45, S.TASK_TEARDOWN)),
-        op(45, 50, S.NODE_TEARDOWN),
+        op(5, 6, TL.NODE_TRANSITION),
+        op(6, 8, TL.NODE_SETUP),
+        task("n0", 0, 8, 30, op(8, 10, TL.TASK_SETUP), op(10, 28, TL.TASK_RUNTIME), op(28, 30, TL.TASK_TEARDOWN)),
+        op(30, 32, TL.NODE_RESET),
+        task("n0", 1, 32, 45, op(32, 33, TL.TASK_SETUP), op(33, 44, TL.TASK_RUNTIME), op(44, 45, TL.TASK_TEARDOWN)),
+        op(45, 50, TL.NODE_TEARDOWN),
     ),
     node(
         "n1", 52, 90,
-        op(50, 52, S.NODE_TRANSITION),
-        op(52, 54, S.NODE_SETUP),
-        node("n1-0-n0", 55, 80, op(55, 56, S.NODE_SETUP), task("n1-0-n0", 0, 56, 79, op(56, 79, S.TASK_RUNTIME)),
-             op(79, 80, S.NODE_TEARDOWN)),
-        op(85, 90, S.NODE_TEARDOWN),
+        op(50, 52, TL.NODE_TRANSITION),
+        op(52, 54, TL.NODE_SETUP),
+        node("n1-0-n0", 55, 80, op(55, 56, TL.NODE_SETUP), task("n1-0-n0", 0, 56, 79, op(56, 79, TL.TASK_RUNTIME)),
+             op(79, 80, TL.NODE_TEARDOWN)),
+        op(85, 90, TL.NODE_TEARDOWN),
     ),
-    op(90, 100, S.WORKFLOW_TEARDOWN),
+    op(90, 100, TL.WORKFLOW_TEARDOWN),
 )  # fmt: skip
 
 
@@ -100,8 +103,8 @@ def test_the_tree_becomes_node_timelines_with_flyteadmins_segments() -> None:
     tl = timeline_from_span(TREE)
     assert (tl.exec_id, tl.start, tl.end) == ("f7a1b2c3d4", at(0), at(100))
     assert [(s.segment, s.start, s.end) for s in tl.sections] == [
-        (S.WORKFLOW_SETUP, at(0), at(5)),
-        (S.WORKFLOW_TEARDOWN, at(90), at(100)),
+        (TL.WORKFLOW_SETUP, at(0), at(5)),
+        (TL.WORKFLOW_TEARDOWN, at(90), at(100)),
     ]
     n0 = tl.nodes["n0"]
     assert (n0.kind, n0.ready, n0.queued, n0.end) == (semconv.NodeKind.TASK, at(5), at(6), at(50))
@@ -109,15 +112,15 @@ def test_the_tree_becomes_node_timelines_with_flyteadmins_segments() -> None:
         (0, at(8), at(30), at(10), at(28)),
         (1, at(32), at(45), at(33), at(44)),
     ]
-    assert [s.segment for s in n0.waiting] == [S.NODE_TRANSITION]
+    assert [s.segment for s in n0.waiting] == [TL.NODE_TRANSITION]
     assert n0.totals() == {
-        S.NODE_TRANSITION: 1 * SEC,
-        S.NODE_SETUP: 2 * SEC,
-        S.TASK_SETUP: 3 * SEC,
-        S.TASK_RUNTIME: 29 * SEC,
-        S.TASK_TEARDOWN: 3 * SEC,
-        S.NODE_RESET: 2 * SEC,
-        S.NODE_TEARDOWN: 5 * SEC,
+        TL.NODE_TRANSITION: 1 * SEC,
+        TL.NODE_SETUP: 2 * SEC,
+        TL.TASK_SETUP: 3 * SEC,
+        TL.TASK_RUNTIME: 29 * SEC,
+        TL.TASK_TEARDOWN: 3 * SEC,
+        TL.NODE_RESET: 2 * SEC,
+        TL.NODE_TEARDOWN: 5 * SEC,
     }
 
 
@@ -132,9 +135,9 @@ def test_a_subworkflow_s_children_time_is_subnodes() -> None:
     n1 = tl.nodes["n1"]
     assert n1.kind == semconv.NodeKind.SUBWORKFLOW and n1.children == ["n1-0-n0"]
     assert [(s.segment, s.start, s.end) for s in n1.sections] == [
-        (S.NODE_SETUP, at(52), at(54)),
-        (S.SUBNODES, at(54), at(85)),
-        (S.NODE_TEARDOWN, at(85), at(90)),
+        (TL.NODE_SETUP, at(52), at(54)),
+        (TL.SUBNODES, at(54), at(85)),
+        (TL.NODE_TEARDOWN, at(85), at(90)),
     ]
     assert tl.nodes["n1-0-n0"].parent == "n1"
 
@@ -163,17 +166,17 @@ def test_timestamps_keep_nanoseconds() -> None:
 def test_a_launch_plan_node_holds_the_child_execution() -> None:
     child = dict(EXEC, name="child1")
     tree = span(0, 30, "workflow_id", EXEC,
-                node("n0", 0, 30, op(0, 2, S.NODE_SETUP), span(2, 28, "workflow_id", child, op(2, 3, S.WORKFLOW_SETUP)),
-                     op(28, 30, S.NODE_TEARDOWN)))  # fmt: skip
+                node("n0", 0, 30, op(0, 2, TL.NODE_SETUP), span(2, 28, "workflow_id", child, op(2, 3, TL.WORKFLOW_SETUP)),
+                     op(28, 30, TL.NODE_TEARDOWN)))  # fmt: skip
     n0 = timeline_from_span(tree).nodes["n0"]
     assert n0.kind == semconv.NodeKind.LAUNCH_PLAN and n0.child_exec_id == "child1"
-    assert n0.child is not None and n0.child.sections[0].segment == S.WORKFLOW_SETUP
-    assert [s.segment for s in n0.sections] == [S.NODE_SETUP, S.SUBNODES, S.NODE_TEARDOWN]
+    assert n0.child is not None and n0.child.sections[0].segment == TL.WORKFLOW_SETUP
+    assert [s.segment for s in n0.sections] == [TL.NODE_SETUP, TL.SUBNODES, TL.NODE_TEARDOWN]
 
 
 def test_a_root_that_is_not_a_workflow_is_refused() -> None:
     with pytest.raises(Exception, match="not a workflow span"):
-        timeline_from_span(op(0, 1, S.NODE_SETUP))
+        timeline_from_span(op(0, 1, TL.NODE_SETUP))
 
 
 # --- over HTTP -------------------------------------------------------------------------------------------
@@ -194,24 +197,27 @@ def test_fetched_over_rest_with_depth_and_json_accept(server: Loopback) -> None:
 
 def test_project_and_domain_from_settings(server: Loopback) -> None:
     server.on("/api/v1/metrics/executions/p/d/name1", Reply(body=json_bytes({"span": TREE})))
-    FlyteAdminMetrics(config(server.url, project="p", domain="d")).span_tree("name1")
+    FlyteAdminMetrics(config(server.url, project="p", domain="d")).timeline("name1")
     assert server.paths() == ["/api/v1/metrics/executions/p/d/name1"]
 
 
 def test_without_project_and_domain_it_says_what_is_needed(server: Loopback) -> None:
     with pytest.raises(AnalyzerError, match="project and domain"):
-        FlyteAdminMetrics(config(server.url)).span_tree("name1")
+        FlyteAdminMetrics(config(server.url)).timeline("name1")
 
 
 def test_an_unknown_execution_is_not_found(server: Loopback) -> None:
     with pytest.raises(NotFound, match="has no execution p/d/nope"):
-        FlyteAdminMetrics(config(server.url)).span_tree("p/d/nope")
+        FlyteAdminMetrics(config(server.url)).timeline("p/d/nope")
 
 
-def test_a_body_that_is_not_a_metrics_response_is_a_backend_error(server: Loopback) -> None:
+def test_a_body_that_is_not_a_metrics_response_is_a_decode_error_naming_the_url(server: Loopback) -> None:
     server.on("/api/v1/metrics/executions/p/d/x", Reply(body=b'{"spans": []}'))
-    with pytest.raises(Exception, match="not a WorkflowExecutionGetMetricsResponse"):
-        FlyteAdminMetrics(config(server.url)).span_tree("p/d/x")
+    with pytest.raises(
+        DecodeError,
+        match=r"/api/v1/metrics/executions/p/d/x\?depth=\d+: not a WorkflowExecutionGetMetricsResponse",
+    ):
+        FlyteAdminMetrics(config(server.url)).timeline("p/d/x")
 
 
 def test_admin_url_is_required() -> None:
@@ -249,7 +255,7 @@ def test_merge_puts_flyteadmin_segments_on_the_trace_s_nodes_by_node_id() -> Non
     nested = merged.nodes["n1/n1-0-n0"]  # FlyteAdmin's n1-0-n0 matched the trace's path
     assert nested.parent == "n1" and all(s.node == "n1/n1-0-n0" for s in nested.sections)
     assert merged.nodes["n1"].children == ["n1/n1-0-n0"]
-    assert [s.segment for s in merged.sections] == [S.WORKFLOW_SETUP, S.WORKFLOW_TEARDOWN]
+    assert [s.segment for s in merged.sections] == [TL.WORKFLOW_SETUP, TL.WORKFLOW_TEARDOWN]
     assert any("2 of 3 nodes matched the trace" in w for w in merged.warnings)
     assert not any("not available" in w for w in merged.warnings)
     assert (merged.start, merged.end) == (at(0), at(100))

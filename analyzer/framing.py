@@ -1,4 +1,4 @@
-"""Record framing of the local store's files (docs/store.md), shared by the writer and the reader.
+"""Record framing of the local store's files (docs/store.md): shared by the store's writer and the decoders.
 
 ``*.binpb``: each record is a 4-byte big-endian length, then that many bytes of a serialized ``TracesData``
 (the OpenTelemetry Collector ``file`` exporter's ``format: proto``, exporter/fileexporter/file_writer.go
@@ -12,11 +12,26 @@ import struct
 from collections.abc import Iterator
 from typing import BinaryIO
 
+__all__ = [
+    "JSON_LINES_SUFFIX",
+    "LENGTH_SIZE",
+    "PROTO_SUFFIX",
+    "SUFFIXES",
+    "Truncated",
+    "frame",
+    "iter_lines",
+    "iter_records",
+    "read_lines",
+    "records",
+]
+
+# The store's two kinds of file: length-prefixed protobuf records, OTLP/JSON lines.
 PROTO_SUFFIX = ".binpb"
 JSON_LINES_SUFFIX = ".jsonl"
 SUFFIXES = (PROTO_SUFFIX, JSON_LINES_SUFFIX)
 
 _LENGTH = struct.Struct(">I")
+# Bytes of a record's length prefix.
 LENGTH_SIZE = _LENGTH.size
 
 

@@ -1,4 +1,4 @@
-"""The local store (docs/store.md): every *.binpb / *.jsonl file read, cut-off tails warned, damage named."""
+"""Reading the local store (docs/store.md): every *.binpb / *.jsonl file read, cut-off tails warned, damage named."""
 
 from __future__ import annotations
 
@@ -10,12 +10,12 @@ from google.protobuf import json_format
 from opentelemetry.proto.trace.v1.trace_pb2 import TracesData
 
 import analyzer
+from analyzer import framing
 from analyzer import table as t
 from analyzer.errors import DecodeError, NotFound
-from analyzer.store import framing
-from analyzer.store.reader import STORE_ENV, default_store, read_store
+from analyzer.load import read_store
 
-FIXTURES = Path(__file__).resolve().parents[3] / ".." / "shared" / "fixtures"
+FIXTURES = Path(__file__).resolve().parents[2] / ".." / "shared" / "fixtures"
 PB = (FIXTURES / "otelproto_example_trace.otlp.pb").read_bytes()
 
 
@@ -28,18 +28,6 @@ def _record(span_id: int) -> bytes:
 
 def _line(span_id: int) -> bytes:
     return json.dumps(json_format.MessageToDict(TracesData.FromString(_record(span_id)))).encode()
-
-
-def test_frame_then_iter_records_round_trips_with_offsets():
-    payloads = [b"\x0a\x00", b"", b"\x0a\x01x"]
-    data = b"".join(framing.frame(p) for p in payloads)
-    got = [(off, bytes(p)) for off, p in framing.iter_records(data)]
-    assert got == [(0, payloads[0]), (6, payloads[1]), (10, payloads[2])]
-    assert data[:4] == b"\x00\x00\x00\x02"  # big-endian uint32 length, as the Collector file exporter writes
-
-
-def test_iter_lines_numbers_lines_and_skips_blank_ones():
-    assert list(framing.iter_lines(b'{"a":1}\n\n{"b":2}')) == [(1, 0, b'{"a":1}'), (3, 9, b'{"b":2}')]
 
 
 def test_read_store_reads_every_store_file_and_ignores_others(tmp_path):
@@ -76,10 +64,3 @@ def test_a_damaged_record_in_the_middle_is_an_error_naming_file_and_offset(tmp_p
 def test_a_missing_store_is_not_found(tmp_path):
     with pytest.raises(NotFound, match="no trace store"):
         read_store(tmp_path / "absent")
-
-
-def test_default_store_follows_the_environment(monkeypatch, tmp_path):
-    monkeypatch.setenv(STORE_ENV, str(tmp_path))
-    assert default_store() == tmp_path
-    monkeypatch.delenv(STORE_ENV)
-    assert default_store().parts[-3:] == ("share", "otel-fold", "store")
