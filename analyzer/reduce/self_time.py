@@ -19,9 +19,6 @@ GROUP_ALIASES: dict[str, str] = {
     "name": t.NAME,
     "category": t.CATEGORY,
 }
-STAT_COLUMNS = (
-    "count", "total", "avg", "min", "max", "self_total", "self_avg", "self_min", "self_max", "percent",
-)  # fmt: skip
 
 
 def self_time(ex: Execution) -> np.ndarray:
