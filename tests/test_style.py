@@ -19,7 +19,10 @@ CHECKS = {
 }
 
 
-@pytest.mark.parametrize("name", list(CHECKS))
+# mypy takes over 2 s: the quick loop (-m "not slow") leaves it to the full run.
+@pytest.mark.parametrize(
+    "name", [pytest.param(n, marks=pytest.mark.slow) if n == "mypy" else n for n in CHECKS]
+)
 def test_tree_passes(name: str) -> None:
     done = subprocess.run(CHECKS[name], cwd=ROOT, capture_output=True, text=True, timeout=240)
     assert done.returncode == 0, f"{name} failed:\n{done.stdout}\n{done.stderr}"

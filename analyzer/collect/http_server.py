@@ -14,13 +14,15 @@ from google.rpc.status_pb2 import Status
 from analyzer.collect.intake import INVALID, NOT_FOUND, TOO_LARGE, UNSUPPORTED_MEDIA, Intake, Rejected
 from analyzer.errors import AnalyzerError
 
-__all__ = ["JSON", "PATH", "PROTOBUF", "start_http"]
+__all__ = ["JSON", "PATH", "POLL_INTERVAL_S", "PROTOBUF", "start_http"]
 
 # OTLP/HTTP's trace path and the two media types it accepts.
 PATH = "/v1/traces"
 PROTOBUF = "application/x-protobuf"
 JSON = "application/json"
 _log = logging.getLogger(__name__)
+# How often (s) the serving loop looks for a shutdown request, so what a stop may wait; http.server's default.
+POLL_INTERVAL_S = 0.5
 
 # Content-Type -> (how to accept the body, the empty ExportTraceServiceResponse in that encoding)
 _ACCEPT = {PROTOBUF: ("accept_proto", b""), JSON: ("accept_json", b"{}")}
@@ -111,7 +113,9 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True  # idle keep-alive connections must not hold up shutdown; stop() drains the intake
 
 
-def start_http(address: str, intake: Intake) -> tuple[ThreadingHTTPServer, int]:
+def start_http(
+    address: str, intake: Intake, *, poll_interval: float = POLL_INTERVAL_S
+) -> tuple[ThreadingHTTPServer, int]:
     """Serve OTLP/HTTP on `host:port` (port 0: any free one) in a thread; returns the server and the port."""
     host, _, port = address.rpartition(":")
     handler = type("Handler", (_Handler,), {"intake": intake})
@@ -123,5 +127,7 @@ def start_http(address: str, intake: Intake) -> tuple[ThreadingHTTPServer, int]:
         server = server_class((host, int(port)), handler)
     except (OSError, ValueError) as e:
         raise AnalyzerError(f"cannot listen for OTLP/HTTP on {address}: {e}") from e
-    threading.Thread(target=server.serve_forever, name="otlp-http", daemon=True).start()
+    threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": poll_interval}, name="otlp-http", daemon=True
+    ).start()
     return server, server.server_address[1]

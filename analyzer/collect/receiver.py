@@ -7,7 +7,7 @@ from http.server import ThreadingHTTPServer
 import grpc
 
 from analyzer.collect.grpc_server import start_grpc
-from analyzer.collect.http_server import start_http
+from analyzer.collect.http_server import POLL_INTERVAL_S, start_http
 from analyzer.collect.intake import DEFAULT_MAX_BYTES, Intake
 from analyzer.collect.sink import Sink
 
@@ -25,8 +25,10 @@ class Receiver:
         http_address: str | None = "127.0.0.1:4318",
         token: str | None = None,
         max_bytes: int = DEFAULT_MAX_BYTES,
+        poll_interval: float = POLL_INTERVAL_S,
     ) -> None:
         self.sink = sink
+        self._poll_interval = poll_interval
         self.intake = Intake(sink, token=token, max_bytes=max_bytes)
         self._grpc_address = grpc_address
         self._http_address = http_address
@@ -41,7 +43,9 @@ class Receiver:
             if self._grpc_address:
                 self._grpc, self.grpc_port = start_grpc(self._grpc_address, self.intake)
             if self._http_address:
-                self._http, self.http_port = start_http(self._http_address, self.intake)
+                self._http, self.http_port = start_http(
+                    self._http_address, self.intake, poll_interval=self._poll_interval
+                )
         except BaseException:
             self.stop(grace=0)
             raise

@@ -12,7 +12,7 @@ import pandas as pd
 from analyzer import table as t
 from analyzer.execution import Execution
 
-__all__ = ["GROUP_ALIASES", "STAT_COLUMNS", "self_time", "statistics"]
+__all__ = ["GROUP_ALIASES", "self_time", "statistics"]
 
 # Names accepted for the group-by key besides any column or attribute key (Jaeger UI's labels).
 GROUP_ALIASES: dict[str, str] = {
@@ -21,9 +21,6 @@ GROUP_ALIASES: dict[str, str] = {
     "name": t.NAME,
     "category": t.CATEGORY,
 }
-STAT_COLUMNS = (
-    "count", "total", "avg", "min", "max", "self_total", "self_avg", "self_min", "self_max", "percent",
-)  # fmt: skip
 
 
 def self_time(ex: Execution) -> np.ndarray:

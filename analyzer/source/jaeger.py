@@ -24,6 +24,7 @@ from analyzer.execution import select_execution
 from analyzer.protowire import encode_varint
 from analyzer.source.config import RemoteConfig, rfc3339
 from analyzer.source.http import HttpClient, Response, backoff_delay
+from analyzer.source.widen import widen
 from analyzer.table import SpanTable
 from flyte_otel import semconv
 
@@ -80,21 +81,13 @@ class JaegerSource:
 
     def execution(self, exec_id: str) -> SpanTable:
         """Every span of every trace holding a span with exec_id = `exec_id` in the window; NotFound if none."""
-        depth, warnings = self.config.limit, []
-        while True:
-            found = self._find(exec_id, depth)
-            returned = found.df[T.TRACE_ID].nunique()
-            if returned < depth:
-                break
-            if depth >= self.config.max_limit:
-                warnings.append(
-                    f"Jaeger search for {semconv.EXEC_ID}={exec_id} returned its limit of {depth} traces: there may "
-                    f"be more; narrow the window (--start/--end) or raise --max-limit"
-                )
-                log.warning("%s", warnings[-1])
-                break
-            depth = min(depth * 2, self.config.max_limit)
-            log.info("Jaeger search came back full; asking again with a search depth of %d", depth)
+        found, warnings = widen(
+            lambda depth: self._counted(exec_id, depth),
+            limit=self.config.limit,
+            max_limit=self.config.max_limit,
+            backend=self.name,
+            exec_id=exec_id,
+        )
         try:
             table = select_execution(found, exec_id, self.url)
         except NotFound:
@@ -112,6 +105,11 @@ class JaegerSource:
             if got is not _MISSING_ENDPOINT:
                 return got  # type: ignore[return-value]
         return None
+
+    def _counted(self, exec_id: str, depth: int) -> tuple[SpanTable, int]:
+        """One search and the number of traces it returned."""
+        found = self._find(exec_id, depth)
+        return found, found.df[T.TRACE_ID].nunique()
 
     def _find(self, exec_id: str, depth: int) -> SpanTable:
         for api in self._apis:

@@ -15,6 +15,7 @@ from analyzer.decode._columns import Columns, gc_paused
 from analyzer.errors import AnalyzerError, BackendError, NotFound
 from analyzer.source.config import RemoteConfig
 from analyzer.source.http import HttpClient, Response, fetch_each
+from analyzer.source.widen import widen
 from analyzer.table import SpanTable
 from flyte_otel import semconv
 
@@ -87,46 +88,42 @@ class TempoSource:
 
     def search(self, exec_id: str) -> tuple[list[str], list[str]]:
         """Trace ids (32 hex) with a span exec_id = `exec_id` in the window, and warnings; raises the limit while full."""
+        (ids, incomplete), full = widen(
+            lambda limit: self._search(exec_id, limit),
+            limit=self.config.limit,
+            max_limit=self.config.max_limit,
+            backend=self.name,
+            exec_id=exec_id,
+        )
+        return ids, full + incomplete
+
+    def _search(self, exec_id: str, limit: int) -> tuple[tuple[list[str], list[str]], int]:
+        """One search: (unique trace ids, a warning if it did not run to the end) and the traces returned."""
         q = f"{{ span.{semconv.EXEC_ID} = {json.dumps(exec_id)} }}"  # a JSON string is a TraceQL string
-        limit = self.config.limit
-        while True:
-            params: dict[str, str | int] = {
-                "q": q,
-                "start": self.config.start_ns // _NS,
-                "end": -(-self.config.end_ns // _NS),  # ceil: the window is never cut short
-                "limit": limit,
-                "spss": 1,  # only the trace ids are read
-            }
-            resp = self.client.get(SEARCH_PATH, params)
-            try:
-                doc = json.loads(resp.body)
-                traces = doc.get("traces") or []
-                ids = [str(t["traceID"]).lower().rjust(32, "0") for t in traces]
-                jobs = doc.get("metrics") or {}
-                done, total = int(jobs.get("completedJobs", 0)), int(jobs.get("totalJobs", 0))
-            except (ValueError, TypeError, KeyError, AttributeError) as e:
-                raise BackendError(
-                    f"{resp.url}: not a Tempo search response ({type(e).__name__}: {e})"
-                ) from None
-            unique = list(dict.fromkeys(ids))
-            if len(traces) < limit:
-                if done < total:  # not cut by the limit, so some of the search did not run
-                    warning = (
-                        f"Tempo search for exec_id={exec_id} finished {done} of {total} jobs: "
-                        f"traces may be missing; try again or narrow the window"
-                    )
-                    log.warning("%s", warning)
-                    return unique, [warning]
-                return unique, []
-            if limit >= self.config.max_limit:
-                warning = (
-                    f"Tempo search for exec_id={exec_id} returned its limit of {limit} traces: there may be more; "
-                    f"narrow the window (--start/--end) or raise --max-limit"
-                )
-                log.warning("%s", warning)
-                return unique, [warning]
-            limit = min(limit * 2, self.config.max_limit)
-            log.info("Tempo search came back full; asking again with limit=%d", limit)
+        params: dict[str, str | int] = {
+            "q": q,
+            "start": self.config.start_ns // _NS,
+            "end": -(-self.config.end_ns // _NS),  # ceil: the window is never cut short
+            "limit": limit,
+            "spss": 1,  # only the trace ids are read
+        }
+        resp = self.client.get(SEARCH_PATH, params)
+        try:
+            doc = json.loads(resp.body)
+            traces = doc.get("traces") or []
+            ids = [str(t["traceID"]).lower().rjust(32, "0") for t in traces]
+            jobs = doc.get("metrics") or {}
+            done, total = int(jobs.get("completedJobs", 0)), int(jobs.get("totalJobs", 0))
+        except (ValueError, TypeError, KeyError, AttributeError) as e:
+            raise BackendError(f"{resp.url}: not a Tempo search response ({type(e).__name__}: {e})") from None
+        warnings = []
+        if len(traces) < limit and done < total:  # not cut by the limit, so some of the search did not run
+            warnings.append(
+                f"Tempo search for exec_id={exec_id} finished {done} of {total} jobs: "
+                f"traces may be missing; try again or narrow the window"
+            )
+            log.warning("%s", warnings[-1])
+        return (list(dict.fromkeys(ids)), warnings), len(traces)
 
     def trace(self, trace_id: str) -> SpanTable | None:
         """One whole trace, or None when Tempo does not have it."""

@@ -34,10 +34,6 @@ class AppendFile:
         while view:
             view = view[os.write(self._fd, view) :]
 
-    def sync(self) -> None:
-        """Force the file's data to disk."""
-        os.fsync(self._fd)
-
     def close(self) -> None:
         """Sync and close; idempotent."""
         if self._fd >= 0:

@@ -18,6 +18,8 @@ from analyzer.framing import Truncated, iter_records
 
 TOKEN = "s3cret"
 MAX_BYTES = 1024 * 1024
+# stop() waits for the HTTP serving loop's next poll: production's 0.5 s, paid by every test, adds up.
+POLL_INTERVAL_S = 0.02
 
 
 def binpb_records(path: Path) -> tuple[list[bytes], int]:
@@ -63,6 +65,7 @@ def receiver(tmp_path: Path) -> Iterator[Receiver]:
         http_address="127.0.0.1:0",
         token=TOKEN,
         max_bytes=MAX_BYTES,
+        poll_interval=POLL_INTERVAL_S,
     ).start()
     yield r
     r.stop(grace=1)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 
+import pytest
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcExporter
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpExporter
 from opentelemetry.sdk.trace import TracerProvider
@@ -40,6 +41,7 @@ def _send(kind: str, receiver, token: str, sent: list) -> None:  # type: ignore[
     provider.shutdown()  # flushes
 
 
+@pytest.mark.slow
 def test_concurrent_grpc_and_http_exporters_store_every_span_exactly_once(
     receiver, token, store_ids, tmp_path
 ):

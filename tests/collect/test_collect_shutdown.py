@@ -26,7 +26,7 @@ class _HeldSink(StoreSink):
 
 def test_stop_drains_a_request_in_flight_before_closing_the_store(tmp_path, make_spans, store_ids):
     sink = _HeldSink(tmp_path / "store")
-    receiver = Receiver(sink, grpc_address=None, http_address="127.0.0.1:0").start()
+    receiver = Receiver(sink, grpc_address=None, http_address="127.0.0.1:0", poll_interval=0.02).start()
     req = encode_spans(make_spans(7))
     status: list[int] = []
 

@@ -68,6 +68,7 @@ def test_bench_rejects_a_bad_profile_with_one_line(
     assert str(bad) in err and "Traceback" not in err
 
 
+@pytest.mark.slow
 def test_demo_folds_a_run_and_detects_the_slower_etcd(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

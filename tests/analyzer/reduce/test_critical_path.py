@@ -177,3 +177,32 @@ def test_span_path_of_an_unknown_root_is_not_found():
     table = SpanTable.from_columns({T.SPAN_ID: ["1" * 16], T.START: [0], T.END: [1]})
     with pytest.raises(NotFound, match="no span"):
         span_critical_path(table, "f" * 16)
+
+
+def test_span_path_of_children_starting_before_their_parent_stays_inside_the_root_and_tiles_it():
+    # Clocks of different processes disagree: a child and its own child start before the root does, and
+    # another child lies wholly before it.
+    ids = ["1" * 16, "2" * 16, "3" * 16, "4" * 16, "5" * 16]
+    names = ["root", "early", "earlier", "late", "stale"]
+    table = SpanTable.from_columns(
+        {
+            T.TRACE_ID: ["a" * 32] * 5,
+            T.SPAN_ID: ids,
+            T.PARENT_ID: ["", ids[0], ids[1], ids[0], ids[0]],
+            T.NAME: names,
+            T.START: [100, 60, 40, 150, 10],
+            T.END: [200, 130, 120, 180, 50],
+        }
+    )
+    path = span_critical_path(table)
+    assert all(100 <= s.start < s.end <= 200 for s in path), path
+    assert sum(s.end - s.start for s in path) == 200 - 100
+    assert [s.start for s in path] == [100, *(s.end for s in path[:-1])]  # sorted, no gap, no overlap
+    name_of = dict(zip(ids, names, strict=True))
+    assert [(name_of[s.span_id], s.start, s.end) for s in path] == [
+        ("earlier", 100, 120),  # clamped to its parent, itself clamped to the root
+        ("early", 120, 130),
+        ("root", 130, 150),
+        ("late", 150, 180),
+        ("root", 180, 200),
+    ]

@@ -183,3 +183,23 @@ def test_notable_keeps_only_what_moved_and_what_is_one_sided():
     assert same.tree == {}
     moved = D.notable(D.diff(_doc([10, 11, 12, 13, 14]), _doc([30, 31, 32, 33, 34])))
     assert moved.changes()[("duration",)].verdict == DR.REGRESSED
+
+
+def test_a_higher_user_code_share_is_an_improvement_and_a_lower_one_a_regression():
+    # Overhead shares move the other way: the same rise in flyteOverhead is a regression.
+    def doc(user: list[float], overhead: list[float]) -> dict:
+        runs = [
+            {"execution": f"r{i}", "userCode": u, "flyteOverhead": o}
+            for i, (u, o) in enumerate(zip(user, overhead, strict=True))
+        ]
+        return R.report(runs, name="shares")
+
+    low = [0.50, 0.52, 0.49, 0.51, 0.50, 0.53, 0.48, 0.51]
+    high = [0.80, 0.79, 0.82, 0.81, 0.78, 0.80, 0.83, 0.79]
+    base, new = doc(low, low), doc(high, high)
+    up = D.diff(base, new).changes()
+    assert up[("userCode",)].verdict == DR.IMPROVED
+    assert up[("flyteOverhead",)].verdict == DR.REGRESSED
+    down = D.diff(new, base).changes()
+    assert down[("userCode",)].verdict == DR.REGRESSED
+    assert down[("flyteOverhead",)].verdict == DR.IMPROVED

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import flyte_otel as fo
+from analyzer import table as T
 from analyzer.reduce.percentiles import category_stats, per_round_stats, stats
 from flyte_otel.semconv import Category, EventKind, Phase
 from tests import builders as B
@@ -44,7 +45,7 @@ def test_category_percentiles_equal_numpy_on_the_recorded_durations():
 
 
 def test_streaks_per_round_count_rounds_without_streaks_as_zero():
-    per_round = [3, 0, 1, 5]
+    per_round = [3, 0, 1, 5, 0]  # the last round, by time and by position in the table, has none
     with B.recording() as rec:
         clock = rec.clock
         for n in per_round:
@@ -56,7 +57,10 @@ def test_streaks_per_round_count_rounds_without_streaks_as_zero():
                     ):
                         pass
                 clock.advance(1 * US)
-        got = per_round_stats(rec.table())
+        table = rec.table()
+    got = per_round_stats(table)
+    rounds = table.df[T.SPAN_ID][(table.df[T.CATEGORY] == Category.ROUND).to_numpy()]
+    assert rounds.iloc[-1] not in set(table.df[T.PARENT_ID])
     s = got["streaksPerRound"]
     assert (s.count, s.total, s.p50, s.p90, s.p99, s.max) == pytest.approx(_numpy(per_round))
     assert got["nodesPerStreak"].count == sum(per_round) and got["nodesPerStreak"].max == 1
