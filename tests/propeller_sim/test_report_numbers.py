@@ -9,12 +9,12 @@ import pytest
 
 from analyzer.load import load, select_execution
 from analyzer.reduce.report import run_report
-from examples.portfolio import BY_NAME
-from examples.simulator.clock import VirtualClock
-from examples.simulator.engine import Simulator
-from examples.simulator.profile import Profile, load_profile
 from flyte_otel.file_exporter import encode_json
-from tests.examples.conftest import Spans
+from propeller_sim.clock import VirtualClock
+from propeller_sim.engine import Simulator
+from propeller_sim.portfolio import BY_NAME
+from propeller_sim.profile import Profile, load_profile
+from tests.propeller_sim.conftest import Spans
 
 _MS = 1_000_000
 # report group/name -> profile operation, for the leaf categories (spans with no child operations)

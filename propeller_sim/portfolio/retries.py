@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from flytekit import workflow
 
-from examples.portfolio._tasks import flaky_inc, inc
+from propeller_sim.portfolio._tasks import flaky_inc, inc
 
 FAILURES = 2
 

@@ -17,10 +17,10 @@ from typing import Any
 import numpy as np
 
 import flyte_otel as fo
-from examples.simulator.clock import Clock, VirtualClock
-from examples.simulator.plan import END_NODE, START_NODE, Plan, PlanNode
-from examples.simulator.profile import Latencies, Profile
 from flyte_otel import semconv as sc
+from propeller_sim.clock import Clock, VirtualClock
+from propeller_sim.plan import END_NODE, START_NODE, Plan, PlanNode
+from propeller_sim.profile import Latencies, Profile
 
 K = sc.NodeKind
 P = sc.Phase

@@ -18,8 +18,8 @@ from flytekit.models.launch_plan import LaunchPlan as LaunchPlanModel
 from flytekit.models.task import TaskSpec
 from flytekit.tools.translator import get_serializable
 
-from examples.simulator.plan import START_NODE, Plan, PlanNode, with_start_end
 from flyte_otel.semconv import NodeKind
+from propeller_sim.plan import START_NODE, Plan, PlanNode, with_start_end
 
 _SETTINGS = SerializationSettings(
     image_config=ImageConfig.auto_default_image(), project="flytesnacks", domain="development", version="sim"

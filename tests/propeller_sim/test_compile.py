@@ -6,10 +6,10 @@ from collections import OrderedDict
 
 from flytekit.tools.translator import get_serializable
 
-from examples.portfolio import BY_NAME
-from examples.simulator import compile as C
-from examples.simulator.plan import END_NODE, START_NODE
 from flyte_otel.semconv import NodeKind as K
+from propeller_sim import compile as C
+from propeller_sim.plan import END_NODE, START_NODE
+from propeller_sim.portfolio import BY_NAME
 
 
 def _closure_nodes(entity: object) -> dict[str, list[str]]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from flytekit import dynamic, workflow
 
-from examples.portfolio._tasks import inc, total
+from propeller_sim.portfolio._tasks import inc, total
 
 FANOUT = 3
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from flytekit import map_task, workflow
 
-from examples.portfolio._tasks import span, square, total
+from propeller_sim.portfolio._tasks import span, square, total
 
 SIZE = 5000
 

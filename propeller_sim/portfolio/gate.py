@@ -11,7 +11,7 @@ from datetime import timedelta
 
 from flytekit import sleep, workflow
 
-from examples.portfolio._tasks import inc
+from propeller_sim.portfolio._tasks import inc
 
 WAIT = timedelta(seconds=30)
 

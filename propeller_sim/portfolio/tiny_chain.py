@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from flytekit import workflow
 
-from examples.portfolio._tasks import inc
+from propeller_sim.portfolio._tasks import inc
 
 LENGTH = 10
 

@@ -7,13 +7,12 @@ import re
 import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import yaml
-
-from analyzer.errors import DecodeError
 
 # Operations the simulator draws a latency for. Those named like a span category are the spans of that
 # category; the rest are waits between spans (pod phases, queueing, propeller's own work per node).
@@ -42,10 +41,13 @@ _Z99 = 2.3263478740408408  # standard normal quantile at 0.99: lognormal sigma =
 _UNITS = {"ns": 1, "us": 1_000, "µs": 1_000, "ms": 1_000_000, "s": 1_000_000_000, "m": 60_000_000_000}
 _DURATION = re.compile(r"\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*(ns|us|µs|ms|s|m)?\s*")
 _BATCH = 4096  # draws per refill: numpy's per-call cost is paid once per batch, not per span
+# The shipped profiles are package data, read through importlib.resources so that they are found in a
+# wheel or a zip as well as in a source checkout.
+_NAMED = resources.files("propeller_sim") / "profiles"
 
 
-class ProfileError(DecodeError):
-    """A profile is malformed: the message names the file and the key."""
+class ProfileError(ValueError):
+    """A profile is missing or malformed: the message (one line) names the file and the key."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,18 +106,38 @@ def parse_duration(value: Any, where: str) -> int:
     return int(float(m.group(1)) * _UNITS[m.group(2) or "s"])
 
 
+def named_profiles() -> tuple[str, ...]:
+    """The names of the profiles shipped in propeller_sim/profiles/, sorted."""
+    return tuple(sorted(f.name.removesuffix(".yaml") for f in _NAMED.iterdir() if f.name.endswith(".yaml")))
+
+
 def load_profile(source: str | Path) -> Profile:
-    """Read a profile: a path to a YAML file, or the name of one under examples/profiles/."""
+    """Read a profile: a path to a YAML file, or the name of a shipped one (named_profiles())."""
     path = Path(source)
-    if not path.exists() and not path.suffix:
-        path = Path(__file__).resolve().parents[1] / "profiles" / f"{source}.yaml"
+    if path.name == str(source) and not path.suffix and not path.exists():  # a bare name, not a path
+        named = _NAMED / f"{source}.yaml"
+        if not named.is_file():
+            raise ProfileError(f"profile {source}: no such file, nor a profile of that name "
+                               f"(named profiles: {', '.join(named_profiles())})")  # fmt: skip
+        return _parse(named.read_text(encoding="utf-8"), str(named))
     try:
-        doc = yaml.safe_load(path.read_text())
+        text = path.read_text(encoding="utf-8")
     except OSError as e:
         raise ProfileError(f"profile {source}: cannot read ({e.strerror})") from None
+    except UnicodeDecodeError:
+        raise ProfileError(f"profile {source}: not UTF-8 text") from None
+    return _parse(text, str(path))
+
+
+def _parse(text: str, where: str) -> Profile:
+    try:
+        doc = yaml.safe_load(text)
     except yaml.YAMLError as e:
-        raise ProfileError(f"profile {path}: not YAML ({e})") from None
-    return profile_from_dict(doc, str(path))
+        # PyYAML's message spans lines (a source snippet and a caret): keep its position and problem only.
+        mark = getattr(e, "problem_mark", None)
+        at = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+        raise ProfileError(f"profile {where}: not YAML ({at}{getattr(e, 'problem', None) or e})") from None
+    return profile_from_dict(doc, where)
 
 
 def profile_from_dict(doc: Any, where: str = "profile") -> Profile:
@@ -160,7 +182,6 @@ class Latencies:
 
     def __init__(self, profile: Profile, seed: int) -> None:
         self._profile = profile
-        self._seed = seed
         self._buf: dict[str, list[int]] = {}
         self._rngs = {op: np.random.default_rng([seed, zlib.crc32(op.encode())]) for op in profile.operations}
 

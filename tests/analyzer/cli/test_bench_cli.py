@@ -2,18 +2,31 @@
 
 from __future__ import annotations
 
+import argparse
+import importlib
 import json
+import subprocess
+import sys
+from importlib import resources
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
 import yaml
 
-from analyzer.cli import main
+from analyzer.cli import bench, main
 from analyzer.units import format_duration
-from examples.portfolio import BY_NAME
-from examples.simulator.profile import load_profile
+from propeller_sim.portfolio import BY_NAME
+from propeller_sim.profile import load_profile
 
-_PROFILES = Path(__file__).resolve().parents[2] / "examples" / "profiles"
+_PROFILES = resources.files("propeller_sim") / "profiles"
+
+
+# otel-fold in a fresh interpreter where `import flytekit` fails, as where the portfolio extra is absent.
+_WITHOUT_FLYTEKIT = (
+    "import sys; sys.modules['flytekit'] = None; from analyzer.cli import main; sys.exit(main(sys.argv[1:]))"
+)
 
 
 def _bench(tmp_path: Path, *argv: str) -> dict:
@@ -58,14 +71,18 @@ def test_bench_rejects_an_unknown_workflow_naming_it(
     assert "no_such_flow" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    "text", ["operations: 3\n", "operations: {a: [\n", None], ids=["malformed", "not-yaml", "absent"]
+)
 def test_bench_rejects_a_bad_profile_with_one_line(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str | None
 ) -> None:
     bad = tmp_path / "p.yaml"
-    bad.write_text("operations: 3\n")
+    if text is not None:
+        bad.write_text(text)
     assert main(["bench", "tiny_chain", "--profile", str(bad), "--store", str(tmp_path)]) == 2
     err = capsys.readouterr().err
-    assert str(bad) in err and "Traceback" not in err
+    assert err.startswith("otel-fold: ") and str(bad) in err and err.count("\n") == 1
 
 
 def test_demo_folds_a_run_and_detects_the_slower_etcd(
@@ -105,3 +122,54 @@ def test_diff_of_two_bench_files_compares_each_workflow_with_its_namesake(
         assert body["etcd"]["writes"]["latency"]["p50"] == "+" + format_duration(int(delta))
         assert body["etcd"]["writes"]["count"] == 0  # the same workflow on both sides: as many writes
     assert "# added" not in out and "# removed" not in out
+
+
+@pytest.mark.parametrize(
+    "argv", [["bench", "tiny_chain"], ["demo", "--workflows", "tiny_chain"]], ids=["bench", "demo"]
+)
+def test_without_flytekit_bench_and_demo_say_how_to_install_it_in_one_line(
+    tmp_path: Path, argv: list[str]
+) -> None:
+    store = ["--store", str(tmp_path / "store")] if argv[0] == "bench" else ["--out", str(tmp_path / "demo")]
+    done = subprocess.run([sys.executable, "-c", _WITHOUT_FLYTEKIT, *argv, *store],
+                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    assert (
+        done.stderr
+        == "otel-fold: the portfolio workflows need flytekit: pip install 'flyte-otel[portfolio]'\n"
+    )
+    assert done.stdout == ""
+
+
+def test_remote_registers_the_workflow_module_from_where_propeller_sim_is_imported(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from flytekit.configuration import Config
+    from flytekit.tools.script_mode import list_imported_modules_as_files
+
+    registered: list[dict[str, Any]] = []
+
+    class _Remote:  # FlyteRemote's calls that bench makes, answered without a cluster
+        def __init__(self, *args: object, **kwargs: object) -> None:
+            pass
+
+        def register_script(self, entity: object, **kwargs: Any) -> object:
+            registered.append(kwargs)
+            return entity
+
+        def execute(self, entity: object, **kwargs: object) -> SimpleNamespace:
+            return SimpleNamespace(id=SimpleNamespace(name="f-remote"))
+
+    monkeypatch.setattr("flytekit.remote.FlyteRemote", _Remote)
+    monkeypatch.setattr(Config, "auto", staticmethod(lambda config_file=None: None))
+    parser = argparse.ArgumentParser()
+    bench.add_arguments(parser)
+    cluster = bench._Cluster(parser.parse_args(["tiny_chain", "--remote", "config.yaml"]))
+    assert cluster.run(BY_NAME["tiny_chain"]) == "f-remote"
+    (call,) = registered
+    module = importlib.import_module(call["module_name"])
+    # flytekit's script mode uploads the loaded modules under source_path, at their path relative to it,
+    # and the task pod imports module_name from there.
+    assert list_imported_modules_as_files(call["source_path"], [module]) == [module.__file__]
+    relative = Path(str(module.__file__)).relative_to(call["source_path"])
+    assert relative == Path(*call["module_name"].split(".")).with_suffix(".py")

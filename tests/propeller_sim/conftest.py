@@ -9,7 +9,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 import flyte_otel as fo
-from examples.simulator.engine import configure
+from propeller_sim.engine import configure
 
 Spans = Callable[[str], InMemorySpanExporter]
 

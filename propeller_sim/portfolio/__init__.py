@@ -11,14 +11,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from examples.simulator.plan import Plan
+from propeller_sim.plan import Plan
 
 
 @dataclass(frozen=True)
 class Entry:
     """One portfolio workflow."""
 
-    name: str  # module under examples/portfolio and the entity's variable name
+    name: str  # module of this package and the entity's variable name
     local_inputs: Mapping[str, Any] = field(default_factory=dict)  # a small local run (test)
     local_build: int | None = None  # for a workflow built by `build(n)`: n for the local run
     array_sizes: Mapping[str, str] = field(default_factory=dict)  # map node id -> input giving its fan-out
@@ -52,7 +52,7 @@ class Entry:
         inputs = self.inputs(overrides)
         sizes = {node: int(inputs[var]) for node, var in self.array_sizes.items()}
         entity = self.module.build(self.local_build) if small and self.local_build else self.entity
-        from examples.simulator.compile import compile_plan  # late: flytekit takes seconds to import
+        from propeller_sim.compile import compile_plan  # late: flytekit takes seconds to import
 
         return compile_plan(entity, inputs, sizes)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from flytekit import workflow
 from flytekit.core.workflow import PythonFunctionWorkflow
 
-from examples.portfolio._tasks import inc, total
+from propeller_sim.portfolio._tasks import inc, total
 
 NODES = 500
 _LANES = 25

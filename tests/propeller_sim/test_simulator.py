@@ -8,13 +8,13 @@ from collections.abc import Sequence
 import pytest
 from opentelemetry.sdk.trace import ReadableSpan
 
-from examples.portfolio import BY_NAME, PORTFOLIO
-from examples.simulator.clock import VirtualClock
-from examples.simulator.engine import Simulator
-from examples.simulator.plan import Plan
-from examples.simulator.profile import load_profile
 from flyte_otel import semconv as sc
-from tests.examples.conftest import Spans, attr
+from propeller_sim.clock import VirtualClock
+from propeller_sim.engine import Simulator
+from propeller_sim.plan import Plan
+from propeller_sim.portfolio import BY_NAME, PORTFOLIO
+from propeller_sim.profile import load_profile
+from tests.propeller_sim.conftest import Spans, attr
 
 _START = 1_700_000_000_000_000_000
 
@@ -175,8 +175,8 @@ def test_map_node_records_one_attempt_per_sub_task(traced: Spans) -> None:
 def test_real_clock_spans_are_wall_time_within_the_run(traced: Spans) -> None:
     import time
 
-    from examples.simulator.clock import RealClock
-    from examples.simulator.profile import OPERATIONS, profile_from_dict
+    from propeller_sim.clock import RealClock
+    from propeller_sim.profile import OPERATIONS, profile_from_dict
 
     instant = profile_from_dict({"operations": {op: {"dist": "fixed", "value": 0} for op in OPERATIONS}})
     exporter = traced("flyte_otel")

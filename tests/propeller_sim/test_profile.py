@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+from importlib import resources
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from analyzer.errors import AnalyzerError
-from examples.simulator.profile import OPERATIONS, Dist, Latencies, ProfileError, load_profile, parse_duration
+from propeller_sim.profile import (
+    OPERATIONS,
+    Dist,
+    Latencies,
+    ProfileError,
+    load_profile,
+    named_profiles,
+    parse_duration,
+)
 
-PROFILES = Path(__file__).resolve().parents[2] / "examples" / "profiles"
+PROFILES = resources.files("propeller_sim") / "profiles"
 
 
 def test_durations_parse_with_units() -> None:
@@ -20,9 +28,10 @@ def test_durations_parse_with_units() -> None:
     assert parse_duration(2, "x") == 2_000_000_000
 
 
-def test_every_shipped_profile_loads_and_covers_every_operation() -> None:
-    for path in PROFILES.glob("*.yaml"):
-        assert set(load_profile(path).operations) == set(OPERATIONS), path
+def test_every_shipped_profile_loads_by_name_and_covers_every_operation() -> None:
+    assert {"default", "fixed", "slow-etcd"} <= set(named_profiles())
+    for name in named_profiles():
+        assert set(load_profile(name).operations) == set(OPERATIONS), name
 
 
 def test_slow_etcd_profile_differs_from_default_only_in_etcd_writes() -> None:
@@ -40,17 +49,32 @@ def test_bad_duration_names_the_file_and_key(tmp_path: Path) -> None:
         load_profile(bad)
 
 
-def test_missing_operation_is_an_analyzer_error_naming_it(tmp_path: Path) -> None:
+def test_missing_operation_is_a_profile_error_naming_it(tmp_path: Path) -> None:
     lines = [line for line in (PROFILES / "fixed.yaml").read_text().splitlines() if "k8s:" not in line]
     bad = tmp_path / "short.yaml"
     bad.write_text("\n".join(lines))
-    with pytest.raises(AnalyzerError, match=r"missing \['k8s'\]"):
+    with pytest.raises(ProfileError, match=r"missing \['k8s'\]"):
         load_profile(bad)
 
 
-def test_unknown_profile_name_says_it_cannot_be_read() -> None:
-    with pytest.raises(ProfileError, match="no-such-profile"):
+def test_unknown_profile_name_lists_the_shipped_names() -> None:
+    with pytest.raises(
+        ProfileError, match=r"profile no-such-profile: .*\(named profiles: default, fixed, slow-etcd\)"
+    ):
         load_profile("no-such-profile")
+
+
+def test_missing_path_says_it_cannot_be_read(tmp_path: Path) -> None:
+    with pytest.raises(ProfileError, match=r"nope: cannot read \(No such file or directory\)"):
+        load_profile(tmp_path / "nope")
+
+
+def test_not_yaml_is_one_line_naming_the_file_and_position(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("operations: {a: [\n")
+    with pytest.raises(ProfileError, match=r"bad\.yaml: not YAML \(line 2, column 1: ") as e:
+        load_profile(bad)
+    assert "\n" not in str(e.value)
 
 
 def test_lognormal_draws_have_the_stated_p50_and_p99() -> None:

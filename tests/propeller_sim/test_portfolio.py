@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 from flytekit.exceptions.user import FlyteRecoverableException
 
-from examples.portfolio import BY_NAME, PORTFOLIO
-from examples.portfolio import _tasks as tasks
-from examples.simulator.plan import END_NODE, START_NODE
 from flyte_otel.semconv import NodeKind
+from propeller_sim.plan import END_NODE, START_NODE
+from propeller_sim.portfolio import BY_NAME, PORTFOLIO
+from propeller_sim.portfolio import _tasks as tasks
 
 
 def _run(name: str, **inputs: object) -> object:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from flytekit import LaunchPlan, workflow
 
-from examples.portfolio._tasks import inc, total
+from propeller_sim.portfolio._tasks import inc, total
 
 WIDTH = 30
 LIMIT = 5

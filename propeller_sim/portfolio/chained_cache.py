@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from flytekit import workflow
 
-from examples.portfolio._tasks import cached_inc
+from propeller_sim.portfolio._tasks import cached_inc
 
 LENGTH = 8
 

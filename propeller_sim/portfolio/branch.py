@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from flytekit import conditional, workflow
 
-from examples.portfolio._tasks import inc, square
+from propeller_sim.portfolio._tasks import inc, square
 
 
 @workflow
