@@ -37,7 +37,7 @@ def compile_plan(
     dynamic task's pod would. `array_sizes` gives a map node's fan-out by node id (it is only known at run
     time); otherwise it is the length of a literal list input, else 1.
     """
-    mapping: OrderedDict = OrderedDict()
+    mapping: OrderedDict[Any, Any] = OrderedDict()
     spec = get_serializable(mapping, _SETTINGS, entity)
     return _Compiler(mapping, dict(array_sizes or {})).top(spec, _defaults(entity, inputs))
 
@@ -52,7 +52,7 @@ def _defaults(entity: Any, inputs: Mapping[str, Any] | None) -> dict[str, Any]:
 
 
 class _Compiler:
-    def __init__(self, mapping: OrderedDict, array_sizes: dict[str, int]) -> None:
+    def __init__(self, mapping: OrderedDict[Any, Any], array_sizes: dict[str, int]) -> None:
         self._array_sizes = array_sizes
         self._tasks: dict[tuple[str, str], tuple[Any, TaskSpec]] = {}
         self._workflows: dict[tuple[str, str], WorkflowTemplate] = {}

@@ -5,13 +5,14 @@ from __future__ import annotations
 import math
 import re
 import zlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import yaml
 
 # Operations the simulator draws a latency for. Those named like a span category are the spans of that
@@ -58,12 +59,12 @@ class Dist:
     a: float  # fixed: value; lognormal: p50; uniform: low
     b: float = 0.0  # lognormal: p99; uniform: high
 
-    def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:
+    def sample(self, rng: np.random.Generator, n: int) -> npt.NDArray[np.int64]:
         """n draws as int64 ns."""
         return _SAMPLERS[self.kind](self, rng, n)
 
 
-_SAMPLERS = {
+_SAMPLERS: dict[str, Callable[[Dist, np.random.Generator, int], npt.NDArray[np.int64]]] = {
     "fixed": lambda d, rng, n: np.full(n, int(d.a), dtype=np.int64),
     "lognormal": lambda d, rng, n: rng.lognormal(math.log(d.a), math.log(d.b / d.a) / _Z99, n).astype(
         np.int64
