@@ -9,9 +9,10 @@ from __future__ import annotations
 import importlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from propeller_sim.plan import Plan
+if TYPE_CHECKING:  # not at run time: a task pod imports this package with flytekit alone
+    from propeller_sim.plan import Plan
 
 
 @dataclass(frozen=True)

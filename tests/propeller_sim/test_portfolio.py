@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 from flytekit.exceptions.user import FlyteRecoverableException
 
@@ -74,3 +77,19 @@ def test_registrable_defaults_keep_the_issue_sizes() -> None:
     (array,) = [n for n in BY_NAME["big_map"].plan().nodes if n.kind == NodeKind.ARRAY]
     assert array.array_size >= 5000
     assert BY_NAME["max_parallelism"].plan().max_parallelism == BY_NAME["max_parallelism"].module.LIMIT
+
+
+# A task pod imports its workflow's module with flytekit and the standard library only.
+_POD_IMPORTS = """
+import importlib, pkgutil, sys
+for absent in ("flyte_otel", "opentelemetry", "numpy", "analyzer"):
+    sys.modules[absent] = None
+import propeller_sim.portfolio as p
+for m in pkgutil.iter_modules(p.__path__, "propeller_sim.portfolio."):
+    importlib.import_module(m.name)
+"""
+
+
+def test_workflow_modules_import_with_flytekit_alone_as_in_a_task_pod() -> None:
+    done = subprocess.run([sys.executable, "-c", _POD_IMPORTS], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
