@@ -17,11 +17,11 @@ import time
 from pathlib import Path
 
 import flyte_otel as fo
-from examples.portfolio import BY_NAME
-from examples.simulator.clock import VirtualClock
-from examples.simulator.engine import Simulator, configure
-from examples.simulator.profile import load_profile
 from flyte_otel import semconv as sc
+from propeller_sim.clock import VirtualClock
+from propeller_sim.engine import Simulator, configure
+from propeller_sim.portfolio import BY_NAME
+from propeller_sim.profile import load_profile
 
 # workflow -> input overrides: the full sizes, and --quick's
 _FULL: dict[str, dict[str, int]] = {

@@ -17,6 +17,7 @@ LINT = Path(sys.executable).parent / "lint-imports"
 VIOLATIONS: dict[str, tuple[str, str]] = {
     "analyzer's stages": ("analyzer/results/fold.py", "analyzer.reduce.fold"),
     "flyte_otel is a library": ("flyte_otel/ids.py", "analyzer.errors"),
+    "the simulator is an instrumented component": ("propeller_sim/clock.py", "analyzer.units"),
     "reductions are pure": ("analyzer/reduce/percentiles.py", "analyzer.render.svg"),
     "renderers only format": ("analyzer/render/stats_text.py", "analyzer.reduce.self_time"),
     "sources fetch": ("analyzer/source/executions.py", "analyzer.reduce.segments"),
@@ -26,7 +27,7 @@ VIOLATIONS: dict[str, tuple[str, str]] = {
 
 
 def test_each_contract_fails_on_an_import_against_the_flow(tmp_path: Path) -> None:
-    for item in ("analyzer", "flyte_otel"):
+    for item in ("analyzer", "flyte_otel", "propeller_sim"):
         shutil.copytree(
             ROOT / item, tmp_path / item, ignore=shutil.ignore_patterns("__pycache__", "*.so", "*.c")
         )

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("analyzer", "flyte_otel")
+PACKAGES = ("analyzer", "flyte_otel", "propeller_sim")
 
 
 def _public_modules() -> list[Path]:

@@ -10,6 +10,7 @@ runs kept as samples.
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import sys
 import time
@@ -20,16 +21,15 @@ from tqdm import tqdm
 
 from analyzer import source
 from analyzer.cli.report import execution_report, write_document
-from analyzer.errors import AnalyzerError, BackendError
+from analyzer.errors import AnalyzerError, BackendError, DecodeError
 from analyzer.reduce.report import report
 from analyzer.source.local import FileSource
 from analyzer.store.files import default_store
 
-__all__ = ["HELP", "add_arguments", "bench", "run"]
+__all__ = ["HELP", "add_arguments", "bench", "require_flytekit", "run"]
 
 # The subcommand's one line in `otel-fold --help`.
 HELP = "run portfolio workflows N times each (simulator, or a Flyte cluster) and write one benchmark YAML"
-_REPO = Path(__file__).resolve().parents[2]
 
 
 def _positive(text: str) -> int:
@@ -41,8 +41,8 @@ def _positive(text: str) -> int:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Which workflows, how often, on which executor, and where the YAML goes."""
-    from examples.portfolio import BY_NAME
-    from examples.simulator.engine import DIALECTS
+    from propeller_sim.engine import DIALECTS
+    from propeller_sim.portfolio import BY_NAME
 
     parser.add_argument("workflows", nargs="*", metavar="WORKFLOW",
                         help=f"portfolio workflows (default all): {', '.join(BY_NAME)}")  # fmt: skip
@@ -52,8 +52,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-o", "--output", metavar="FILE", help="write the YAML here instead of stdout")
     parser.add_argument("--json", action="store_true", help="JSON with exact nanoseconds instead of YAML")
     sim = parser.add_argument_group("simulator (the default executor)")
-    sim.add_argument("--profile", default="default", help="latency profile: a YAML path or a name under "
-                     "examples/profiles (default: default)")  # fmt: skip
+    sim.add_argument("--profile", default="default", help="latency profile: a YAML path or the name of one "
+                     "shipped in propeller_sim/profiles (default: default)")  # fmt: skip
     sim.add_argument("--seed", type=int, default=0, help="seed of the latency draws (default 0)")
     sim.add_argument("--dialect", choices=tuple(DIALECTS), default="flyte_otel",
                      help="flyte_otel: one trace per execution with lifecycle records; upstream: FlytePropeller's")  # fmt: skip
@@ -73,6 +73,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     source.add_arguments(parser)
 
 
+def require_flytekit() -> None:
+    """The portfolio is flytekit code, an optional extra: without it, say how to install it, in one line."""
+    try:
+        importlib.import_module("flytekit")
+    except ModuleNotFoundError as e:
+        if e.name != "flytekit":
+            raise
+        raise AnalyzerError(
+            "the portfolio workflows need flytekit: pip install 'flyte-otel[portfolio]'"
+        ) from None
+
+
 def run(args: argparse.Namespace) -> int:
     """Run every workflow N times with a progress bar on stderr, then report them all in one document."""
     write_document(bench(args), args, "benchmark")
@@ -81,13 +93,14 @@ def run(args: argparse.Namespace) -> int:
 
 def bench(args: argparse.Namespace) -> dict[str, Any]:
     """The benchmark document (``flyte.benchmark.<workflow>`` -> report over its runs) the flags ask for."""
-    from examples.portfolio import BY_NAME
+    from propeller_sim.portfolio import BY_NAME
 
     unknown = [w for w in args.workflows if w not in BY_NAME]
     if unknown:
         raise AnalyzerError(
             f"bench: no portfolio workflow {', '.join(unknown)} (there are: {', '.join(BY_NAME)})"
         )
+    require_flytekit()
     entries = [BY_NAME[w] for w in (args.workflows or BY_NAME)]
     executor: _Executor = _Cluster(args) if args.remote else _Simulated(args)
     exec_ids: dict[str, list[str]] = {}
@@ -118,11 +131,14 @@ class _Simulated:
     """The propeller simulator, writing one trace file of its own into the local store."""
 
     def __init__(self, args: argparse.Namespace) -> None:
-        from examples.simulator.clock import RealClock, VirtualClock
-        from examples.simulator.engine import Simulator, configure
-        from examples.simulator.profile import load_profile
+        from propeller_sim.clock import RealClock, VirtualClock
+        from propeller_sim.engine import Simulator, configure
+        from propeller_sim.profile import ProfileError, load_profile
 
-        profile = load_profile(args.profile)
+        try:
+            profile = load_profile(args.profile)
+        except ProfileError as e:  # the simulator's own error; the CLI maps only AnalyzerErrors to exit codes
+            raise DecodeError(str(e)) from None
         store = Path(args.store) if args.store else default_store()
         try:
             store.mkdir(parents=True, exist_ok=True)
@@ -160,7 +176,12 @@ class _Cluster:
         from flytekit.configuration import Config
         from flytekit.remote import FlyteRemote
 
+        import propeller_sim
+
         self._args = args
+        # flytekit's script mode uploads the loaded modules that lie under source_path: the directory
+        # propeller_sim is imported from (from site-packages it uploads none; the task image must have it).
+        self._source_root = str(Path(propeller_sim.__file__).resolve().parents[1])
         try:
             self._remote = FlyteRemote(Config.auto(config_file=args.remote),
                                        default_project=args.project or "flytesnacks",
@@ -176,8 +197,8 @@ class _Cluster:
             flyte_entity = self._registered.get(entry.name)
             if flyte_entity is None:
                 flyte_entity = self._registered[entry.name] = self._remote.register_script(
-                    entry.entity, version=self._version, source_path=str(_REPO),
-                    module_name=f"examples.portfolio.{entry.name}",
+                    entry.entity, version=self._version, source_path=self._source_root,
+                    module_name=entry.module.__name__,
                 )  # fmt: skip
             execution = self._remote.execute(flyte_entity, inputs=entry.inputs(), wait=True)
         except AnalyzerError:

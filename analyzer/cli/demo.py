@@ -24,7 +24,7 @@ __all__ = ["HELP", "add_arguments", "run"]
 
 # The subcommand's one line in `otel-fold --help`.
 HELP = "run a small portfolio on the simulator, fold one run, write a benchmark, and diff a slower etcd"
-_BASE, _SLOW = "default", "slow-etcd"  # profiles under examples/profiles; slow-etcd: etcd writes 2x slower
+_BASE, _SLOW = "default", "slow-etcd"  # profiles shipped in propeller_sim; slow-etcd: etcd writes 2x slower
 _WATCH = ("etcd", "writes", "latency", "p50")  # the metric the slower profile changes
 _FOLDED = "tiny_chain"
 
@@ -40,8 +40,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run both sides, show the fold and the diff; exit 1 if the slower etcd went undetected."""
-    from examples.portfolio import SMALL
+    from propeller_sim.portfolio import SMALL
 
+    bench.require_flytekit()
     workflows = args.workflows or list(SMALL)
     if _FOLDED not in workflows:
         workflows.insert(0, _FOLDED)

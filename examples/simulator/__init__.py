@@ -1,1 +1,0 @@
-"""A FlytePropeller simulator: runs a compiled workflow with propeller's loop, emitting every operation via flyte_otel."""
