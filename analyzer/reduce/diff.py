@@ -50,7 +50,7 @@ RESAMPLES = 2000
 MIN_P99_OBSERVATIONS = 100
 DEFAULT_NOISE = 0.05
 HIGHER_IS_BETTER = frozenset({"userCode"})  # every other metric: more time, share or work is worse
-_SKIP = frozenset({"method", "warnings", "runs", "execution", "lifecycle"})
+_SKIP = frozenset({"method", "warnings", "runs", "execution", "absent"})
 
 
 def _method(status: str, assessed: bool, noise: float) -> str:

@@ -14,6 +14,7 @@ import pandas as pd
 
 from analyzer import table as t
 from analyzer.execution import Execution
+from analyzer.reduce.nodes import enclosing_nodes
 from analyzer.results.fold import Fold
 from flyte_otel import semconv
 
@@ -33,7 +34,8 @@ def fold(
     levels; with ``node``, only spans of that node (or nested in it) and their ancestors and descendants."""
     df = ex.table.df
     n = len(ex)
-    keep = _node_mask(ex, node) if node is not None else np.ones(n, dtype=bool)
+    nodes = enclosing_nodes(ex)
+    keep = _node_mask(ex, nodes, node) if node is not None else np.ones(n, dtype=bool)
     if max_depth is not None:
         keep &= ex.depth < max_depth
 
@@ -89,7 +91,7 @@ def fold(
         longest[j] = durations.max()
         hidden[j] = h - k
     return Fold(ex, rows, ex.depth[rows], _ordinals(ex, sib, rows), line_count, line_start,
-                line_duration, p50, longest, hidden)  # fmt: skip
+                line_duration, p50, longest, hidden, nodes[rows])  # fmt: skip
 
 
 def _ordinals(ex: Execution, sib: np.ndarray, rows: np.ndarray) -> np.ndarray:
@@ -106,9 +108,9 @@ def _ordinals(ex: Execution, sib: np.ndarray, rows: np.ndarray) -> np.ndarray:
     return np.asarray(ordinal[rows])
 
 
-def _node_mask(ex: Execution, node: str) -> np.ndarray:
+def _node_mask(ex: Execution, nodes: np.ndarray, node: str) -> np.ndarray:
     """Spans of ``node`` (or of a node nested in it), their ancestors and their descendants."""
-    ids = ex.table.df[semconv.NODE_ID].astype(object).fillna("").to_numpy(dtype=object)
+    ids = np.where(pd.isna(nodes), "", nodes).astype(object)
     own = (ids == node) | pd.Series(ids).str.startswith(node + "/").to_numpy(dtype=bool)
     n = len(ex)
     cover = np.zeros(n + 1, dtype=np.int64)

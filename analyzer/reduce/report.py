@@ -7,7 +7,7 @@ one benchmark keep every run under ``runs`` and summarise them by the median, so
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -41,6 +41,23 @@ LAYOUT: tuple[tuple[tuple[str, str], str], ...] = (
     (("propeller", "streaks"), C.STREAK),
     (("propeller", "nodeHandles"), C.NODE_HANDLE),
     (("propeller", "taskHandles"), C.TASK_HANDLE),
+)
+
+# What a trace may not let the report derive: (key in the `absent` block, when it is missing, why).
+# Upstream FlytePropeller emits neither lifecycle records nor sizes (docs/upstream.md §4).
+ABSENT: tuple[tuple[str, Callable[[TL.ExecutionTimeline, Mapping[str, Any]], bool], str], ...] = (
+    (
+        "segments",
+        lambda tl, doc: not tl.lifecycle,
+        "no flyte_otel lifecycle records (upstream FlytePropeller): node segments, kinds and durations and the "
+        "workflow's overheads are not in the trace; FlyteAdmin has them (--admin-url); nodes show `seen`, "
+        "handleNode first start to last end",
+    ),
+    (
+        "etcdBytes",
+        lambda tl, doc: "writes" in doc.get("etcd", {}) and "etcdBytes" not in doc.get("propeller", {}),
+        "WorkflowStore.Update carries no object size (upstream FlytePropeller)",
+    ),
 )
 
 # The report's method block: how each figure is computed, stated next to the figures.
@@ -77,10 +94,11 @@ def run_report(
     if tl.lifecycle:
         out.update(_overheads(tl))
         out["segments"] = {s.segment: s.duration for s in tl.sections}
-    else:
-        out["lifecycle"] = "absent: upstream dialect, segments not available"
     out["nodes"] = _nodes(tl, prefix="")
     out.update(_orchestration(table))
+    absent = {key: why for key, missing, why in ABSENT if missing(tl, out)}
+    if absent:
+        out["absent"] = absent
     if tl.warnings:
         out["warnings"] = list(tl.warnings)
     return out
@@ -102,6 +120,9 @@ def _overheads(tl: TL.ExecutionTimeline) -> dict[str, Any]:
 def _nodes(tl: TL.ExecutionTimeline, prefix: str) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     for n in tl.nodes.values():
+        if not tl.lifecycle:  # what the trace shows of a node, its kind unknown (ABSENT says so)
+            out.append({prefix + n.node_id: {"seen": n.duration}})
+            continue
         seg = n.totals()
         own = dict.fromkeys((TL.FLYTE, TL.K8S, TL.USER), 0)
         for k, v in seg.items():
@@ -110,15 +131,14 @@ def _nodes(tl: TL.ExecutionTimeline, prefix: str) -> list[dict[str, Any]]:
                 own[cat] += v
         dur = n.duration or 1
         entry: dict[str, Any] = {"kind": n.kind, "duration": n.duration}
-        if tl.lifecycle:
-            entry.update(
-                flyteOverhead=own[TL.FLYTE] / dur,
-                k8sOverhead=own[TL.K8S] / dur,
-                userCode=own[TL.USER] / dur,
-                schedulingLatency=seg.get(TL.NODE_TRANSITION, 0),
-                attempts=len([a for a in n.attempts if a.index is None]),
-                segments={k: seg[k] for k in TL.SEGMENTS if k in seg},
-            )
+        entry.update(
+            flyteOverhead=own[TL.FLYTE] / dur,
+            k8sOverhead=own[TL.K8S] / dur,
+            userCode=own[TL.USER] / dur,
+            schedulingLatency=seg.get(TL.NODE_TRANSITION, 0),
+            attempts=len([a for a in n.attempts if a.index is None]),
+            segments={k: seg[k] for k in TL.SEGMENTS if k in seg},
+        )
         if n.array is not None:
             entry["fanOut"] = {
                 "size": n.array.size,

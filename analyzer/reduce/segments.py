@@ -418,6 +418,7 @@ def _fallback(table: SpanTable) -> ExecutionTimeline:
         for nid in first.sort_values().index:
             s, e = int(first[nid]), int(last[nid])
             nodes[str(nid)] = NodeTimeline(str(nid), "unknown", None, (), s, s, e, None)
+    _nest_by_path(nodes)
     return ExecutionTimeline(
         exec_id=exec_id,
         start=int(df[T.START].min()),
@@ -428,6 +429,15 @@ def _fallback(table: SpanTable) -> ExecutionTimeline:
         lifecycle=False,
         warnings=warnings,
     )
+
+
+def _nest_by_path(nodes: Mapping[str, NodeTimeline]) -> None:
+    """A node named by its path (`n1/n0`, as propeller's `node` is: docs/upstream.md §2) goes under its parent."""
+    for nid, n in nodes.items():
+        parent = nid.rpartition("/")[0]
+        if parent in nodes:
+            n.parent = parent
+            nodes[parent].children.append(nid)
 
 
 def aggregate_overhead(tl: ExecutionTimeline) -> int:

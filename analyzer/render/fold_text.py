@@ -118,7 +118,12 @@ def _labels(fold: Fold) -> list[str]:
     df = fold.execution.table.df
     rows = fold.rows
     columns = [_column(df, c, rows) for c in (t.CATEGORY, t.NAME, t.SERVICE)]
-    columns += [_column(df, c, rows) for cols, _ in LABEL_PARTS for c in cols]
+    # the node a line belongs to is the fold's (an event span names none upstream: its handleNode's)
+    columns += [
+        fold.node.tolist() if c == sc.NODE_ID else _column(df, c, rows)
+        for cols, _ in LABEL_PARTS
+        for c in cols
+    ]
     made: dict[tuple[Any, ...], str] = {}
     out = []
     for key in zip(*columns, strict=True):

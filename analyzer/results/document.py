@@ -22,6 +22,7 @@ DURATION, RATIO, COUNT, TEXT = "duration", "ratio", "count", "text"
 FIELD_KIND: tuple[tuple[str | None, str | None, str], ...] = (
     ("method", None, TEXT),
     ("warnings", None, TEXT),
+    ("absent", None, TEXT),
     (None, "count", COUNT),
     (None, "attempts", COUNT),
     (None, "size", COUNT),
@@ -40,7 +41,7 @@ FIELD_KIND: tuple[tuple[str | None, str | None, str], ...] = (
     (None, "kind", TEXT),
     (None, "execution", TEXT),
     (None, "childExecution", TEXT),
-    (None, "lifecycle", TEXT),
+    (None, "lifecycle", TEXT),  # reports written before the `absent` block said it here
 )
 LIST_OF_MAPS = frozenset({"nodes"})  # lists of single-key maps, as the RFC writes nodes
 

@@ -25,6 +25,7 @@ class Fold:
     p50_ns: np.ndarray  # median duration of the run's siblings (numpy linear interpolation)
     max_ns: np.ndarray  # longest of the run's siblings
     hidden: np.ndarray  # spans below a collapsed run that are summarized, not shown
+    node: np.ndarray  # the node the line's span belongs to (its own, else its nearest ancestor's), or None
 
     def __len__(self) -> int:
         return len(self.rows)

@@ -53,6 +53,7 @@ def test_json_gives_the_known_lengths_to_the_nanosecond():
     assert body["aggregateOverhead"] == pytest.approx(flyte / wall, rel=1e-15)  # a chain: both agree
     assert body["k8sOverhead"] == pytest.approx(2 * (ODD.task_setup + ODD.task_teardown) / wall, rel=1e-15)
     assert body["userCode"] == pytest.approx(2 * ODD.runtime / wall, rel=1e-15)
+    assert "absent" not in body  # lifecycle records: every segment is known
 
 
 def test_yaml_is_human_and_parses_back_to_the_same_values():
@@ -121,14 +122,24 @@ def test_array_report_has_fan_out():
     assert fan["size"] == 3 and fan["TASK_SETUP"] == {"min": 1 * MS, "p50": 2 * MS, "max": 3 * MS}
 
 
-def test_upstream_dialect_report_says_lifecycle_is_absent():
+def test_upstream_dialect_report_says_what_it_cannot_know():
     with B.recording(one_trace=False) as rec:
-        with fo.round("ex-up", start=B.T0, end=B.T0 + 5 * MS), fo.handle_node("ex-up", "n0", start=B.T0 + 1 * MS,
-                                                                               end=B.T0 + 2 * MS):  # fmt: skip
-            pass
+        with (
+            fo.round("ex-up", start=B.T0, end=B.T0 + 9 * MS),
+            fo.streak("ex-up", start=B.T0 + 1 * MS, end=B.T0 + 8 * MS),
+        ):
+            with (
+                fo.handle_node("ex-up", "n1", start=B.T0 + 1 * MS, end=B.T0 + 6 * MS),
+                fo.handle_node("ex-up", "n1/n0", start=B.T0 + 2 * MS, end=B.T0 + 5 * MS),
+            ):
+                pass
+            with fo.workflow_store_update("ex-up", start=B.T0 + 6 * MS, end=B.T0 + 7 * MS):  # no size
+                pass
         body = R.run_report(rec.table())
-    assert "absent" in body["lifecycle"]
-    assert "flyteOverhead" not in body
+    assert set(body["absent"]) == {"segments", "etcdBytes"}
+    assert "flyteOverhead" not in body and "segments" not in body
+    # nodes are what the trace shows, first handleNode start to last end, kind unknown; n1's n0 stays apart
+    assert body["nodes"] == [{"n1": {"seen": 5 * MS}}, {"n1/n0": {"seen": 3 * MS}}]
     assert body["propeller"]["rounds"]["count"] == 1
 
 

@@ -37,9 +37,11 @@ def test_upstream_trace_gets_flyteadmin_segments_when_an_admin_url_is_given(
 ) -> None:
     server.on(METRICS, Reply(body=json_bytes({"span": TREE})))
     path = _upstream_file(tmp_path)
-    assert "absent" in _report(capsys, "--file", str(path))["lifecycle"]  # the trace alone has no segments
+    assert (
+        "FlyteAdmin" in _report(capsys, "--file", str(path))["absent"]["segments"]
+    )  # the trace alone has none
     body = _report(capsys, "--file", str(path), "--admin-url", server.url, *ADMIN)
-    assert "lifecycle" not in body
+    assert "segments" not in body.get("absent", {})
     assert server.paths() == [METRICS] and server.requests[0].query == {"depth": "10"}
     # TREE's known timings (seconds): the workflow 0-100, setup 0-5, teardown 90-100; n0 retried once.
     assert body["duration"] == 100 * SEC
