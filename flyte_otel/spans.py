@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import Any, Literal, TypeVar
 
@@ -37,6 +37,7 @@ __all__ = [
     "handle_node",
     "handle_task",
     "k8s",
+    "operation",
     "round",
     "streak",
     "workflow_store_get",
@@ -416,3 +417,24 @@ def datacatalog_call(
     attrs[sc.RPC_METHOD] = method
     name = sc.DATACATALOG_PREFIX + method
     return Operation(name, attrs, _CLIENT, sc.SERVICE_DATACATALOG_CLIENT, None, start, end)
+
+
+def operation(
+    name: str,
+    *,
+    service: str = sc.SERVICE_PROPELLER,
+    attributes: Mapping[str, Any] | None = None,
+    kind: SpanKind = SpanKind.INTERNAL,
+    root: bool = False,
+    start: int | None = None,
+    end: int | None = None,
+) -> Operation:
+    """Any span, named and attributed by the caller: for spans the helpers above do not model, e.g. to emit
+    another component's spans verbatim. `service`: one of the configured services; `root`: a new trace."""
+    if not RT.on:
+        return _NOOP
+    if service not in RT.tracers:
+        warn_once("operation(): unknown service " + repr(service), ValueError(service))
+        return _NOOP
+    attrs = dict(attributes) if attributes else {}
+    return Operation(name, attrs, kind, service, _NO_PARENT if root else None, start, end)

@@ -1,9 +1,14 @@
 """The propeller loop: a work queue and workers, rounds of streaks over the DAG, node and pod state machines.
 
-It follows FlytePropeller's controller: a worker takes a workflow off the queue (one round), reads the CRD,
-then traverses the DAG up to `max_streak_length` times (streaks), writing the CRD to etcd after every streak
-that changed something. Pod phase changes (informer), child executions ending and the re-evaluation period
-put the workflow back on the queue. Every operation is one flyte_otel span whose latency comes from the profile.
+It follows FlytePropeller v1.16 as docs/upstream.md §3 sets it out. A worker takes a workflow off the queue (one
+round), reads the CRD, then runs up to `max_streak_length` streaks, writing the CRD after every streak that
+changed something and stopping at the first that did not. In a streak every node on the frontier moves at most
+one phase step, and a node that completed in it is not descended through, so its downstream starts a streak
+later (§3.2). Task nodes pass through Succeeding, the workflow through Succeeding, the end node through Queued;
+events are sent per §3.3, cache look-ups happen before a node is queued, and an array node's sub-task events
+are aggregated into one task event per handle (§3.6). Pod phase changes (informer), child executions ending
+and the re-evaluation period put the workflow back on the queue. Every operation's latency comes from the
+profile; a writer (writers.py) turns each into upstream's span or flyte_otel's.
 """
 
 from __future__ import annotations
@@ -19,20 +24,23 @@ import numpy as np
 import flyte_otel as fo
 from flyte_otel import semconv as sc
 from propeller_sim.clock import Clock, VirtualClock
-from propeller_sim.plan import END_NODE, START_NODE, Plan, PlanNode
+from propeller_sim.plan import START_NODE, Plan, PlanNode
 from propeller_sim.profile import Latencies, Profile
+from propeller_sim.writers import WRITERS, Writer
 
-__all__ = ["DIALECTS", "NAMESPACE", "Dialect", "Result", "Simulator", "configure"]
+__all__ = ["DIALECTS", "NAMESPACE", "PROJECT_DOMAIN", "Dialect", "Result", "Simulator", "configure"]
 
 K = sc.NodeKind
 P = sc.Phase
 _EK = sc.EventKind
 NAMESPACE = "flytesnacks-development"  # the Kubernetes namespace every simulated execution runs in
+PROJECT_DOMAIN = "flytesnacks:development"  # `wf` upstream is project:domain:name (k8s/workflow.go:46-73)
 _META_BYTES = 1024  # a node's inputs.pb / outputs.pb literal map in the metadata bucket
-_TERMINAL = frozenset({P.SUCCEEDED, P.FAILED})
+_DONE = frozenset({P.SUCCEEDED, P.FAILED})
 _POD_KINDS = frozenset({K.TASK, K.DYNAMIC, K.ARRAY})  # count against max parallelism while their pods run
-_HOLDS_UNTIL_DONE = frozenset({K.TASK, K.ARRAY})  # a dynamic's own pod is done when its sub-DAG starts
 _LOOKS_UP = frozenset({K.TASK, K.DYNAMIC})  # cacheable kinds that check the data catalog before a pod
+# Node phases as their events name them (nodes/transformers.go:56-77): Succeeding is sent as SUCCEEDED.
+_EVENT_PHASE = {P.SUCCEEDING: P.SUCCEEDED, P.FAILING: P.FAILED}
 
 
 @dataclass(frozen=True)
@@ -41,13 +49,13 @@ class Dialect:
 
     one_trace: bool
     upstream_services: bool  # blobstore-client, k8s-client, admin-client as their own services
-    lifecycle: bool  # flyte.execution / flyte.node / flyte.task.attempt records
+    writer: Callable[[], Writer]
 
 
 # The dialects by the name `otel-fold bench --dialect` takes.
 DIALECTS: Mapping[str, Dialect] = {
-    "flyte_otel": Dialect(one_trace=True, upstream_services=False, lifecycle=True),
-    "upstream": Dialect(one_trace=False, upstream_services=True, lifecycle=False),
+    "flyte_otel": Dialect(one_trace=True, upstream_services=False, writer=WRITERS["flyte_otel"]),
+    "upstream": Dialect(one_trace=False, upstream_services=True, writer=WRITERS["upstream"]),
 }
 
 
@@ -81,35 +89,38 @@ _NO_RECORD: Any = _NoRecord()
 class _Pod:
     """One attempt's pod timeline, drawn when it is created: the informer reports each change when it happens."""
 
-    __slots__ = ("user_start", "user_end", "terminal")
+    __slots__ = ("user_start", "user_end", "terminal", "seen_running")
 
     def __init__(self, user_start: int, user_end: int, terminal: int) -> None:
         self.user_start, self.user_end, self.terminal = user_start, user_end, terminal
+        self.seen_running = False
 
 
 class _Node:
     """Runtime status of one node of one execution (what the CRD's node status holds)."""
 
-    __slots__ = ("spec", "path", "upstream_paths", "scope", "phase", "record", "attempt", "attempt_rec", "pod",
-                 "task_running", "ready_at", "queued_at", "sub", "child", "gate_start", "array")  # fmt: skip
+    __slots__ = ("spec", "path", "upstream_paths", "scope", "phase", "sent", "done_in", "record", "attempt",
+                 "attempt_rec", "pod", "ready_at", "queued_at", "sub", "child", "gate_start", "array", "dyn")  # fmt: skip
 
     def __init__(self, spec: PlanNode, path: str, upstream_paths: tuple[str, ...], scope: _Scope) -> None:
         self.spec = spec
-        self.path = path
+        self.path = path  # upstream's `node`: the spec ids of the enclosing nodes and this one, '/'-joined
         self.upstream_paths = upstream_paths
         self.scope = scope
         self.phase: str | None = None  # None: not yet started
+        self.sent = P.UNDEFINED  # the phase of the last node event sent
+        self.done_in = 0  # the streak in which it completed: its downstream waits for the next one
         self.record: Any = _NO_RECORD
-        self.attempt = -1
+        self.attempt = 0
         self.attempt_rec: Any = _NO_RECORD
-        self.pod: _Pod | None = None
-        self.task_running = False
+        self.pod: _Pod | None = None  # None while Running: the next attempt's pod is created next streak
         self.ready_at: int | None = None  # when max parallelism first held it back
         self.queued_at = 0
         self.sub: _Scope | None = None
         self.child: _Execution | None = None
         self.gate_start = 0
         self.array: _Array | None = None
+        self.dyn = 0  # a dynamic node after its pod: 1 parent finalizing, 2 parent finalized
 
 
 class _Scope:
@@ -117,46 +128,68 @@ class _Scope:
 
     __slots__ = ("plan", "nodes", "parent", "_by_id")
 
-    def __init__(self, plan: Plan, prefix: str, parent: _Node | None) -> None:
+    def __init__(self, plan: Plan, parent: _Node | None, *, boundary: bool = True) -> None:
         self.plan = plan
         self.parent = parent
-        self.nodes: list[_Node] = []
-        paths = {n.id: prefix + n.id for n in plan.nodes}
-        for n in plan.nodes:
-            self.nodes.append(_Node(n, paths[n.id], tuple(paths[u] for u in n.upstream), self))
+        prefix = parent.path + "/" if parent is not None else ""
+        # A branch runs its taken node directly, without start and end nodes (branch/handler.go:168).
+        specs = [n for n in plan.nodes if boundary or n.kind not in (K.START, K.END)]
+        ids = {n.id for n in specs}
+        self.nodes = [
+            _Node(n, prefix + n.id, tuple(prefix + u for u in n.upstream if u in ids), self) for n in specs
+        ]
         self._by_id = {st.spec.id: st for st in self.nodes}
 
-    def get(self, node_id: str) -> _Node:
-        return self._by_id[node_id]
+    def get(self, node_id: str) -> _Node | None:
+        """The node, or None for an id outside this scope (a branch's taken node's upstream)."""
+        return self._by_id.get(node_id)
+
+    def finished(self, phase: str, before: int) -> bool:
+        """True when every node reached `phase` (any node, for FAILED) in a streak before `before`."""
+        done = [st.phase == phase and st.done_in < before for st in self.nodes]
+        return any(done) if phase == P.FAILED else all(done)
+
+
+class _SubTask:
+    """One array sub-node (`n<i>` under the array node): its phase and its pod."""
+
+    __slots__ = ("index", "path", "phase", "pod", "attempt")
+
+    def __init__(self, index: int, path: str) -> None:
+        self.index, self.path = index, path
+        self.phase: str | None = None
+        self.pod: _Pod | None = None
+        self.attempt: Any = _NO_RECORD
 
 
 class _Array:
-    """A map node's sub-tasks: launched up to the parallelism, observed through their pod events."""
+    """A map node's sub-nodes: started up to the parallelism, each one phase step per handle."""
 
-    __slots__ = ("next", "done", "running", "events", "attempts")
+    __slots__ = ("next", "active", "done", "succeeding")
 
     def __init__(self) -> None:
         self.next = 0
+        self.active: list[_SubTask] = []
         self.done = 0
-        self.running = 0
-        self.events: list[tuple[int, int, bool]] = []  # (time, index, is_terminal) heap
-        self.attempts: dict[int, Any] = {}
+        self.succeeding = False  # every sub-node succeeded and the array's own phase moved on
 
 
 class _Execution:
-    __slots__ = ("id", "plan", "root", "record", "parent", "started", "done_at", "phase", "running",
-                 "busy_until", "last_round", "nodes_started", "array_bytes", "created", "spec_nodes")  # fmt: skip
+    __slots__ = ("id", "plan", "root", "record", "parent", "started", "done_at", "phase", "running", "streak",
+                 "res_ver", "busy_until", "last_round", "nodes_started", "array_bytes", "created", "spec_nodes")  # fmt: skip
 
     def __init__(self, exec_id: str, plan: Plan, created: int, parent: _Execution | None) -> None:
         self.id = exec_id
         self.plan = plan
-        self.root = _Scope(plan, "", None)
+        self.root = _Scope(plan, None)
         self.record: Any = _NO_RECORD
         self.parent = parent
         self.started = False
         self.done_at: int | None = None
         self.phase = P.QUEUED
         self.running = 0
+        self.streak = 0  # streaks so far, across rounds: what `_Node.done_in` counts
+        self.res_ver = 1  # the CRD's resourceVersion, bumped by every write
         self.busy_until = created
         self.last_round = -1
         self.nodes_started = 0
@@ -184,9 +217,10 @@ class Simulator:
         self._lat = Latencies(profile, seed)
         self._draw = self._lat.draw
         self._clock = clock if clock is not None else VirtualClock()
-        self._lifecycle = DIALECTS[dialect].lifecycle
+        self._w: Writer = DIALECTS[dialect].writer()
+        self._lifecycle = self._w.lifecycle
         self._ids = np.random.default_rng()  # execution ids are unique per process, like FlyteAdmin's
-        self._workers = [0] * workers
+        self._workers = [(0, i) for i in range(workers)]  # (free at, index): routine worker-<index>
         self._catalog: set[tuple[str | None, str]] = set()  # data catalog: survives across executions
         self._wakes: list[tuple[int, int, _Execution]] = []
         self._seq = itertools.count()
@@ -228,37 +262,38 @@ class Simulator:
             if not wakes:
                 raise RuntimeError(f"simulator: execution {top.id} is stuck (nothing left to wake it)")
             at, _, ex = heapq.heappop(wakes)
-            if ex.phase in _TERMINAL or ex.last_round >= at:
+            if ex.phase in _DONE or ex.last_round >= at:
                 continue  # a round that started at or after this wake-up has already seen the change
-            start = max(at, ex.busy_until, workers[0])
+            free, worker = workers[0]
+            start = max(at, ex.busy_until, free)
             clock.wait_until(start)
             ex.last_round = start
-            again = self._round(ex)
+            again = self._round(ex, f"worker-{worker}")
             ex.busy_until = end = clock.now()
-            heapq.heapreplace(workers, end)
-            if ex.phase in _TERMINAL:
+            heapq.heapreplace(workers, (end, worker))
+            if ex.phase in _DONE:
                 self._finish(ex, end)
             elif again:
                 self._wake(ex, end + self._draw("queue.delay"))
         wakes.clear()
 
-    # --- a round: streaks over the DAG, an etcd write per streak that changed something ---------------------
+    # --- a round: streaks, a CRD write after each that changed something (controller/handler.go) ------------
 
-    def _round(self, ex: _Execution) -> bool:
+    def _round(self, ex: _Execution, routine: str) -> bool:
         """One round; True when it stopped at the streak limit with work left (so it is re-queued at once)."""
-        spend, draw = self._clock.spend, self._draw
-        with fo.round(ex.id, wf=ex.plan.name, ns=NAMESPACE):
-            with fo.workflow_store_get(ex.id):
+        w, spend, draw = self._w, self._clock.spend, self._draw
+        with w.round(ex.id, f"{PROJECT_DOMAIN}:{ex.plan.name}", NAMESPACE, routine):
+            with w.store_get():
                 spend(draw("etcd.read"))
             for _ in range(self.max_streak_length):
-                with fo.streak(ex.id, wf=ex.plan.name) as span:
-                    changed = self._start_workflow(ex) if not ex.started else False
-                    changed = self._walk(ex, ex.root) or changed
+                ex.streak += 1
+                with w.streak(ex.res_ver):
+                    changed = self._streak(ex)
                     if changed:
-                        span.set_attribute(sc.STREAK_CHANGED, True)
-                        with fo.workflow_store_update(ex.id, size_bytes=self._crd_size(ex)):
+                        with w.store_update(self._crd_size(ex)):
                             spend(draw("etcd.write"))
-                if not changed or ex.phase in _TERMINAL:
+                        ex.res_ver += 1
+                if not changed or ex.phase in _DONE:
                     return False
             return True
 
@@ -266,14 +301,28 @@ class Simulator:
         p = self.profile
         return p.crd_base_bytes + p.crd_node_bytes * (ex.spec_nodes + ex.nodes_started) + ex.array_bytes
 
-    def _start_workflow(self, ex: _Execution) -> bool:
+    def _streak(self, ex: _Execution) -> bool:
+        """HandleFlyteWorkflow once (workflow/executor.go): the workflow's own step, else one traversal."""
+        step = _WORKFLOW_STEPS.get(ex.phase if ex.started else None)
+        if step is not None:
+            return step(self, ex)
+        changed = self._visit(ex, ex.root)
+        for phase, next_phase in ((P.FAILED, P.FAILING), (P.SUCCEEDED, P.SUCCEEDING)):
+            if ex.root.finished(phase, ex.streak):
+                self._workflow_to(ex, next_phase)
+                return True
+        return changed
+
+    def _ready(self, ex: _Execution) -> bool:
+        """Ready → Running: the start node's outputs are the workflow's inputs (workflow/executor.go:103-143)."""
         ex.started = True
-        self._event(_EK.WORKFLOW, ex, None, P.RUNNING, P.QUEUED, "event.workflow")
-        ex.phase = P.RUNNING
+        self._blob(True, ex, f"{START_NODE}/outputs.pb", START_NODE)
+        self._workflow_to(ex, P.RUNNING)
         return True
 
-    def _end_workflow(self, ex: _Execution, phase: str) -> None:
-        self._event(_EK.WORKFLOW, ex, None, phase, ex.phase, "event.workflow")
+    def _workflow_to(self, ex: _Execution, phase: str) -> None:
+        with self._w.event(_EK.WORKFLOW, None, phase, ex.phase):
+            self._clock.spend(self._draw("event.workflow"))
         ex.phase = phase
 
     def _finish(self, ex: _Execution, at: int) -> None:
@@ -283,55 +332,72 @@ class Simulator:
         if ex.parent is not None:  # the parent's launch plan node learns of it on its next round
             self._wake(ex.parent, at + self._draw("queue.delay"))
 
-    def _walk(self, ex: _Execution, scope: _Scope) -> bool:
-        """One traversal: handle every started or ready node, in topological order."""
+    def _visit(self, ex: _Execution, scope: _Scope) -> bool:
+        """RecursiveNodeHandler over one scope: one HandleNode per frontier node (nodes/executor.go:134-346).
+
+        A node is reached through an upstream that completed in an earlier streak; reached with another
+        upstream still open, it gets a handleNode that finds it not ready. Nodes held back by max parallelism
+        get no span at all.
+        """
         changed = False
-        nodes = scope.get
+        now = ex.streak
         for st in scope.nodes:
-            if st.phase in _TERMINAL:
+            if st.phase in _DONE:
                 continue
-            if any(nodes(u).phase != P.SUCCEEDED for u in st.spec.upstream):
+            done = [
+                u is None or (u.phase == P.SUCCEEDED and u.done_in < now)
+                for u in map(scope.get, st.spec.upstream)
+            ]
+            if done and not any(done):
                 continue
-            if self._handle(ex, st):
-                changed = True
-            if ex.phase in _TERMINAL:
-                break
+            if st.phase is None and self._held(ex, st):
+                continue
+            with self._w.handle_node(st.path, st.phase or P.UNDEFINED):
+                self._clock.spend(self._draw("node.handle"))
+                if all(done) and _PHASE_STEPS[st.phase](self, ex, st):
+                    changed = True
         return changed
 
-    def _handle(self, ex: _Execution, st: _Node) -> bool:
-        with fo.handle_node(ex.id, st.path, phase=st.phase or P.UNDEFINED):
-            self._clock.spend(self._draw("node.handle"))
-            return _PHASE_HANDLERS[st.phase](self, ex, st)
+    def _held(self, ex: _Execution, st: _Node) -> bool:
+        limit = ex.plan.max_parallelism
+        if st.spec.kind in _POD_KINDS and limit and ex.running >= limit:
+            if st.ready_at is None:
+                st.ready_at = self._clock.now()
+            return True
+        return False
 
-    # --- transitions and events -----------------------------------------------------------------------------
+    # --- events, transitions, I/O -----------------------------------------------------------------------------
 
-    def _event(
-        self, kind: str, ex: _Execution, node: str | None, phase: str, phase_from: str, op: str
-    ) -> None:
-        if self._lifecycle:
-            span = fo.event(kind, ex.id, node=node, phase=phase, phase_from=phase_from)
-        else:  # upstream's gRPC client spans carry no log context: they belong to an execution by ancestry
-            span = fo.event(kind, None, phase=phase, phase_from=phase_from)  # type: ignore[arg-type]
-        with span:
-            self._clock.spend(self._draw(op))
-
-    def _transition(self, ex: _Execution, st: _Node, phase: str) -> None:
-        """A node phase change: exactly one node event."""
-        self._event(_EK.NODE, ex, st.path, phase, st.phase or P.UNDEFINED, "event.node")
+    def _to(self, ex: _Execution, st: _Node, phase: str, *, event: bool = True) -> bool:
+        """A node phase step; `event`: it sends a node event (not Succeeding→Succeeded, not retries: §3.3)."""
+        if event:
+            sent = _EVENT_PHASE.get(phase, phase)
+            with self._w.event(_EK.NODE, st.path, sent, st.sent):
+                self._clock.spend(self._draw("event.node"))
+            st.sent = sent
+            if sent in _DONE:
+                st.record.end(sent, at=self._clock.now())
         st.phase = phase
-
-    def _succeed(self, ex: _Execution, st: _Node) -> bool:
-        self._transition(ex, st, P.SUCCEEDED)
-        st.record.end(P.SUCCEEDED, at=self._clock.now())
-        if st.spec.kind in _HOLDS_UNTIL_DONE or (st.spec.kind == K.DYNAMIC and st.sub is None):  # a cache hit
-            ex.running -= 1
+        if phase in _DONE:
+            st.done_in = ex.streak
         return True
 
-    def _fail(self, ex: _Execution, st: _Node) -> bool:
-        self._transition(ex, st, P.FAILED)
-        st.record.end(P.FAILED, at=self._clock.now())
-        self._end_workflow(ex, P.FAILED)
-        return True
+    def _task_event(self, st: _Node | _SubTask, phase: str, phase_from: str) -> None:
+        with self._w.event(_EK.TASK, st.path, phase, phase_from):
+            self._clock.spend(self._draw("event.task"))
+
+    def _blob(self, write: bool, ex: _Execution, name: str, node: str) -> None:
+        key = f"s3://metadata/{ex.id}/{name}"
+        with self._w.blob(write, key, _META_BYTES, node):
+            self._clock.spend(self._draw("blobstore.write" if write else "blobstore.read"))
+
+    def _k8s_read(self, path: str) -> None:
+        with self._w.k8s_read(path):
+            self._clock.spend(self._draw("k8s"))
+
+    def _k8s_write(self, verb: str, path: str) -> None:
+        with self._w.k8s_write(verb, path):
+            self._clock.spend(self._draw("k8s"))
 
     def _open_record(self, ex: _Execution, st: _Node, kind: str, queued_at: int) -> None:
         parent = st.scope.parent
@@ -345,87 +411,73 @@ class Simulator:
             array_size=st.spec.array_size or None,
         )
 
-    def _blob(self, write: bool, ex: _Execution, st: _Node, name: str) -> None:
-        helper, op = (fo.blob_write, "blobstore.write") if write else (fo.blob_read, "blobstore.read")
-        key = f"s3://metadata/{ex.id}/{st.path}/{name}"
-        with helper(key, size_bytes=_META_BYTES, exec_id=ex.id, node=st.path):
-            self._clock.spend(self._draw(op))
-
-    # --- phase handlers (dispatched by _PHASE_HANDLERS, then by node kind) ------------------------------------
+    # --- NotYetStarted: inputs resolved and written, the cache checked (handleNotYetStartedNode) -------------
 
     def _not_started(self, ex: _Execution, st: _Node) -> bool:
-        """Ready: queue it (inputs gathered and written, QUEUED event), unless max parallelism holds it back."""
         kind = st.spec.kind
         now = self._clock.now()
-        if kind in (K.START, K.END):
-            return _BOUNDARY[kind](self, ex, st, now)
-        limit = ex.plan.max_parallelism
-        if kind in _POD_KINDS and limit and ex.running >= limit:
-            if st.ready_at is None:
-                st.ready_at = now
-            return False
+        if kind == K.START:  # no inputs to resolve: straight to Succeeded (nodes/start/handler.go)
+            self._open_record(ex, st, K.START, now)
+            return self._to(ex, st, P.SUCCEEDED)
         if st.ready_at is not None:
             ex.record.hold(st.path, start=st.ready_at, end=now)
-        for u, path in zip(st.spec.upstream, st.upstream_paths, strict=True):
-            if u != START_NODE:
-                self._blob(False, ex, st, f"../{path}/outputs.pb")
-        self._blob(True, ex, st, "inputs.pb")
-        if kind in _POD_KINDS:
-            ex.running += 1
+        for up in st.upstream_paths:  # one read per binding to an upstream's outputs (output_resolver.go)
+            self._blob(False, ex, f"{up}/outputs.pb", st.path)
+        self._blob(True, ex, f"{st.path}/inputs.pb", st.path)
         ex.nodes_started += 1
         st.queued_at = self._clock.now()
-        self._transition(ex, st, P.QUEUED)
-        # A cacheable task's kind (task or cache hit) is known after the look-up, a child execution's id
-        # after it is created: their records open then, with the same start.
-        if not (st.spec.cacheable and kind in _LOOKS_UP) and kind != K.LAUNCH_PLAN:
+        if st.spec.cacheable and kind in _LOOKS_UP and self._check_cache(ex, st):
+            self._open_record(ex, st, K.CACHE_HIT, st.queued_at)
+            return self._to(ex, st, P.SUCCEEDED)  # one event, no task events (nodes/executor.go:988-1057)
+        if kind in _POD_KINDS:
+            ex.running += 1
+        # A child execution's id is known once it is created: its record opens then, with the same start.
+        if kind != K.LAUNCH_PLAN:
             self._open_record(ex, st, kind, st.queued_at)
-        return True
+        return self._to(ex, st, P.QUEUED)
 
-    def _start_node(self, ex: _Execution, st: _Node, now: int) -> bool:
-        self._open_record(ex, st, K.START, now)
-        return self._succeed(ex, st)
+    def _check_cache(self, ex: _Execution, st: _Node) -> bool:
+        hit = (st.spec.task, st.path) in self._catalog
+        with self._w.cache_check(st.path, hit):
+            self._catalog_call("GetDataset", True)
+            self._blob(False, ex, f"{st.path}/inputs.pb", st.path)
+            self._catalog_call("GetArtifact", hit)
+            if hit:
+                self._blob(True, ex, f"{st.path}/outputs.pb", st.path)
+        return hit
 
-    def _end_node(self, ex: _Execution, st: _Node, now: int) -> bool:
-        self._open_record(ex, st, K.END, now)
-        self._blob(True, ex, st, "outputs.pb")
-        self._succeed(ex, st)
-        if st.scope is ex.root:
-            self._end_workflow(ex, P.SUCCEEDED)
-        return True
+    def _catalog_call(self, method: str, found: bool) -> None:
+        op = "cache.lookup" if method.startswith("Get") else "cache.write"
+        with self._w.datacatalog(method, found):
+            self._clock.spend(self._draw(op))
+
+    # --- Queued → Running, per kind ----------------------------------------------------------------------
 
     def _queued(self, ex: _Execution, st: _Node) -> bool:
         return _START_BY_KIND[st.spec.kind](self, ex, st)
 
+    def _end_node(self, ex: _Execution, st: _Node) -> bool:
+        """The end node copies its inputs to its outputs and succeeds (nodes/end/handler.go:25-42)."""
+        self._blob(False, ex, f"{st.path}/inputs.pb", st.path)
+        self._blob(True, ex, f"{st.path}/outputs.pb", st.path)
+        return self._to(ex, st, P.SUCCEEDED)
+
     def _start_task(self, ex: _Execution, st: _Node) -> bool:
-        spec = st.spec
-        if spec.cacheable:
-            key = (spec.task, st.path)
-            with fo.cache_lookup(ex.id, st.path) as span:
-                self._clock.spend(self._draw("cache.lookup"))
-                hit = key in self._catalog
-                span.set_attribute(sc.CACHE_HIT, hit)
-            if hit:
-                self._open_record(ex, st, K.CACHE_HIT, st.queued_at)
-                self._blob(False, ex, st, "cached/outputs.pb")
-                self._blob(True, ex, st, "outputs.pb")
-                return self._succeed(ex, st)
-            self._open_record(ex, st, spec.kind, st.queued_at)
         self._launch(ex, st)
-        self._transition(ex, st, P.RUNNING)
-        return True
+        return self._to(ex, st, P.RUNNING)
 
     def _launch(self, ex: _Execution, st: _Node) -> None:
-        """Create the next attempt's pod; its informer events wake the workflow when it runs and ends."""
-        spend, draw = self._clock.spend, self._draw
-        st.attempt += 1
-        with fo.handle_task(ex.id, st.path, tasktype=st.spec.tasktype):
-            with fo.k8s("create", "pods", exec_id=ex.id, node=st.path):
-                spend(draw("k8s"))
+        """The plugin creates the attempt's pod; its informer events wake the workflow when it runs and ends."""
+        with self._w.handle_task(st.path, st.spec.tasktype):
+            self._k8s_write("create", st.path)
             created = self._clock.now()
             st.pod = pod = self._pod(created, "dynamic.compile" if st.spec.kind == K.DYNAMIC else "task.run")
             st.attempt_rec = st.record.attempt(st.attempt, start=created)
-            st.task_running = False
-            self._event(_EK.TASK, ex, st.path, P.QUEUED, P.UNDEFINED, "event.task")
+            self._task_event(st, P.QUEUED, P.UNDEFINED)
+        self._wake_on(ex, pod)
+
+    def _wake_on(self, ex: _Execution, pod: _Pod) -> None:
+        draw = self._draw
         self._wake(ex, pod.user_start + draw("queue.delay"))
         self._wake(ex, pod.terminal + draw("queue.delay"))
 
@@ -435,107 +487,151 @@ class Simulator:
         user_end = user_start + d(run_op)
         return _Pod(user_start, user_end, user_end + d("pod.terminate"))
 
-    def _running(self, ex: _Execution, st: _Node) -> bool:
-        return _POLL_BY_KIND[st.spec.kind](self, ex, st)
-
-    def _poll_pod(self, ex: _Execution, st: _Node) -> bool:
-        """Read the pod from the informer cache; report RUNNING once, then the attempt's end."""
-        pod = st.pod
-        assert pod is not None
-        with fo.handle_task(ex.id, st.path, tasktype=st.spec.tasktype):
-            with fo.k8s("get", "pods", exec_id=ex.id, node=st.path):
-                self._clock.spend(self._draw("k8s"))
-            now = self._clock.now()
-            if now < pod.user_start:
-                return False
-            if now < pod.terminal:
-                if st.task_running:
-                    return False
-                st.task_running = True
-                self._event(_EK.TASK, ex, st.path, P.RUNNING, P.QUEUED, "event.task")
-                return True
-            return self._attempt_done(ex, st, pod, now)
-
-    def _attempt_done(self, ex: _Execution, st: _Node, pod: _Pod, now: int) -> bool:
-        failed = st.attempt < self.failures.get(st.path, 0)
-        last = st.attempt >= st.spec.retries
-        task_phase = P.SUCCEEDED if not failed else (P.FAILED if last else P.RETRYABLE_FAILURE)
-        st.attempt_rec.user_code(start=pod.user_start, end=pod.user_end)
-        st.attempt_rec.end(task_phase, at=now)
-        self._event(
-            _EK.TASK, ex, st.path, task_phase, P.RUNNING if st.task_running else P.QUEUED, "event.task"
-        )
-        with fo.k8s("delete", "pods", exec_id=ex.id, node=st.path):
-            self._clock.spend(self._draw("k8s"))
-        if task_phase == P.RETRYABLE_FAILURE:
-            self._transition(ex, st, P.RETRYABLE_FAILURE)
-            return True
-        if task_phase == P.FAILED:
-            return self._fail(ex, st)
-        self._blob(False, ex, st, "outputs.pb")
-        if st.spec.cacheable:
-            with fo.cache_write(ex.id, st.path):
-                self._clock.spend(self._draw("cache.write"))
-            self._catalog.add((st.spec.task, st.path))
-        if st.spec.kind == K.DYNAMIC:
-            self._blob(False, ex, st, "futures.pb")  # the DAG the pod compiled
-            assert st.spec.sub is not None
-            st.sub = _Scope(st.spec.sub, st.path + "/" + _child_prefix(st), st)
-            ex.running -= 1
-            self._transition(ex, st, P.DYNAMIC_RUNNING)
-            return True
-        return self._succeed(ex, st)
-
-    def _retry(self, ex: _Execution, st: _Node) -> bool:
-        self._launch(ex, st)
-        self._transition(ex, st, P.RUNNING)
-        return True
-
     def _start_nested(self, ex: _Execution, st: _Node) -> bool:
-        """Subworkflow or branch: its nodes run inside this CRD, under this node."""
+        """Subworkflow: inputs written for its start node, which succeeds in this same streak (§3.6)."""
         assert st.spec.sub is not None
-        st.sub = _Scope(st.spec.sub, st.path + "/" + _child_prefix(st), st)
-        self._transition(ex, st, P.RUNNING)
-        return True
+        st.sub = sub = _Scope(st.spec.sub, st)
+        start = sub.get(START_NODE)
+        assert start is not None
+        self._blob(True, ex, f"{start.path}/outputs.pb", start.path)
+        with self._w.handle_node(start.path, P.UNDEFINED):
+            self._clock.spend(self._draw("node.handle"))
+            self._not_started(ex, start)
+        return self._to(ex, st, P.RUNNING)
 
-    def _poll_nested(self, ex: _Execution, st: _Node) -> bool:
-        assert st.sub is not None
-        changed = self._walk(ex, st.sub)
-        if ex.phase in _TERMINAL:
-            return changed
-        if st.sub.get(END_NODE).phase == P.SUCCEEDED:
-            self._blob(False, ex, st, "outputs.pb")
-            return self._succeed(ex, st)
-        return changed
+    def _start_branch(self, ex: _Execution, st: _Node) -> bool:
+        """The case is decided; the taken node is marked dirty, so it is first handled next streak."""
+        assert st.spec.sub is not None
+        self._blob(False, ex, f"{st.path}/inputs.pb", st.path)
+        st.sub = _Scope(st.spec.sub, st, boundary=False)
+        return self._to(ex, st, P.RUNNING)
 
     def _start_child(self, ex: _Execution, st: _Node) -> bool:
         """Launch plan: a new execution through FlyteAdmin, with its own CRD and rounds."""
         assert st.spec.sub is not None
-        with fo.admin_call("CreateExecution", exec_id=ex.id):
+        self._blob(False, ex, f"{st.path}/inputs.pb", st.path)
+        with self._w.admin("CreateExecution"):
             self._clock.spend(self._draw("admin"))
         st.child = self._create(st.spec.sub, self._new_exec_id(), self._clock.now(), ex)
         self._open_record(ex, st, K.LAUNCH_PLAN, st.queued_at)
-        self._transition(ex, st, P.RUNNING)
-        return True
-
-    def _poll_child(self, ex: _Execution, st: _Node) -> bool:
-        child = st.child
-        assert child is not None
-        with fo.admin_call("GetExecution", exec_id=ex.id):
-            self._clock.spend(self._draw("admin"))
-        if child.done_at is None or child.done_at > self._clock.now():
-            return False
-        if child.phase != P.SUCCEEDED:
-            return self._fail(ex, st)
-        self._blob(False, ex, st, "outputs.pb")
-        return self._succeed(ex, st)
+        return self._to(ex, st, P.RUNNING)
 
     def _start_gate(self, ex: _Execution, st: _Node) -> bool:
         now = self._clock.now()
         st.gate_start = now
-        self._transition(ex, st, P.RUNNING)
         self._wake(ex, now + self.profile.reeval_ns)
-        return True
+        return self._to(ex, st, P.RUNNING)
+
+    def _start_array(self, ex: _Execution, st: _Node) -> bool:
+        """One aggregated task event for every sub-task queued (array/handler.go:295-303, event version 0)."""
+        self._blob(False, ex, f"{st.path}/inputs.pb", st.path)
+        st.array = _Array()
+        ex.array_bytes += st.spec.array_size // 2  # sub-task phases, packed, in the node status
+        self._task_event(st, P.QUEUED, P.UNDEFINED)
+        return self._to(ex, st, P.RUNNING)
+
+    # --- Running, per kind -------------------------------------------------------------------------------
+
+    def _running(self, ex: _Execution, st: _Node) -> bool:
+        return _POLL_BY_KIND[st.spec.kind](self, ex, st)
+
+    def _poll_task(self, ex: _Execution, st: _Node) -> bool:
+        """Read the pod from the informer cache: a task event per observed change, the node's step after it."""
+        pod = st.pod
+        if pod is None:  # retrying: the next attempt's pod, with no node event (phase unchanged)
+            self._launch(ex, st)
+            return True
+        with self._w.handle_task(st.path, st.spec.tasktype):
+            self._k8s_read(st.path)
+            now = self._clock.now()
+            if now < pod.user_start or (now < pod.terminal and pod.seen_running):
+                return False
+            if now < pod.terminal:
+                pod.seen_running = True
+                self._task_event(st, P.RUNNING, P.QUEUED)
+                return True
+            outcome = self._attempt_done(st, pod, now)
+        return _OUTCOMES[outcome](self, ex, st)
+
+    def _attempt_done(self, st: _Node, pod: _Pod, now: int) -> str:
+        failed = st.attempt < self.failures.get(st.path, 0)
+        phase = (
+            P.SUCCEEDED
+            if not failed
+            else (P.FAILED if st.attempt >= st.spec.retries else P.RETRYABLE_FAILURE)
+        )
+        st.attempt_rec.user_code(start=pod.user_start, end=pod.user_end)
+        st.attempt_rec.end(phase, at=now)
+        # A retryable failure is a FAILED task event (task/transformer.go:45-46)
+        self._task_event(
+            st, P.SUCCEEDED if phase == P.SUCCEEDED else P.FAILED, P.RUNNING if pod.seen_running else P.QUEUED
+        )
+        return phase
+
+    def _task_succeeded(self, ex: _Execution, st: _Node) -> bool:
+        ex.running -= 1
+        if (
+            st.spec.cacheable
+        ):  # WriteCatalogCache between HandleTask and the node event (executor.go:1170-1186)
+            with self._w.cache_write(st.path):
+                self._catalog_call("CreateDataset", True)
+                self._blob(False, ex, f"{st.path}/inputs.pb", st.path)
+                self._blob(False, ex, f"{st.path}/outputs.pb", st.path)
+                self._catalog_call("CreateArtifact", True)
+                self._catalog_call("AddTag", True)
+            self._catalog.add((st.spec.task, st.path))
+        if st.spec.kind == K.DYNAMIC:  # the pod compiled the sub-DAG: the parent finalizes first (§3.6)
+            st.dyn = 1
+            return True
+        return self._to(ex, st, P.SUCCEEDING)
+
+    def _task_retry(self, ex: _Execution, st: _Node) -> bool:
+        return self._to(ex, st, P.RETRYABLE_FAILURE, event=False)
+
+    def _task_failed(self, ex: _Execution, st: _Node) -> bool:
+        ex.running -= 1
+        return self._to(ex, st, P.FAILING)
+
+    def _poll_dynamic(self, ex: _Execution, st: _Node) -> bool:
+        if st.dyn == 0:
+            return self._poll_task(ex, st)
+        if st.dyn == 1:  # ParentFinalizing → ParentFinalized: the task's plugin finalize
+            self._k8s_read(st.path)
+            st.dyn = 2
+            return True
+        # ParentFinalized → Executing: read the futures, compile, cache the closure (§3.6 Dynamic)
+        assert st.spec.sub is not None
+        self._blob(False, ex, f"{st.path}/futures.pb", st.path)
+        self._blob(True, ex, f"{st.path}/futures_compiled.pb", st.path)
+        st.sub = _Scope(st.spec.sub, st)
+        return self._to(ex, st, P.DYNAMIC_RUNNING)
+
+    def _dynamic_running(self, ex: _Execution, st: _Node) -> bool:
+        """Each streak reads the cached closure, then handles the sub-DAG (dynamic/dynamic_workflow.go)."""
+        assert st.sub is not None
+        self._blob(False, ex, f"{st.path}/futures_compiled.pb", st.path)
+        return self._poll_nested(ex, st, P.SUCCEEDING)
+
+    def _poll_nested(self, ex: _Execution, st: _Node, done: str = P.SUCCEEDED) -> bool:
+        """Subworkflow or branch: once its nodes completed in an earlier streak, straight to `done`."""
+        assert st.sub is not None
+        changed = self._visit(ex, st.sub)
+        if st.sub.finished(P.FAILED, ex.streak):
+            return self._to(ex, st, P.FAILING)
+        if st.sub.finished(P.SUCCEEDED, ex.streak):
+            return self._to(ex, st, done)
+        return changed
+
+    def _poll_child(self, ex: _Execution, st: _Node) -> bool:
+        """The child's status comes from an in-memory cache refreshed in the background: no I/O here."""
+        child = st.child
+        assert child is not None
+        if child.done_at is None or child.done_at > self._clock.now():
+            return False
+        if child.phase != P.SUCCEEDED:
+            return self._to(ex, st, P.FAILING)
+        self._blob(True, ex, f"{st.path}/outputs.pb", st.path)
+        return self._to(ex, st, P.SUCCEEDED)
 
     def _poll_gate(self, ex: _Execution, st: _Node) -> bool:
         now = self._clock.now()
@@ -544,84 +640,130 @@ class Simulator:
             self._wake(ex, now + self.profile.reeval_ns)
             return False
         st.record.idle(sc.IdleReason.GATE, start=st.gate_start, end=opens)
-        return self._succeed(ex, st)
-
-    def _start_array(self, ex: _Execution, st: _Node) -> bool:
-        st.array = _Array()
-        ex.array_bytes += st.spec.array_size // 2  # sub-task phases, packed, in the node status
-        self._transition(ex, st, P.RUNNING)
-        return True
+        return self._to(ex, st, P.SUCCEEDED)
 
     def _poll_array(self, ex: _Execution, st: _Node) -> bool:
-        """Observe sub-task pods that changed, launch more up to the parallelism; done when all succeeded."""
+        """Each sub-node one step (in its own handleNode), then one task event if any sub-task changed."""
         arr, spec = st.array, st.spec
         assert arr is not None
-        spend, draw, now = self._clock.spend, self._draw, self._clock.now
-        limit = spec.array_parallelism or ex.plan.max_parallelism or spec.array_size
-        changed = False
-        with fo.handle_task(ex.id, st.path, tasktype=spec.tasktype):
-            while arr.events and arr.events[0][0] <= now():
-                _, index, terminal = heapq.heappop(arr.events)
-                if terminal:
-                    attempt, pod = arr.attempts.pop(index)  # emitted: nothing of it is kept
-                    attempt.user_code(start=pod.user_start, end=pod.user_end)
-                    attempt.end(P.SUCCEEDED, at=now())
-                    self._event(_EK.TASK, ex, st.path, P.SUCCEEDED, P.RUNNING, "event.task")
-                    arr.done += 1
-                    arr.running -= 1
-                else:
-                    self._event(_EK.TASK, ex, st.path, P.RUNNING, P.QUEUED, "event.task")
-                changed = True
-            while arr.next < spec.array_size and arr.running < limit:
-                index = arr.next
-                arr.next += 1
-                arr.running += 1
-                with fo.k8s("create", "pods", exec_id=ex.id, node=st.path):
-                    spend(draw("k8s"))
-                created = now()
-                pod = self._pod(created, "task.run")
-                arr.attempts[index] = (st.record.attempt(0, start=created, array_index=index), pod)
-                self._event(_EK.TASK, ex, st.path, P.QUEUED, P.UNDEFINED, "event.task")
-                heapq.heappush(arr.events, (pod.user_start, index, False))
-                heapq.heappush(arr.events, (pod.terminal, index, True))
-                self._wake(ex, pod.user_start + draw("queue.delay"))
-                self._wake(ex, pod.terminal + draw("queue.delay"))
-                changed = True
+        if arr.succeeding:  # outputs gathered from every sub-node, then the node succeeds (§3.6 ArrayNode)
+            for i in range(spec.array_size):
+                self._blob(False, ex, f"{st.path}/{i}/outputs.pb", st.path)
+            self._blob(True, ex, f"{st.path}/outputs.pb", st.path)
+            self._task_event(st, P.SUCCEEDED, P.RUNNING)
+            ex.running -= 1
+            return self._to(ex, st, P.SUCCEEDING)
         if arr.done == spec.array_size:
-            self._blob(True, ex, st, "outputs.pb")
-            return self._succeed(ex, st)
-        return changed
+            arr.succeeding = True
+            return True
+        limit = spec.array_parallelism or spec.array_size
+        while arr.next < spec.array_size and len(arr.active) < limit:
+            arr.active.append(_SubTask(arr.next, f"{st.path}/n{arr.next}"))
+            arr.next += 1
+        stepped = [self._sub_step(ex, st, sub) for sub in arr.active]
+        arr.active = [sub for sub in arr.active if sub.phase != P.SUCCEEDED]
+        if any(task for _, task in stepped):
+            self._task_event(st, P.RUNNING, P.RUNNING)
+        return any(changed for changed, _ in stepped)
+
+    def _sub_step(self, ex: _Execution, st: _Node, sub: _SubTask) -> tuple[bool, bool]:
+        """One sub-node's HandleNode: (its status changed, a task event of it is due)."""
+        arr = st.array
+        assert arr is not None
+        with self._w.handle_node(sub.path, sub.phase or P.UNDEFINED):
+            self._clock.spend(self._draw("node.handle"))
+            if sub.phase is None:  # inputs are the array's: an empty inputs.pb (array/handler.go:768-772)
+                self._blob(True, ex, f"{sub.path}/inputs.pb", sub.path)
+                sub.phase = P.QUEUED
+                return True, False
+            if sub.phase == P.SUCCEEDING:  # plugin finalize
+                self._k8s_read(sub.path)
+                sub.phase = P.SUCCEEDED
+                arr.done += 1
+                return True, False
+            with self._w.handle_task(sub.path, st.spec.tasktype):
+                return self._sub_task(ex, st, sub)
+
+    def _sub_task(self, ex: _Execution, st: _Node, sub: _SubTask) -> tuple[bool, bool]:
+        pod = sub.pod
+        if pod is None:
+            self._k8s_write("create", sub.path)
+            sub.pod = pod = self._pod(self._clock.now(), "task.run")
+            sub.attempt = st.record.attempt(0, start=self._clock.now(), array_index=sub.index)
+            sub.phase = P.RUNNING
+            self._wake_on(ex, pod)
+            return True, True
+        self._k8s_read(sub.path)
+        now = self._clock.now()
+        if now >= pod.terminal:
+            sub.attempt.user_code(start=pod.user_start, end=pod.user_end)
+            sub.attempt.end(P.SUCCEEDED, at=now)
+            sub.phase = P.SUCCEEDING
+            return True, True
+        if now >= pod.user_start and not pod.seen_running:
+            pod.seen_running = True
+            return True, True
+        return False, False
+
+    # --- Succeeding, retries, failures ------------------------------------------------------------------
+
+    def _succeeding(self, ex: _Execution, st: _Node) -> bool:
+        """Succeeding → Succeeded: the plugin's finalize, no event (nodes/executor.go:1417-1438)."""
+        if st.spec.kind in _LOOKS_UP:
+            self._k8s_read(st.path)
+        return self._to(ex, st, P.SUCCEEDED, event=False)
+
+    def _retrying(self, ex: _Execution, st: _Node) -> bool:
+        """RetryableFailure → Running: abort (a task event ABORTED) and finalize the attempt, no node event."""
+        self._k8s_write("delete", st.path)
+        self._task_event(st, P.ABORTED, P.FAILED)
+        self._k8s_read(st.path)
+        st.attempt += 1
+        st.pod = None
+        return self._to(ex, st, P.RUNNING, event=False)
+
+    def _failing(self, ex: _Execution, st: _Node) -> bool:
+        return self._to(ex, st, P.FAILED, event=False)
+
+    def _workflow_done(self, ex: _Execution) -> bool:
+        """Succeeding → Succeeded or Failing → Failed: the terminal write ends the round."""
+        self._workflow_to(ex, P.SUCCEEDED if ex.phase == P.SUCCEEDING else P.FAILED)
+        return True
 
 
-def _child_prefix(st: _Node) -> str:
-    """Propeller names a nested node <parent>-<attempt>-<child>; the path joins the levels with '/'."""
-    return f"{st.path.rsplit('/', 1)[-1]}-0-"
-
-
-_Handler = Callable[[Simulator, _Execution, _Node], bool]
-_PHASE_HANDLERS: dict[str | None, _Handler] = {
+_Step = Callable[[Simulator, _Execution, _Node], bool]
+_WORKFLOW_STEPS: dict[str | None, Callable[[Simulator, _Execution], bool]] = {
+    None: Simulator._ready,
+    P.SUCCEEDING: Simulator._workflow_done,
+    P.FAILING: Simulator._workflow_done,
+}
+_PHASE_STEPS: dict[str | None, _Step] = {
     None: Simulator._not_started,
     P.QUEUED: Simulator._queued,
     P.RUNNING: Simulator._running,
-    P.RETRYABLE_FAILURE: Simulator._retry,
-    P.DYNAMIC_RUNNING: Simulator._poll_nested,
+    P.RETRYABLE_FAILURE: Simulator._retrying,
+    P.DYNAMIC_RUNNING: Simulator._dynamic_running,
+    P.SUCCEEDING: Simulator._succeeding,
+    P.FAILING: Simulator._failing,
 }
-_BOUNDARY: dict[str, Callable[[Simulator, _Execution, _Node, int], bool]] = {
-    K.START: Simulator._start_node,
+_OUTCOMES: dict[str, _Step] = {
+    P.SUCCEEDED: Simulator._task_succeeded,
+    P.RETRYABLE_FAILURE: Simulator._task_retry,
+    P.FAILED: Simulator._task_failed,
+}
+_START_BY_KIND: dict[str, _Step] = {
     K.END: Simulator._end_node,
-}
-_START_BY_KIND: dict[str, _Handler] = {
     K.TASK: Simulator._start_task,
     K.DYNAMIC: Simulator._start_task,
     K.SUBWORKFLOW: Simulator._start_nested,
-    K.BRANCH: Simulator._start_nested,
+    K.BRANCH: Simulator._start_branch,
     K.LAUNCH_PLAN: Simulator._start_child,
     K.GATE: Simulator._start_gate,
     K.ARRAY: Simulator._start_array,
 }
-_POLL_BY_KIND: dict[str, _Handler] = {
-    K.TASK: Simulator._poll_pod,
-    K.DYNAMIC: Simulator._poll_pod,
+_POLL_BY_KIND: dict[str, _Step] = {
+    K.TASK: Simulator._poll_task,
+    K.DYNAMIC: Simulator._poll_dynamic,
     K.SUBWORKFLOW: Simulator._poll_nested,
     K.BRANCH: Simulator._poll_nested,
     K.LAUNCH_PLAN: Simulator._poll_child,

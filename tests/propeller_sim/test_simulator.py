@@ -105,7 +105,7 @@ def test_upstream_dialect_makes_each_round_its_own_trace_with_upstream_services(
     service = {s.name: s.resource.attributes["service.name"] for s in spans}
     assert service[sc.CREATE_NODE_EVENT] == sc.SERVICE_ADMIN_CLIENT
     assert service[sc.READ_PROTOBUF] == sc.SERVICE_BLOBSTORE
-    assert service[sc.K8S_CLIENT_PREFIX + "Create"] == sc.SERVICE_K8S
+    assert service[sc.K8S_CACHE_PREFIX + "Get"] == sc.SERVICE_K8S
     assert service[sc.STREAK] == sc.SERVICE_PROPELLER
 
 
