@@ -50,7 +50,8 @@ def field_kind(path: Sequence[str]) -> str:
     """DURATION, RATIO, COUNT or TEXT for the leaf at `path` (keys from the document root)."""
     leaf = path[-1] if path else ""
     for parent, key, kind in FIELD_KIND:
-        if (parent is None or parent in path[:-1]) and (key is None or key == leaf):
+        # a block's key may be the leaf itself: `warnings` is a list of text
+        if (parent is None or parent in path) and (key is None or key == leaf):
             return kind
     return DURATION
 
