@@ -122,7 +122,7 @@ IDLE: Final = "flyte.node.idle"  # gate / approval wait, or held back by max par
 
 # --- attribute keys shared with upstream (copied from propeller's log context) ----------------------
 EXEC_ID: Final = "exec_id"
-NODE_ID: Final = "node"  # a path for nested nodes, e.g. "n0/n0-0-n1"
+NODE_ID: Final = "node"  # enclosing nodes' spec ids and its own, "/"-joined: "n1/n0" (upstream.md §2)
 WORKFLOW: Final = "wf"
 NAMESPACE: Final = "ns"
 PHASE: Final = "phase"

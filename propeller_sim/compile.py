@@ -147,6 +147,9 @@ class _Compiler:
                 f"dynamic node {n.id} ({ent.name}): inputs {sorted(missing)} come from upstream outputs"
             )
         ctx = FlyteContextManager.current_context().with_serialization_settings(_SETTINGS).build()
+        # flytekit keeps the first compiled DAG on the task (`_wf`, compiled once: one pod runs one dynamic);
+        # the simulator compiles it again for every set of inputs, so a wider run is not given a narrower DAG
+        ent._wf = None
         with FlyteContextManager.with_context(ctx.new_builder()) as c:
             djs = ent.compile_into_workflow(c, ent._task_function, **kwargs)
         for t in getattr(djs, "tasks", ()):

@@ -72,3 +72,11 @@ def test_nested_dynamic_is_compiled_with_its_inputs_two_levels_deep() -> None:
 def test_map_fan_out_comes_from_the_named_input() -> None:
     (array,) = [n for n in BY_NAME["big_map"].plan({"n": 123}).nodes if n.kind == K.ARRAY]
     assert array.array_size == 123
+
+
+def test_a_dynamic_compiled_again_with_other_inputs_gets_their_dag() -> None:
+    """flytekit caches a dynamic's compiled DAG on the task; each plan must still follow its own inputs."""
+    for width in (2, 4, 3):
+        (outer,) = BY_NAME["nested_dynamic"].plan({"width": width}).nodes[1:-1]
+        assert outer.sub is not None
+        assert sum(1 for n in outer.sub.nodes if n.kind == K.DYNAMIC) == width
