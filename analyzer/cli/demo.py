@@ -1,4 +1,4 @@
-"""`otel-fold demo`: the whole loop on the simulator, end to end, in well under a minute.
+"""`otel-fold demo`: the whole loop on the simulator, end to end, in under a minute.
 
 A small portfolio runs on the propeller simulator with traces going to a local store through flyte_otel's
 file exporter; one execution is folded on screen; the benchmark YAML is written; the same portfolio runs
@@ -34,7 +34,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--out", default="out/demo", metavar="DIR", help="demo directory (default ./out/demo)"
     )
-    parser.add_argument("-n", "--runs", type=int, default=5, help="runs per workflow and side (default 5)")
+    parser.add_argument("-n", "--runs", type=int, default=8, help="runs per workflow and side (default 8)")
     parser.add_argument("--workflows", nargs="+", metavar="WORKFLOW", help="instead of the small portfolio")
 
 
