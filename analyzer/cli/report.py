@@ -12,9 +12,9 @@ from analyzer.reduce.segments import has_lifecycle
 from analyzer.render.formats import renderer
 from analyzer.source import config
 from analyzer.source.executions import child_executions, execution_table
-from analyzer.source.flyteadmin import FlyteAdminMetrics
+from analyzer.source.flyteadmin import FlyteAdmin
 
-__all__ = ["HELP", "add_arguments", "admin_metrics", "execution_report", "run", "write_document"]
+__all__ = ["HELP", "add_arguments", "admin_source", "execution_report", "run", "write_document"]
 
 # The subcommand's one line in `otel-fold --help`.
 HELP = "the report of one or several executions (several runs of one benchmark are kept as samples)"
@@ -35,7 +35,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Fetch every execution (and its launch plans' children, and FlyteAdmin's metrics if asked), reduce, render."""
-    src, admin = source.from_args(args), admin_metrics(args)
+    src, admin = source.from_args(args), admin_source(args)
     runs = [execution_report(src, exec_id, admin) for exec_id in args.exec_ids]
     write_document(report(runs, args.name), args, "report")
     return 0
@@ -46,18 +46,16 @@ def write_document(doc: dict[str, Any], args: argparse.Namespace, what: str) -> 
     emit(renderer("report", "json" if args.json else "yaml")(doc), args.output, what)
 
 
-def execution_report(
-    src: source.Source, exec_id: str, admin: FlyteAdminMetrics | None = None
-) -> dict[str, Any]:
+def execution_report(src: source.Source, exec_id: str, admin: FlyteAdmin | None = None) -> dict[str, Any]:
     """One run's report (also `otel-fold bench`'s): everything is fetched first (its spans, its launch plans'
     children, and FlyteAdmin's segments when the trace has no lifecycle records), then reduced once."""
     table = execution_table(src, exec_id)
     children = child_executions(src, table, exec_id)
-    segments = admin.timeline(exec_id) if admin is not None and not has_lifecycle(table) else None
+    segments = admin.execution(exec_id) if admin is not None and not has_lifecycle(table) else None
     return run_report(table, children, segments)
 
 
-def admin_metrics(args: argparse.Namespace) -> FlyteAdminMetrics | None:
-    """FlyteAdmin's execution metrics when --admin-url (or OTEL_FOLD_ADMIN_URL, or the config file) names it."""
+def admin_source(args: argparse.Namespace) -> FlyteAdmin | None:
+    """FlyteAdmin when --admin-config or --admin-url (or OTEL_FOLD_ADMIN_*, or the config file) names it."""
     cfg = config.from_args(args)
-    return FlyteAdminMetrics(cfg) if cfg.admin_url else None
+    return FlyteAdmin(cfg) if cfg.admin_config or cfg.admin_url else None

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from analyzer.errors import DecodeError
@@ -23,9 +24,80 @@ from analyzer.results import timeline as TL
 from analyzer.units import parse_rfc3339
 from flyte_otel import semconv
 
-__all__ = ["decode_metrics", "timeline_from_span"]
+__all__ = [
+    "AdminExecution",
+    "AdminNode",
+    "decode_metrics",
+    "decode_node_executions",
+    "decode_task_executions",
+    "timeline_from_span",
+]
 
 _UNKNOWN_KIND = "unknown"
+
+
+@dataclass(frozen=True)
+class AdminNode:
+    """One node execution as ListNodeExecutions gives it (flyteidl admin/node_execution.proto)."""
+
+    unique_id: str  # id.node_id: FlyteAdmin's unique id, e.g. n1-0-n0 (hashed past 20 characters)
+    spec_id: str  # metadata.spec_node_id: the node's id in its own (sub)workflow
+    parent: str | None  # the unique id of the node it was listed under (unique_parent_id)
+    phase: str | None  # closure.phase, e.g. SUCCEEDED
+    is_parent: bool  # metadata.is_parent_node: it has node executions of its own
+
+
+@dataclass(frozen=True)
+class AdminExecution:
+    """What FlyteAdmin says of one execution: the metrics tree (nodes by unique id), its node executions by
+    unique id, and the attempt phases of its retried nodes."""
+
+    tree: TL.ExecutionTimeline
+    nodes: Mapping[str, AdminNode]
+    attempt_phases: Mapping[str, Mapping[int, str]]
+
+
+def decode_node_executions(body: bytes, source: str, parent: str | None) -> tuple[list[AdminNode], str]:
+    """A NodeExecutionList page (JSON) -> its nodes and the next page's token ("" on the last)."""
+    doc = _page(body, source, "node_executions")
+    nodes = []
+    for ne in _get(doc, "node_executions") or ():
+        meta = _get(ne, "metadata") or {}
+        uid = str(_get(_get(ne, "id") or {}, "node_id") or "")
+        if not uid:
+            raise DecodeError(f"{source}: a node execution without id.node_id")
+        phase = _get(_get(ne, "closure") or {}, "phase")
+        nodes.append(
+            AdminNode(
+                uid,
+                str(_get(meta, "spec_node_id") or ""),
+                parent,
+                None if phase is None else str(phase),
+                bool(_get(meta, "is_parent_node")),
+            )
+        )
+    return nodes, str(_get(doc, "token") or "")
+
+
+def decode_task_executions(body: bytes, source: str) -> tuple[dict[int, str], str]:
+    """A TaskExecutionList page (JSON) -> {retry attempt: phase} and the next page's token."""
+    doc = _page(body, source, "task_executions")
+    phases: dict[int, str] = {}
+    for te in _get(doc, "task_executions") or ():
+        attempt = int(_get(_get(te, "id") or {}, "retry_attempt") or 0)
+        phases[attempt] = str(_get(_get(te, "closure") or {}, "phase") or "UNDEFINED")
+    return phases, str(_get(doc, "token") or "")
+
+
+def _page(body: bytes, source: str, key: str) -> Mapping[str, Any]:
+    try:
+        doc = json.loads(body)
+    except ValueError as e:
+        raise DecodeError(f"{source}: not JSON ({e})") from None
+    items = _get(doc, key) if isinstance(doc, dict) else None
+    if not isinstance(doc, dict) or not isinstance(items if items is not None else [], list):
+        raise DecodeError(f"{source}: not a {key} list")
+    return doc
 
 
 def decode_metrics(body: bytes, source: str) -> TL.ExecutionTimeline:

@@ -1,37 +1,74 @@
-"""FlyteAdmin's segments put onto the nodes a trace shows (upstream traces carry no lifecycle records)."""
+"""FlyteAdmin's segments put onto the nodes a trace shows (upstream traces carry no lifecycle records).
+
+FlyteAdmin names a nested node by a unique id (`n1-0-n0`: parent id, parent attempt, spec id; hashed past 20
+characters), upstream spans by the path of spec ids (`n1/n0`, docs/upstream.md §2). `by_path` renames
+FlyteAdmin's nodes to those paths, from each node's spec id (ListNodeExecutions' `metadata.spec_node_id`) and
+its place in the metrics tree; `merge` then matches the trace's nodes exactly.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import replace
 
+from analyzer.decode.flyteadmin import AdminExecution, AdminNode
 from analyzer.results import timeline as TL
 
-__all__ = ["merge"]
+__all__ = ["by_path", "merge"]
 
 
-def merge(trace: TL.ExecutionTimeline, admin: TL.ExecutionTimeline) -> TL.ExecutionTimeline:
-    """The trace's timeline with FlyteAdmin's segments on its nodes, matched by node id (or its last path part)."""
-    by_id: dict[str, str] = {}
-    for nid in trace.nodes:
-        by_id.setdefault(nid, nid)
-        by_id.setdefault(nid.rsplit("/", 1)[-1], nid)  # the trace may name a nested node by its path
-    rename = {aid: by_id.get(aid, aid) for aid in admin.nodes}
-    # FlyteAdmin's nodes (parents first), then those only the trace has
-    nodes: dict[str, TL.NodeTimeline] = {}
-    for aid, n in admin.nodes.items():
-        nid = rename[aid]
-        nodes[nid] = replace(
+def by_path(
+    admin: TL.ExecutionTimeline,
+    nodes: Mapping[str, AdminNode],
+    attempt_phases: Mapping[str, Mapping[int, str]],
+) -> TL.ExecutionTimeline:
+    """`admin`'s nodes keyed by their path of spec ids, with the phases of their node and task executions."""
+    paths: dict[str, str] = {}
+
+    def path(uid: str) -> str:
+        if uid not in paths:
+            parent = admin.nodes[uid].parent if uid in admin.nodes else None
+            local = nodes[uid].spec_id if uid in nodes and nodes[uid].spec_id else _local_id(uid, parent)
+            paths[uid] = local if parent is None else f"{path(parent)}/{local}"
+        return paths[uid]
+
+    renamed: dict[str, TL.NodeTimeline] = {}
+    for uid, n in admin.nodes.items():
+        nid = path(uid)
+        phases = attempt_phases.get(uid, {})
+        renamed[nid] = replace(
             n,
             node_id=nid,
-            parent=rename.get(n.parent, n.parent) if n.parent else None,
-            children=[rename.get(c, c) for c in n.children],
+            parent=path(n.parent) if n.parent else None,
+            children=[path(c) for c in n.children],
+            phase=nodes[uid].phase if uid in nodes else n.phase,
+            attempts=[replace(a, phase=phases.get(a.number, a.phase)) for a in n.attempts],
             waiting=[replace(s, node=nid) for s in n.waiting],
             sections=[replace(s, node=nid) for s in n.sections],
         )
+    return replace(admin, nodes=renamed)
+
+
+def _local_id(uid: str, parent: str | None) -> str:
+    """The spec id inside a unique id `<parent>-<attempt>-<spec id>`, when no node execution names it."""
+    if parent is not None and uid.startswith(parent + "-"):
+        attempt, sep, local = uid[len(parent) + 1 :].partition("-")
+        if sep and attempt.isdigit() and local:
+            return local
+    return uid
+
+
+def merge(trace: TL.ExecutionTimeline, answer: AdminExecution) -> TL.ExecutionTimeline:
+    """The trace's timeline with FlyteAdmin's segments and phases on its nodes, matched by path."""
+    admin = by_path(answer.tree, answer.nodes, answer.attempt_phases)
+    nodes: dict[str, TL.NodeTimeline] = dict(admin.nodes)  # FlyteAdmin's nodes (parents first)
     for nid, n in trace.nodes.items():
-        nodes.setdefault(nid, n)
-    matched = sum(1 for aid in admin.nodes if aid in by_id)
-    note = f"node segments from FlyteAdmin execution metrics ({matched} of {len(admin.nodes)} nodes matched the trace)"
+        nodes.setdefault(nid, n)  # then those only the trace has
+    matched = sum(1 for nid in admin.nodes if nid in trace.nodes)
+    note = (
+        f"node segments from FlyteAdmin ({matched} of {len(admin.nodes)} FlyteAdmin nodes matched a node of the "
+        f"trace by path; {len(trace.nodes) - matched} of the trace's nodes have none)"
+    )
     return TL.ExecutionTimeline(
         exec_id=trace.exec_id or admin.exec_id,
         start=min(trace.start, admin.start) if trace.nodes else admin.start,

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from analyzer.decode.flyteadmin import AdminExecution
 from analyzer.reduce import segments as S
 from analyzer.reduce.admin_segments import merge
 from analyzer.reduce.critical_path import workflow_critical_path
@@ -50,7 +51,7 @@ ABSENT: tuple[tuple[str, Callable[[TL.ExecutionTimeline, Mapping[str, Any]], boo
         "segments",
         lambda tl, doc: not tl.lifecycle,
         "no flyte_otel lifecycle records (upstream FlytePropeller): node segments, kinds and durations and the "
-        "workflow's overheads are not in the trace; FlyteAdmin has them (--admin-url); nodes show `seen`, "
+        "workflow's overheads are not in the trace; FlyteAdmin has them (--admin-config or --admin-url); nodes show `seen`, "
         "handleNode first start to last end",
     ),
     (
@@ -83,7 +84,7 @@ SUMMARY_METHOD = "each value is the median over runs; every run is kept under ru
 def run_report(
     table: SpanTable,
     children: Mapping[str, SpanTable] | None = None,
-    admin: TL.ExecutionTimeline | None = None,
+    admin: AdminExecution | None = None,
 ) -> dict[str, Any]:
     """One execution's report (the mapping under the document key). `children`: its launch plans' child
     executions by id; `admin`: FlyteAdmin's segments, used when the trace has no lifecycle records."""

@@ -65,7 +65,12 @@ class RemoteConfig:
     concurrency: int = 8
     service: str = semconv.SERVICE_PROPELLER  # Jaeger searches need a service
     jaeger_api: str = "auto"  # auto | v3 | v1 (gRPC is chosen by a grpc:// or grpcs:// URL)
-    admin_url: str | None = None  # FlyteAdmin, for the execution metrics of upstream-dialect traces
+    admin_url: str | None = None  # FlyteAdmin's REST gateway, for node segments of upstream-dialect traces
+    admin_config: str | None = None  # a Flyte config file (or "auto") for flytekit's gRPC client instead
+    admin_token: str | None = field(default=None, repr=False)  # FlyteAdmin's own bearer token (gateway)
+    admin_ca_file: str | None = (
+        None  # PEM bundle for FlyteAdmin's certificate (the backend's --ca-file is not used)
+    )
     project: str | None = None  # FlyteAdmin execution id = project/domain/name
     domain: str | None = None
     admin_depth: int = 10  # FlyteAdmin span tree depth
@@ -92,6 +97,20 @@ class RemoteConfig:
             insecure=self.insecure,
             headers=headers,
             secrets=tuple(secrets),
+        )
+
+    def admin_http(self) -> HttpConfig:
+        """FlyteAdmin's transport settings: its own token and CA file, never the trace backend's credentials
+        or tenant (they were given for another host)."""
+        token = self.admin_token
+        return HttpConfig(
+            timeout_s=self.timeout_s,
+            retries=self.retries,
+            backoff_s=self.backoff_s,
+            backoff_max_s=self.backoff_max_s,
+            ca_file=self.admin_ca_file,
+            headers={"Authorization": f"Bearer {token}"} if token else {},
+            secrets=(token,) if token else (),
         )
 
     def window(self) -> str:
@@ -153,7 +172,34 @@ SETTINGS: tuple[_Setting, ...] = (
         "auto | v3 | v1 (a grpc:// URL selects the api_v3 gRPC service)",
     ),
     _Setting(
-        "admin_url", "--admin-url", "URL", str, "FlyteAdmin base URL, for node segments of upstream traces"
+        "admin_config",
+        "--admin-config",
+        "FILE",
+        str,
+        "Flyte config (~/.flyte/config.yaml, or 'auto': FLYTECTL_CONFIG, then that) for FlyteAdmin over "
+        "flytekit's gRPC client and its login; needs flytekit",
+    ),
+    _Setting(
+        "admin_url",
+        "--admin-url",
+        "URL",
+        str,
+        "FlyteAdmin's REST gateway, for node segments of upstream traces",
+    ),
+    _Setting("admin_token", None, "", str, ""),
+    _Setting(
+        "admin_token_file",
+        "--admin-token-file",
+        "PATH",
+        str,
+        "file holding FlyteAdmin's token (or OTEL_FOLD_ADMIN_TOKEN)",
+    ),
+    _Setting(
+        "admin_ca_file",
+        "--admin-ca-file",
+        "PATH",
+        str,
+        "PEM bundle of the CA that signed FlyteAdmin's certificate",
     ),
     _Setting("project", "--project", "NAME", str, "Flyte project of the execution (FlyteAdmin metrics)"),
     _Setting("domain", "--domain", "NAME", str, "Flyte domain of the execution (FlyteAdmin metrics)"),
@@ -227,7 +273,7 @@ def from_args(
         except ValueError:
             where = s.flag or f"OTEL_FOLD_{s.name.upper()}"
             raise AnalyzerError(f"bad value for {where}: {raw!r}") from None
-    for key in ("token", "password"):
+    for key in ("token", "password", "admin_token"):
         path = values.pop(f"{key}_file", None)
         if key not in values and path:
             values[key] = _read_secret(path, key)
@@ -311,7 +357,8 @@ def _read_config_file(path: Path, required: bool) -> dict[str, Any]:
         # A secret written into a shared file is refused by name, without echoing its value.
         raise AnalyzerError(
             f"config file {path}: unknown or forbidden keys {', '.join(unknown)} "
-            f"(secrets go in OTEL_FOLD_TOKEN / OTEL_FOLD_PASSWORD or token_file / password_file)"
+            f"(secrets go in OTEL_FOLD_TOKEN / OTEL_FOLD_PASSWORD / OTEL_FOLD_ADMIN_TOKEN or token_file / "
+            f"password_file / admin_token_file)"
         )
     return {str(k): v for k, v in data.items()}
 

@@ -266,3 +266,68 @@ class FakeTempo:
         if spans is None:
             return Reply(404, b"trace not found", "text/plain")
         return Reply(body=otlp_proto(spans), content_type="application/protobuf")
+
+
+_ADMIN_ROUTES = {
+    "metrics": "/api/v1/metrics/executions/{project}/{domain}/{name}",
+    "nodes": "/api/v1/node_executions/{project}/{domain}/{name}",
+    "tasks": "/api/v1/task_executions/{project}/{domain}/{name}/",
+}
+
+
+class FakeAdmin:
+    """FlyteAdmin's REST gateway for one execution, answering from a metrics tree (core.Span JSON) in flyteidl's
+    shapes: GetExecutionMetrics; ListNodeExecutions level by level (`unique_parent_id`) and paged (`limit`,
+    `token`); ListTaskExecutions per node (the last attempt SUCCEEDED, earlier ones FAILED). `spec`: unique id
+    -> spec id, where it is not what follows `<parent id>-<attempt>-`."""
+
+    def __init__(
+        self, execution: dict[str, str], tree: dict[str, Any], spec: dict[str, str] | None = None
+    ) -> None:
+        self.execution, self.tree = execution, tree
+        self.children: dict[str | None, list[dict[str, Any]]] = {}
+        self.attempts: dict[str, list[int]] = {}
+        self._walk(tree, None, spec or {})
+
+    def _walk(self, span: dict[str, Any], parent: str | None, spec: dict[str, str]) -> None:
+        for child in span.get("spans", ()):
+            if "node_id" in child:
+                uid = child["node_id"]["node_id"]
+                local = spec.get(uid) or (
+                    uid.split("-", 2)[2] if parent and uid.startswith(parent + "-") else uid
+                )
+                nested = any("node_id" in c for c in child.get("spans", ()))
+                self.children.setdefault(parent, []).append({
+                    "id": {"node_id": uid, "execution_id": self.execution},
+                    "metadata": {"retry_group": "0", "is_parent_node": nested, "spec_node_id": local},
+                    "closure": {"phase": "SUCCEEDED"},
+                })  # fmt: skip
+                self.attempts[uid] = [
+                    c["task_id"]["retry_attempt"] for c in child.get("spans", ()) if "task_id" in c
+                ]
+                self._walk(child, uid, spec)
+
+    def install(self, server: Loopback) -> None:
+        """Answer the three routes on `server`."""
+        route = {k: v.format(**self.execution) for k, v in _ADMIN_ROUTES.items()}
+        server.on(route["metrics"], Reply(body=json_bytes({"span": self.tree})))
+        server.on(route["nodes"], self._nodes)
+        server.on(route["tasks"] + "*", self._tasks)
+
+    def _nodes(self, req: Request) -> Reply:
+        items = self.children.get(req.query.get("unique_parent_id"), [])
+        start, limit = int(req.query.get("token") or 0), int(req.query["limit"])
+        token = str(start + limit) if start + limit < len(items) else ""
+        return Reply(body=json_bytes({"node_executions": items[start : start + limit], "token": token}))
+
+    def _tasks(self, req: Request) -> Reply:
+        uid = urllib.parse.unquote(req.path.rsplit("/", 1)[1])
+        attempts = self.attempts.get(uid, [])
+        items = [
+            {
+                "id": {"retry_attempt": a},
+                "closure": {"phase": "SUCCEEDED" if a == max(attempts) else "FAILED"},
+            }
+            for a in attempts
+        ]
+        return Reply(body=json_bytes({"task_executions": items, "token": ""}))

@@ -3,11 +3,12 @@ loopback FlyteAdmin answering GetExecutionMetrics with a core.Span tree of known
 
 from __future__ import annotations
 
+import base64
 import json
 from pathlib import Path
 
 import pytest
-from source_loopback import Loopback, Reply, json_bytes, otlp_proto, round_traces
+from source_loopback import FakeAdmin, FakeTempo, Loopback, otlp_proto, round_traces
 from test_source_flyteadmin import EXEC, SEC, TREE
 
 from analyzer.cli import main
@@ -35,14 +36,14 @@ def _report(capsys: pytest.CaptureFixture[str], *argv: str) -> dict:
 def test_upstream_trace_gets_flyteadmin_segments_when_an_admin_url_is_given(
     server: Loopback, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    server.on(METRICS, Reply(body=json_bytes({"span": TREE})))
+    FakeAdmin(EXEC, TREE).install(server)
     path = _upstream_file(tmp_path)
     assert (
         "FlyteAdmin" in _report(capsys, "--file", str(path))["absent"]["segments"]
     )  # the trace alone has none
     body = _report(capsys, "--file", str(path), "--admin-url", server.url, *ADMIN)
     assert "segments" not in body.get("absent", {})
-    assert server.paths() == [METRICS] and server.requests[0].query == {"depth": "10"}
+    assert server.paths()[0] == METRICS and server.requests[0].query == {"depth": "10"}
     # TREE's known timings (seconds): the workflow 0-100, setup 0-5, teardown 90-100; n0 retried once.
     assert body["duration"] == 100 * SEC
     assert body["segments"] == {TL.WORKFLOW_SETUP: 5 * SEC, TL.WORKFLOW_TEARDOWN: 10 * SEC}
@@ -81,3 +82,33 @@ def test_an_execution_flyteadmin_does_not_know_is_a_one_line_not_found(
     assert main(argv) == 1
     err = capsys.readouterr().err
     assert server.url in err and EXEC["name"] in err and "Traceback" not in err
+
+
+def test_each_host_gets_only_its_own_credentials(
+    server: Loopback, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Tempo with a tenant and basic auth, FlyteAdmin with its own token, each a loopback server recording headers."""
+    admin = Loopback()
+    admin.thread.start()
+    try:
+        FakeTempo(server, round_traces({EXEC["name"]: 2}))
+        FakeAdmin(EXEC, TREE).install(admin)
+        (tmp_path / "pw").write_text("tempo-pass\n")
+        (tmp_path / "admin-token").write_text("admin-secret\n")
+        monkeypatch.delenv("OTEL_FOLD_TOKEN", raising=False)
+        argv = ["--backend", "tempo", "--url", server.url, "--tenant", "team-a", "--user", "u",
+                "--password-file", str(tmp_path / "pw"), "--admin-url", admin.url,
+                "--admin-token-file", str(tmp_path / "admin-token"), "--since", "3650d"]  # fmt: skip
+        body = _report(capsys, *argv, *ADMIN)
+    finally:
+        admin.release.set()
+        admin.httpd.shutdown()
+        admin.httpd.server_close()
+    assert "segments" in body and admin.requests and server.requests
+    basic = "Basic " + base64.b64encode(b"u:tempo-pass").decode()
+    for r in server.requests:  # the trace backend: its own basic auth and tenant, never FlyteAdmin's token
+        assert r.headers.get("authorization") == basic and r.headers.get("x-scope-orgid") == "team-a"
+    for r in admin.requests:  # FlyteAdmin: its own token only
+        assert r.headers.get("authorization") == "Bearer admin-secret" and "x-scope-orgid" not in r.headers
+    out = capsys.readouterr()
+    assert "admin-secret" not in out.out + out.err and "tempo-pass" not in out.out + out.err

@@ -3,19 +3,20 @@ with an upstream-dialect trace by node id. Trees are built from known timings on
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
-from source_loopback import T0, Loopback, Reply, json_bytes
+from source_loopback import T0, FakeAdmin, Loopback, Reply, json_bytes
 
 from analyzer import table as T
-from analyzer.decode.flyteadmin import timeline_from_span
+from analyzer.decode.flyteadmin import AdminExecution, AdminNode, timeline_from_span
 from analyzer.errors import AnalyzerError, DecodeError, NotFound
 from analyzer.reduce import segments as S
 from analyzer.reduce.admin_segments import merge
 from analyzer.results import timeline as TL
 from analyzer.source.config import RemoteConfig
-from analyzer.source.flyteadmin import FlyteAdminMetrics
+from analyzer.source.flyteadmin import PAGE, FlyteAdmin
 from analyzer.table import SpanTable
 from flyte_otel import semconv
 
@@ -144,11 +145,7 @@ def test_a_subworkflow_s_children_time_is_subnodes() -> None:
 
 def test_parents_come_before_their_children() -> None:
     assert list(timeline_from_span(TREE).nodes) == ["n0", "n1", "n1-0-n0"]
-    assert list(merge(S.node_timelines(upstream_table()), timeline_from_span(TREE)).nodes) == [
-        "n0",
-        "n1",
-        "n1/n1-0-n0",
-    ]
+    assert list(merge(S.node_timelines(upstream_table()), _answer(TREE)).nodes) == ["n0", "n1", "n1/n0"]
 
 
 def test_lower_camel_case_json_reads_the_same() -> None:
@@ -184,51 +181,80 @@ def config(url: str, **kw: Any) -> RemoteConfig:
     return RemoteConfig(**{"admin_url": url, "retries": 0, "admin_depth": 7, **kw})
 
 
+def _admin(url: str, **kw: Any) -> FlyteAdmin:
+    return FlyteAdmin(config(url, **kw))
+
+
 def test_fetched_over_rest_with_depth_and_json_accept(server: Loopback) -> None:
-    server.on(
-        "/api/v1/metrics/executions/flytesnacks/development/f7a1b2c3d4",
-        Reply(body=json_bytes({"span": TREE})),
-    )
-    tl = FlyteAdminMetrics(config(server.url)).timeline("flytesnacks/development/f7a1b2c3d4")
-    assert tl == timeline_from_span(TREE)
+    FakeAdmin(EXEC, TREE).install(server)
+    got = _admin(server.url).execution("flytesnacks/development/f7a1b2c3d4")
+    assert got.tree == timeline_from_span(TREE)
     assert server.requests[0].query == {"depth": "7"}
-    assert server.requests[0].headers["accept"] == "application/json"
+    assert all(r.headers["accept"] == "application/json" for r in server.requests)
+
+
+def test_node_executions_are_listed_level_by_level_and_retried_nodes_attempts_asked(server: Loopback) -> None:
+    FakeAdmin(EXEC, TREE).install(server)
+    got = _admin(server.url).execution("flytesnacks/development/f7a1b2c3d4")
+    nodes_path = "/api/v1/node_executions/flytesnacks/development/f7a1b2c3d4"
+    asked = [r.query.get("unique_parent_id") for r in server.requests if r.path == nodes_path]
+    assert asked == [None, "n1"]  # the top level, then the one parent node's children
+    assert {uid: (n.spec_id, n.parent) for uid, n in got.nodes.items()} == {
+        "n0": ("n0", None), "n1": ("n1", None), "n1-0-n0": ("n0", "n1"),
+    }  # fmt: skip
+    tasks = [r.path for r in server.requests if r.path.startswith("/api/v1/task_executions/")]
+    assert tasks == ["/api/v1/task_executions/flytesnacks/development/f7a1b2c3d4/n0"]  # only n0 was retried
+    assert got.attempt_phases == {"n0": {0: "FAILED", 1: "SUCCEEDED"}}
+
+
+def test_node_executions_are_read_page_after_page(server: Loopback) -> None:
+    wide = span(0, 10, "workflow_id", EXEC, *[node(f"n{i}", 1, 9) for i in range(PAGE + 5)])
+    FakeAdmin(EXEC, wide).install(server)
+    got = _admin(server.url).execution("flytesnacks/development/f7a1b2c3d4")
+    assert len(got.nodes) == PAGE + 5
+    assert [r.query.get("token") for r in server.requests if "node_executions" in r.path] == [None, str(PAGE)]
 
 
 def test_project_and_domain_from_settings(server: Loopback) -> None:
-    server.on("/api/v1/metrics/executions/p/d/name1", Reply(body=json_bytes({"span": TREE})))
-    FlyteAdminMetrics(config(server.url, project="p", domain="d")).timeline("name1")
-    assert server.paths() == ["/api/v1/metrics/executions/p/d/name1"]
+    FakeAdmin({**EXEC, "project": "p", "domain": "d", "name": "name1"}, TREE).install(server)
+    _admin(server.url, project="p", domain="d").execution("name1")
+    assert server.paths()[0] == "/api/v1/metrics/executions/p/d/name1"
 
 
 def test_without_project_and_domain_it_says_what_is_needed(server: Loopback) -> None:
     with pytest.raises(AnalyzerError, match="project and domain"):
-        FlyteAdminMetrics(config(server.url)).timeline("name1")
+        _admin(server.url).execution("name1")
 
 
 def test_an_unknown_execution_is_not_found(server: Loopback) -> None:
     with pytest.raises(NotFound, match="has no execution p/d/nope"):
-        FlyteAdminMetrics(config(server.url)).timeline("p/d/nope")
+        _admin(server.url).execution("p/d/nope")
 
 
-def test_a_body_that_is_not_a_metrics_response_is_a_decode_error_naming_the_url(server: Loopback) -> None:
+def test_a_body_that_is_not_a_metrics_response_is_a_decode_error_naming_flyteadmin(server: Loopback) -> None:
     server.on("/api/v1/metrics/executions/p/d/x", Reply(body=b'{"spans": []}'))
     with pytest.raises(
-        DecodeError,
-        match=r"/api/v1/metrics/executions/p/d/x\?depth=\d+: not a WorkflowExecutionGetMetricsResponse",
+        DecodeError, match=rf"FlyteAdmin at {server.url}: not a WorkflowExecutionGetMetricsResponse"
     ):
-        FlyteAdminMetrics(config(server.url)).timeline("p/d/x")
+        _admin(server.url).execution("p/d/x")
 
 
-def test_admin_url_is_required() -> None:
-    with pytest.raises(AnalyzerError, match="--admin-url"):
-        FlyteAdminMetrics(RemoteConfig(url="http://tempo:3200"))
+def test_a_node_list_that_is_not_one_is_a_decode_error(server: Loopback) -> None:
+    server.on("/api/v1/metrics/executions/p/d/x", Reply(body=json_bytes({"span": TREE})))
+    server.on("/api/v1/node_executions/p/d/x", Reply(body=b'{"node_executions": 3}'))
+    with pytest.raises(DecodeError, match="not a node_executions list"):
+        _admin(server.url).execution("p/d/x")
+
+
+def test_admin_url_or_config_is_required() -> None:
+    with pytest.raises(AnalyzerError, match="--admin-config FILE .* or --admin-url URL"):
+        FlyteAdmin(RemoteConfig(url="http://tempo:3200"))
 
 
 # --- merged with an upstream trace ---------------------------------------------------------------------
 def upstream_table() -> SpanTable:
-    """handleNode spans of an upstream-dialect trace: n0 and the nested node by its path n1/n1-0-n0."""
-    nodes = ["n0", "n0", "n1/n1-0-n0"]
+    """handleNode spans of an upstream-dialect trace: n0 and the nested node by its path n1/n0 (docs/upstream.md §2)."""
+    nodes = ["n0", "n0", "n1/n0"]
     starts = [at(6), at(20), at(55)]
     return SpanTable.from_columns(
         {
@@ -244,18 +270,35 @@ def upstream_table() -> SpanTable:
     )
 
 
-def test_merge_puts_flyteadmin_segments_on_the_trace_s_nodes_by_node_id() -> None:
+def _answer(tree: dict[str, Any], spec: dict[str, str] | None = None) -> AdminExecution:
+    fake = FakeAdmin(EXEC, tree, spec)
+    nodes = {
+        ne["id"]["node_id"]: AdminNode(ne["id"]["node_id"], ne["metadata"]["spec_node_id"], parent, "SUCCEEDED",
+                                       ne["metadata"]["is_parent_node"])
+        for parent, items in fake.children.items() for ne in items
+    }  # fmt: skip
+    return AdminExecution(timeline_from_span(tree), nodes, {"n0": {0: "FAILED", 1: "SUCCEEDED"}})
+
+
+def test_merge_puts_flyteadmin_segments_on_the_trace_s_nodes_by_path() -> None:
     trace = S.node_timelines(upstream_table())
-    assert (
-        not trace.lifecycle and trace.nodes["n0"].sections == []
-    )  # the upstream dialect alone has no segments
-    merged = merge(trace, timeline_from_span(TREE))
+    assert not trace.lifecycle and trace.nodes["n0"].sections == []  # the upstream dialect alone has none
+    merged = merge(trace, _answer(TREE))
+    assert list(merged.nodes) == ["n0", "n1", "n1/n0"]  # parents before their children
     assert merged.lifecycle and merged.exec_id == "f7a1b2c3d4"
     assert merged.nodes["n0"].totals() == timeline_from_span(TREE).nodes["n0"].totals()
-    nested = merged.nodes["n1/n1-0-n0"]  # FlyteAdmin's n1-0-n0 matched the trace's path
-    assert nested.parent == "n1" and all(s.node == "n1/n1-0-n0" for s in nested.sections)
-    assert merged.nodes["n1"].children == ["n1/n1-0-n0"]
+    assert [a.phase for a in merged.nodes["n0"].attempts] == ["FAILED", "SUCCEEDED"]
+    nested = merged.nodes["n1/n0"]  # FlyteAdmin's n1-0-n0 is the trace's n1/n0
+    assert nested.parent == "n1" and all(s.node == "n1/n0" for s in nested.sections)
+    assert nested.phase == "SUCCEEDED" and merged.nodes["n1"].children == ["n1/n0"]
     assert [s.segment for s in merged.sections] == [TL.WORKFLOW_SETUP, TL.WORKFLOW_TEARDOWN]
-    assert any("2 of 3 nodes matched the trace" in w for w in merged.warnings)
+    assert any("2 of 3 FlyteAdmin nodes matched" in w for w in merged.warnings)  # n1 has no handleNode here
     assert not any("not available" in w for w in merged.warnings)
     assert (merged.start, merged.end) == (at(0), at(100))
+
+
+def test_a_hashed_unique_id_is_placed_by_its_spec_id() -> None:
+    """Past 20 characters FlyteAdmin's id is a hash: only ListNodeExecutions' spec_node_id names the node."""
+    hashed = json.loads(json.dumps(TREE).replace("n1-0-n0", "fh5x2kq9w3"))
+    merged = merge(S.node_timelines(upstream_table()), _answer(hashed, {"fh5x2kq9w3": "n0"}))
+    assert "n1/n0" in merged.nodes and not any("fh5x2kq9w3" in nid for nid in merged.nodes)
