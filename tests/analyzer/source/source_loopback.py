@@ -34,6 +34,8 @@ class Request:
     path: str
     query: dict[str, str]
     headers: dict[str, str]
+    method: str = "GET"
+    body: bytes = b""
 
 
 @dataclass
@@ -67,12 +69,18 @@ class Loopback:
         outer = self
 
         class _H(http.server.BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+            def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
+                self.do_GET()
+
+            def do_GET(self) -> None:  # noqa: N802
                 parts = urllib.parse.urlsplit(self.path)
+                size = int(self.headers.get("Content-Length") or 0)
                 req = Request(
                     parts.path,
                     dict(urllib.parse.parse_qsl(parts.query, keep_blank_values=True)),
                     {k.lower(): v for k, v in self.headers.items()},
+                    self.command,
+                    self.rfile.read(size) if size else b"",
                 )
                 outer.requests.append(req)
                 reply = outer._reply(req)
