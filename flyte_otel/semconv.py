@@ -15,6 +15,7 @@ __all__ = [
     "ATTEMPT",
     "ATTEMPT_NUMBER",
     "BLOB_KEY",
+    "BLOB_SCHEME",
     "BLOB_SIZE",
     "CACHE_HIT",
     "CHECK_CATALOG_CACHE",
@@ -23,6 +24,7 @@ __all__ = [
     "CREATE_TASK_EVENT",
     "CREATE_WORKFLOW_EVENT",
     "DATACATALOG_PREFIX",
+    "DOMAIN",
     "ETCD_SIZE",
     "EVENT_KIND",
     "EXECUTION",
@@ -46,6 +48,15 @@ __all__ = [
     "NODE_UPSTREAM",
     "PHASE",
     "PHASE_FROM",
+    "POD_DECK",
+    "POD_DOWNLOAD",
+    "POD_LOAD_TASK",
+    "POD_TASK",
+    "POD_TO_LITERAL",
+    "POD_TO_PYTHON",
+    "POD_UPLOAD",
+    "POD_USER_CODE",
+    "PROJECT",
     "PROMOTED_ATTRIBUTES",
     "READ_PROTOBUF",
     "READ_RAW",
@@ -64,7 +75,10 @@ __all__ = [
     "SERVICE_PROPELLER",
     "STREAK",
     "STREAK_CHANGED",
+    "TASK_NAME",
     "TASK_TYPE",
+    "TASK_VERSION",
+    "URI",
     "USER_CODE",
     "WORKFLOW",
     "WORKFLOW_STORE_GET",
@@ -120,6 +134,16 @@ ATTEMPT: Final = "flyte.task.attempt"  # task attempt created -> attempt observe
 USER_CODE: Final = "flyte.task.user_code"  # user code starts -> user code ends (pod clock)
 IDLE: Final = "flyte.node.idle"  # gate / approval wait, or held back by max parallelism
 
+# --- pod-side spans (flyte_otel.flytekit_instrumentor): flytekit's work inside the task pod ------------
+POD_TASK: Final = "flyte.pod.task"  # the pod's task execution: the pod-side root
+POD_LOAD_TASK: Final = "flyte.pod.load_task"
+POD_DOWNLOAD: Final = "flyte.pod.download"  # one blobstore read (inputs, files)
+POD_UPLOAD: Final = "flyte.pod.upload"  # one blobstore write (outputs, files)
+POD_TO_PYTHON: Final = "flyte.pod.to_python"  # literals -> Python values
+POD_USER_CODE: Final = "flyte.pod.user_code"  # the user's function
+POD_TO_LITERAL: Final = "flyte.pod.to_literal"  # Python values -> literals
+POD_DECK: Final = "flyte.pod.deck"  # deck writing
+
 # --- attribute keys shared with upstream (copied from propeller's log context) ----------------------
 EXEC_ID: Final = "exec_id"
 NODE_ID: Final = "node"  # enclosing nodes' spec ids and its own, "/"-joined: "n1/n0" (upstream.md §2)
@@ -150,6 +174,12 @@ CHILD_EXEC_ID: Final = "flyte.child_exec_id"  # the launch plan node's child exe
 ARRAY_SIZE: Final = "flyte.array.size"  # int: sub-tasks of an array / map node
 ARRAY_INDEX: Final = "flyte.array.index"  # int: which sub-task an attempt belongs to
 STREAK_CHANGED: Final = "flyte.streak.changed"  # bool: the streak changed state (so it wrote etcd)
+PROJECT: Final = "flyte.project"  # the execution's project (FLYTE_INTERNAL_EXECUTION_PROJECT)
+DOMAIN: Final = "flyte.domain"
+TASK_NAME: Final = "flyte.task.name"
+TASK_VERSION: Final = "flyte.task.version"
+BLOB_SCHEME: Final = "flyte.blob.scheme"  # s3 | gs | abfs | file ...
+URI: Final = "flyte.uri"  # a URI a flytekit timeit block's name held (cut from the span name)
 
 # Attributes the analyzer promotes to columns of its span table (column name == key).
 PROMOTED_ATTRIBUTES: Final = (

@@ -177,10 +177,14 @@ def _exporter_name_from_env() -> str:
     protocol = (
         env.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL") or env.get("OTEL_EXPORTER_OTLP_PROTOCOL") or ""
     ).strip()
+    if (
+        traces_exporter == "file"
+    ):  # ours: the otel-fold store (OTEL_FOLD_STORE), as configure(exporter="file")
+        return "file"
     if traces_exporter not in ("", "otlp", "none"):
         raise ValueError(
             f"flyte_otel.configure: OTEL_TRACES_EXPORTER={traces_exporter!r} is not supported "
-            "(use otlp or none)"
+            "(use otlp, file or none)"
         )
     endpoint_set = env.get("OTEL_EXPORTER_OTLP_ENDPOINT") or env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
     if traces_exporter == "none" or (traces_exporter == "" and not (protocol or endpoint_set)):

@@ -1,0 +1,28 @@
+"""flytekit's start-up hook for pod-side spans.
+
+flytekit imports every `flytekit.plugins` entry point at the end of its own import (flytekit/__init__.py,
+`load_implicit_plugins`), in every process that imports it: the task pod's `pyflyte-execute` included. That is
+the one place that runs before the task in every Flyte image without a change to the user's code or to the
+container's command, so it is the hook (a sitecustomize or `opentelemetry-instrument` would need the image's
+entrypoint changed). With FLYTE_OTEL_FLYTEKIT=true this module configures flyte_otel from the OTEL_* variables
+and switches `FlytekitInstrumentor` on; otherwise it reads one variable and does nothing.
+"""
+
+from __future__ import annotations
+
+import os
+
+__all__ = ()  # nothing public: importing this module is the hook
+
+if os.environ.get("FLYTE_OTEL_FLYTEKIT", "").strip().lower() in ("1", "true", "yes", "on"):
+    from flyte_otel._runtime import warn_once
+
+    try:
+        import flyte_otel
+        from flyte_otel.flytekit_instrumentor import FlytekitInstrumentor
+
+        if not flyte_otel.is_enabled():
+            flyte_otel.configure(batch=False)  # a pod is short-lived: each span is exported as it ends
+        FlytekitInstrumentor().instrument(tracer_provider=flyte_otel.tracer_provider())
+    except Exception as exc:  # a bad OTEL_* setting must not stop the task
+        warn_once("switching the flytekit instrumentor on", exc)
