@@ -1,9 +1,11 @@
 """Jaeger: an execution's traces from the api_v3 HTTP gateway, the v1 HTTP API, or the api_v3 gRPC QueryService.
 
-A ``grpc://`` or ``grpcs://`` URL selects gRPC; otherwise api_v3 over HTTP is tried first and the v1 API
-(older servers) when the server has no api_v3 route. FindTraces answers whole traces, so one search is
-the whole fetch. Some servers ignore the attribute filter (api_v3 HTTP before 2026), so the answer is
-narrowed here to the traces that hold a span with exec_id = X (`analyzer.execution.select_execution`).
+A ``grpc://`` or ``grpcs://`` URL selects gRPC. Otherwise ``--jaeger-api auto`` wants a search that Jaeger
+filters by exec_id itself: api_v3 over HTTP ignores ``query.attributes`` before Jaeger 2.19, so it is used
+only after a probe for an exec_id no span has comes back empty; else the v1 API, whose ``tags`` every
+version honours; else (a server with neither) api_v3 unfiltered. FindTraces answers whole traces, so one
+search is the whole fetch. The answer is always narrowed here to the traces that hold a span with
+exec_id = X (`analyzer.execution.select_execution`), and a server that sent other traces is reported.
 """
 
 from __future__ import annotations
@@ -88,21 +90,30 @@ class JaegerSource:
             backend=self.name,
             exec_id=exec_id,
         )
+        scanned = found.df[T.TRACE_ID].nunique()
         try:
             table = select_execution(found, exec_id, self.url)
         except NotFound:
+            unfiltered = f" ({scanned} other traces scanned: {_UNFILTERED_HINT})" if scanned else ""
             raise NotFound(
                 f"searched {self.name} at {self.url} for {semconv.EXEC_ID}={exec_id} "
-                f"(service {self.config.service}) between {self.config.window()}: 0 traces"
+                f"(service {self.config.service}) between {self.config.window()}: 0 traces{unfiltered}"
             ) from None
+        kept = table.df[T.TRACE_ID].nunique()
+        if kept < scanned:  # a server that filters sends only traces holding exec_id = X
+            warnings.append(
+                f"{self.name} at {self.url} did not filter on {semconv.EXEC_ID}: {scanned} traces of service "
+                f"{self.config.service} were downloaded and scanned here to keep {kept}; "
+                f"{_UNFILTERED_HINT}"
+            )
         table.warnings[:0] = warnings
         return table
 
     def trace(self, trace_id: str) -> SpanTable | None:
         """One whole trace by id, or None when Jaeger does not have it."""
-        for api in self._apis:
+        for api in self._apis:  # v1 answers 200 or 404, so auto's last api_v3 is never asked again
             got = _GETTERS[api](self, trace_id.lower())
-            if got is not _MISSING_ENDPOINT:
+            if got is not _TRY_NEXT:
                 return got  # type: ignore[return-value]
         return None
 
@@ -114,10 +125,10 @@ class JaegerSource:
     def _find(self, exec_id: str, depth: int) -> SpanTable:
         for api in self._apis:
             got = _FINDERS[api](self, exec_id, depth)
-            if got is not _MISSING_ENDPOINT:
+            if got is not _TRY_NEXT:
                 if api != self._apis[0]:
-                    log.info("Jaeger at %s has no api_v3 HTTP route; using the %s API", self.url, api)
-                self._apis = (api,)  # remembered for the next search
+                    log.info("Jaeger at %s: using the %s API", self.url, api)
+                self._apis = (_PROBED.get(api, api),)  # remembered for the next search, probe and all
                 return got  # type: ignore[return-value]
         raise BackendError(f"{self.url} answers none of the Jaeger query APIs ({', '.join(self._apis)})")
 
@@ -133,6 +144,14 @@ class JaegerSource:
         }
         return self._v3(V3_TRACES, params)
 
+    def _find_v3_if_filtering(self, exec_id: str, depth: int) -> SpanTable | object:
+        """api_v3 over HTTP if it filters on attributes: a search for an exec_id no span has finds nothing."""
+        probe = self._find_v3(_PROBE_EXEC_ID, 1)
+        if isinstance(probe, SpanTable) and len(probe):
+            log.info("Jaeger at %s ignores query.attributes on api_v3 over HTTP (before 2.19)", self.url)
+            return _TRY_NEXT
+        return probe if probe is _TRY_NEXT else self._find_v3(exec_id, depth)
+
     def _get_v3(self, trace_id: str) -> SpanTable | None | object:
         return self._v3(f"{V3_TRACES}/{trace_id}", None, none_if_empty=True)
 
@@ -140,11 +159,11 @@ class JaegerSource:
         assert self.client is not None
         resp = self.client.get(path, params, expect=(200, 404), reject_types=())
         if resp.content_type == "text/html":
-            return _MISSING_ENDPOINT  # Jaeger 1.x answers unknown routes with its UI's index.html
+            return _TRY_NEXT  # Jaeger 1.x answers unknown routes with its UI's index.html
         if resp.status == 200:
             return decode(resp.body, resp.url)
         if not _is_gateway_error(resp):
-            return _MISSING_ENDPOINT  # a 404 from the router, not from the query service
+            return _TRY_NEXT  # a 404 from the router, not from the query service
         return None if none_if_empty else SpanTable.empty()  # "No traces found" is an empty answer
 
     # --- v1 HTTP API (the UI's) ---------------------------------------------------------------------------
@@ -158,7 +177,7 @@ class JaegerSource:
             "limit": depth,
         }
         resp = self.client.get(V1_TRACES, params, expect=(200, 404))
-        return decode(resp.body, resp.url) if resp.status == 200 else _MISSING_ENDPOINT
+        return decode(resp.body, resp.url) if resp.status == 200 else _TRY_NEXT
 
     def _get_v1(self, trace_id: str) -> SpanTable | None:
         assert self.client is not None
@@ -178,14 +197,30 @@ class JaegerSource:
         return self._grpc.call("GetTrace", encode_get_trace(trace_id))
 
 
-_MISSING_ENDPOINT = object()  # the server has no such route: try the next API
-_APIS_BY_CHOICE: dict[str, tuple[str, ...]] = {"auto": ("v3", "v1"), "v3": ("v3",), "v1": ("v1",)}
+_TRY_NEXT = object()  # the server has no such route, or it does not filter: try the next API
+# --jaeger-api -> the APIs tried in turn until one answers. auto puts first those that Jaeger filters by
+# exec_id (api_v3 over HTTP only where the probe shows it does; v1 `tags` everywhere), api_v3 unfiltered last.
+_APIS_BY_CHOICE: dict[str, tuple[str, ...]] = {
+    "auto": ("v3-filtering", "v1", "v3"),
+    "v3": ("v3",),
+    "v1": ("v1",),
+}
+# What a user can do when Jaeger sent traces without exec_id = X (docs/deploy.md lists the versions).
+_UNFILTERED_HINT = (
+    "api_v3 over HTTP ignores query.attributes before Jaeger 2.19; use a grpc:// URL, --jaeger-api v1 "
+    "or Jaeger 2.19 or later, or narrow the window"
+)
+_PROBED = {"v3-filtering": "v3"}  # an API that passed its probe, as remembered: not probed again
+# A Flyte exec_id is a Kubernetes object name (lower-case letters, digits, '-', '.'): no span has this one.
+_PROBE_EXEC_ID = "otel-fold probe: no such execution"
 _FINDERS: dict[str, Callable[[JaegerSource, str, int], object]] = {
+    "v3-filtering": JaegerSource._find_v3_if_filtering,
     "v3": JaegerSource._find_v3,
     "v1": JaegerSource._find_v1,
     "grpc": JaegerSource._find_grpc,
 }
 _GETTERS: dict[str, Callable[[JaegerSource, str], object]] = {
+    "v3-filtering": JaegerSource._get_v3,
     "v3": JaegerSource._get_v3,
     "v1": JaegerSource._get_v1,
     "grpc": JaegerSource._get_grpc,

@@ -56,16 +56,20 @@ def decoded(traces: dict[str, list[Any]], exec_id: str) -> SpanTable:
 
 
 class FakeJaegerV3:
-    """api_v3's HTTP gateway; like Jaeger before 2026 it ignores query.attributes (the client must filter)."""
+    """api_v3's HTTP gateway: from Jaeger 2.19 it filters on query.attributes; before, with `filters=False`,
+    it ignores them and answers the window's newest traces."""
 
-    def __init__(self, server: Loopback, traces: dict[str, list[Any]]) -> None:
+    def __init__(self, server: Loopback, traces: dict[str, list[Any]], *, filters: bool = True) -> None:
         self.traces = traces
+        self.filters = filters
         server.on("/api/v3/traces", self.find)
         server.on("/api/v3/traces/*", self.get)
 
     def find(self, req: Request) -> Reply:
         depth = int(req.query["query.search_depth"])
-        ids = sorted(self.traces)[:depth]
+        wanted = json.loads(req.query["query.attributes"]).items() if self.filters else ()
+        hits = [t for t, spans in self.traces.items() if all(_has(spans, k, v) for k, v in wanted)]
+        ids = sorted(hits)[:depth]
         if not ids:
             return Reply(404, NO_TRACES, "text/plain; charset=utf-8")
         spans = [s for t in ids for s in self.traces[t]]
@@ -80,6 +84,10 @@ class FakeJaegerV3:
         return Reply(body=json_bytes({"result": otlp_hex_json(spans)}))
 
 
+def _has(spans: list[Any], key: str, value: str) -> bool:
+    return any(s.attributes.get(key) == value for s in spans)
+
+
 # --- api_v3 over HTTP ------------------------------------------------------------------------------------
 def test_v3_search_keeps_only_the_executions_traces_whole(server: Loopback) -> None:
     traces = round_traces({"exec-x": 2, "exec-y": 3})
@@ -92,7 +100,7 @@ def test_v3_search_keeps_only_the_executions_traces_whole(server: Loopback) -> N
 def test_v3_search_parameters_are_snake_case_with_rfc3339_utc_times(server: Loopback) -> None:
     FakeJaegerV3(server, round_traces({"exec-x": 1}))
     source(server.url, limit=40, service="flytepropeller").execution("exec-x")
-    q = server.requests[0].query
+    q = server.requests[-1].query  # the search, after auto's probe
     assert q["query.service_name"] == "flytepropeller"
     assert q["query.start_time_min"] == "2025-12-31T23:00:00Z"
     assert q["query.start_time_max"] == "2026-01-01T01:00:00Z"
@@ -108,7 +116,7 @@ def test_v3_no_traces_found_is_an_empty_answer_not_an_error_nor_a_fallback(serve
         f"searched Jaeger at {server.url} for exec_id=exec-none (service flytepropeller) between "
         f"2025-12-31T23:00:00Z and 2026-01-01T01:00:00Z: 0 traces"
     )
-    assert server.paths() == ["/api/v3/traces"]
+    assert server.paths() == ["/api/v3/traces", "/api/v3/traces"]  # auto's probe, then the search
 
 
 def test_v3_get_trace_decodes_like_the_upstream_snapshot(server: Loopback) -> None:
@@ -128,7 +136,7 @@ def test_a_full_v3_search_is_asked_again_deeper(server: Loopback) -> None:
     traces = round_traces({"exec-x": 5})
     FakeJaegerV3(server, traces)
     table = source(server.url, limit=2).execution("exec-x")
-    assert [r.query["query.search_depth"] for r in server.requests] == ["2", "4", "8"]
+    assert [r.query["query.search_depth"] for r in server.requests] == ["1", "2", "4", "8"]  # probed once
     assert table.df["trace_id"].nunique() == 5
 
 
@@ -151,11 +159,42 @@ def test_auth_failure_hides_the_token(
 
 
 # --- v1 HTTP API (older servers) ---------------------------------------------------------------------------
+V1_FIXTURE = "jaeger_transform_ui_out.jaeger-v1-api.json"
+V1_FIXTURE_TRACE = "83a9efd15c1c98a977e0711cc93ee28b"
+
+
+def _v1_trace(exec_id: str, trace_id: str = V1_FIXTURE_TRACE) -> dict[str, Any]:
+    """The upstream Jaeger v1 trace under `trace_id`, with the execution's tag on one span (its other span
+    comes along whole)."""
+    trace = json.loads(fixture_bytes(V1_FIXTURE).decode().replace(V1_FIXTURE_TRACE, trace_id))["data"][0]
+    trace["spans"][0]["tags"].append({"key": "exec_id", "type": "string", "value": exec_id})
+    return trace  # type: ignore[no-any-return]
+
+
+def _v1_envelope(*traces: dict[str, Any]) -> bytes:
+    return json_bytes({"data": list(traces), "total": 0, "limit": 0, "offset": 0, "errors": None})
+
+
 def _v1_with_exec_id(exec_id: str) -> bytes:
-    """The upstream Jaeger v1 envelope with the execution's tag on one span (its other span comes along whole)."""
-    doc = json.loads(fixture_bytes("jaeger_transform_ui_out.jaeger-v1-api.json"))
-    doc["data"][0]["spans"][0]["tags"].append({"key": "exec_id", "type": "string", "value": exec_id})
-    return json_bytes(doc)
+    """The upstream Jaeger v1 envelope with the execution's tag on one span."""
+    return _v1_envelope(_v1_trace(exec_id))
+
+
+class FakeJaegerV1:
+    """The v1 search of Jaeger 1.x to 2.20: `tags` filters on the server."""
+
+    def __init__(self, server: Loopback, traces: list[dict[str, Any]]) -> None:
+        self.traces = traces
+        server.on("/api/traces", self.search)
+
+    def search(self, req: Request) -> Reply:
+        wanted = json.loads(req.query["tags"]).items()
+        hits = [
+            t
+            for t in self.traces
+            if all(any((g["key"], g["value"]) == kv for s in t["spans"] for g in s["tags"]) for kv in wanted)
+        ]
+        return Reply(body=_v1_envelope(*hits[: int(req.query["limit"])]))
 
 
 def test_without_an_api_v3_route_it_falls_back_to_v1_and_remembers(server: Loopback) -> None:
@@ -199,12 +238,78 @@ def test_v1_get_trace_decodes_like_the_upstream_file(server: Loopback) -> None:
 
 
 def test_v1_search_without_the_execution_is_not_found(server: Loopback) -> None:
-    server.on(
-        "/api/traces",
-        Reply(body=json_bytes({"data": [], "total": 0, "limit": 0, "offset": 0, "errors": None})),
-    )
+    server.on("/api/traces", Reply(body=_v1_envelope()))
     with pytest.raises(NotFound, match="0 traces"):
         source(server.url, jaeger_api="v1").execution("exec-v1")
+
+
+# --- auto: a search Jaeger filters by exec_id itself ------------------------------------------------------
+PROBE = {"exec_id": "otel-fold probe: no such execution"}
+
+
+def _asked(req: Request) -> tuple[str, dict[str, str], str]:
+    """(path, the filter, the depth) of one search, whichever API it went to."""
+    if req.path == "/api/traces":
+        return req.path, json.loads(req.query["tags"]), req.query["limit"]
+    return req.path, json.loads(req.query["query.attributes"]), req.query["query.search_depth"]
+
+
+def test_auto_uses_api_v3_over_http_where_a_probe_shows_it_filters(server: Loopback) -> None:
+    traces = round_traces({"exec-x": 2, "exec-y": 3})
+    FakeJaegerV3(server, traces)  # Jaeger 2.19 or later
+    FakeJaegerV1(server, [_v1_trace("exec-x")])
+    src = source(server.url, limit=2)
+    table = src.execution("exec-x")
+    src.execution("exec-x")
+    assert [_asked(r) for r in server.requests] == [
+        ("/api/v3/traces", PROBE, "1"),  # finds nothing: this server filters
+        ("/api/v3/traces", {"exec_id": "exec-x"}, "2"),
+        ("/api/v3/traces", {"exec_id": "exec-x"}, "4"),  # came back full: asked deeper, not probed again
+        ("/api/v3/traces", {"exec_id": "exec-x"}, "2"),
+        ("/api/v3/traces", {"exec_id": "exec-x"}, "4"),
+    ]
+    assert canon(table).equals(canon(decoded(traces, "exec-x")))
+    assert table.warnings == []
+
+
+def test_auto_searches_v1_tags_where_api_v3_over_http_ignores_attributes(server: Loopback) -> None:
+    FakeJaegerV3(server, round_traces({"exec-y": 3}), filters=False)  # Jaeger before 2.19
+    mine = _v1_trace("exec-x", "ab" * 16)
+    FakeJaegerV1(server, [mine, _v1_trace("exec-y", "cd" * 16)])
+    table = source(server.url, limit=20).execution("exec-x")
+    assert [_asked(r) for r in server.requests] == [
+        ("/api/v3/traces", PROBE, "1"),  # answers a trace: this server does not filter
+        ("/api/traces", {"exec_id": "exec-x"}, "20"),
+    ]
+    assert canon(table).equals(canon(decode(_v1_envelope(mine))))
+    assert table.warnings == []
+
+
+@pytest.mark.parametrize("api", ["auto", "v3"])
+def test_without_a_filtering_search_it_filters_here_and_warns_once_with_the_count(
+    server: Loopback, api: str
+) -> None:
+    traces = round_traces({"exec-x": 2, "exec-y": 3})
+    FakeJaegerV3(server, traces, filters=False)  # and no v1 route: nothing filters on the server
+    table = source(server.url, limit=2, jaeger_api=api).execution("exec-x")
+    searches = [_asked(r) for r in server.requests if r.path == "/api/v3/traces"]
+    assert searches[-3:] == [("/api/v3/traces", {"exec_id": "exec-x"}, d) for d in ("2", "4", "8")]
+    assert canon(table).equals(canon(decoded(traces, "exec-x")))
+    assert table.warnings == [
+        f"Jaeger at {server.url} did not filter on exec_id: 5 traces of service flytepropeller were "
+        "downloaded and scanned here to keep 2; api_v3 over HTTP ignores query.attributes before Jaeger "
+        "2.19; use a grpc:// URL, --jaeger-api v1 or Jaeger 2.19 or later, or narrow the window"
+    ]
+
+
+def test_not_found_after_filtering_here_says_how_many_traces_were_scanned(server: Loopback) -> None:
+    FakeJaegerV3(server, round_traces({"exec-y": 3}), filters=False)
+    with pytest.raises(NotFound) as e:
+        source(server.url).execution("exec-x")
+    assert str(e.value).endswith(
+        ": 0 traces (3 other traces scanned: api_v3 over HTTP ignores query.attributes before Jaeger 2.19; "
+        "use a grpc:// URL, --jaeger-api v1 or Jaeger 2.19 or later, or narrow the window)"
+    )
 
 
 def test_an_unknown_api_choice_is_refused() -> None:
