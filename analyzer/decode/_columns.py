@@ -185,8 +185,8 @@ class Columns:
             t.TRACE_ID: self._ids("trace_id"),
             t.SPAN_ID: self._ids("span_id"),
             t.PARENT_ID: self._ids("parent_id"),
-            t.SERVICE: _categorical(self._column("service"), self.services),
-            t.NAME: _categorical(self._column("name"), self.names),
+            t.SERVICE: self._categorical("service", self.services),
+            t.NAME: self._categorical("name", self.names),
             t.KIND: _enum(self._column("kind"), KINDS, "span kind", self),
             t.STATUS: _enum(self._column("status"), STATUSES, "status code", self),
             t.START: start,
@@ -198,7 +198,38 @@ class Columns:
         cols.update(self._attribute_columns())
         return self._drop_skipped(t.SpanTable.from_columns(cols, self.warnings))
 
+    def _categorical(self, key: str, mapping: dict[str, int]) -> pd.Categorical:
+        """A column of interned strings as a categorical; a value that is not clean text (null, a number, a
+        lone surrogate) is replaced by text, warned once per value, and merged with its equal."""
+        codes = self._column(key).astype(np.int32)
+        values = list(mapping)
+        clean = [_text(v) for v in values]
+        for code in (c for c, (v, w) in enumerate(zip(values, clean, strict=True)) if v is not w):
+            row = int(np.flatnonzero(codes == code)[0]) if (codes == code).any() else 0
+            self.warnings.append(
+                f"{self.where(row)}: span {key} {values[code]!r} replaced with {clean[code]!r}"
+            )
+        if not values:
+            return pd.Categorical([None] * len(codes))
+        if clean == values:
+            return pd.Categorical.from_codes(codes, categories=values)
+        categories = list(dict.fromkeys(clean))
+        merged = np.array([categories.index(c) for c in clean], dtype=np.int32)
+        return pd.Categorical.from_codes(merged[codes], categories=categories)
+
+    def _clean_plans(self) -> None:
+        """Attribute keys and values that are not clean text (a lone surrogate from a JSON escape) replaced,
+        one warning for all: they cannot be written out as UTF-8 (Arrow, the terminal, a YAML file)."""
+        bad = [i for i, plan in enumerate(self.plans) if _clean(plan) is not plan]
+        for i in bad:
+            self.plans[i] = _clean(self.plans[i])
+        if bad:
+            self.warn(
+                f"{len(bad)} attribute set(s) held text that is not valid Unicode, replaced with U+FFFD"
+            )
+
     def _attribute_columns(self) -> dict[str, Any]:
+        self._clean_plans()
         plan = self._column("plan")
         per_key: dict[str, tuple[list[int], list[Any]]] = {}
         others = np.empty(len(self.plans), dtype=object)
@@ -331,13 +362,30 @@ def _object_array(values: list[Any]) -> np.ndarray:
     return arr
 
 
-def _categorical(codes: np.ndarray, mapping: dict[str, int]) -> pd.Categorical:
-    arr = codes.astype(np.int32)
-    return (
-        pd.Categorical.from_codes(arr, categories=list(mapping))
-        if mapping
-        else pd.Categorical([None] * len(arr))
-    )
+_SURROGATE = re.compile("[\ud800-\udfff]")  # lone halves: json.loads turns escaped pairs into one character
+
+
+def _text(value: Any) -> Any:
+    """`value` itself if it is text that can be written as UTF-8, else text that can ("" for null)."""
+    if value.__class__ is str:
+        return value if value.isascii() or not _SURROGATE.search(value) else _SURROGATE.sub("\ufffd", value)
+    return "" if value is None else _text(str(value))
+
+
+def _clean(value: Any) -> Any:
+    """`value` itself if every string in it (keys included, tuples and dicts walked) is clean text, else a
+    copy with them replaced (`_text`)."""
+    if value.__class__ is str:
+        return _text(value)
+    if isinstance(value, tuple | list):
+        items = [_clean(v) for v in value]
+        changed = any(a is not b for a, b in zip(items, value, strict=True))
+        return type(value)(items) if changed else value
+    if isinstance(value, dict):
+        pairs = [(_clean(k), _clean(v)) for k, v in value.items()]
+        changed = any(a is not k or b is not v for (a, b), (k, v) in zip(pairs, value.items(), strict=True))
+        return dict(pairs) if changed else value
+    return value
 
 
 def _enum(codes: np.ndarray, names: tuple[str, ...], what: str, cols: Columns) -> pd.Categorical:

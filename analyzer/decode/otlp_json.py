@@ -124,7 +124,7 @@ def _decode_spans_by_column(spans: Any, cols: Columns, service: int) -> bool:
         # attribute plans keyed by the attributes as compact JSON (orjson, in C): values are converted once
         # per distinct list, and the key is hashable whatever the values are (arrays, kvlists)
         columns = _columns(fields, list(map(orjson.dumps, attributes)), attributes.__getitem__, cols)
-    except (KeyError, TypeError, AttributeError, ValueError, OverflowError):
+    except (KeyError, TypeError, AttributeError, ValueError, OverflowError, RecursionError):
         return False
     if columns is None:
         return False
@@ -281,7 +281,15 @@ def decode_typed(data: bytes, cols: Columns, where: str = "") -> bool:
                 if columns is None:
                     return False
                 parts.append((block, service, columns))
-    except (KeyError, TypeError, AttributeError, ValueError, OverflowError, orjson.JSONDecodeError):
+    except (
+        KeyError,
+        TypeError,
+        AttributeError,
+        ValueError,
+        OverflowError,
+        RecursionError,
+        orjson.JSONDecodeError,
+    ):
         return False
     for block, service, columns in parts:
         cols.block(block)

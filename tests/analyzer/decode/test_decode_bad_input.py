@@ -259,3 +259,25 @@ def test_a_file_is_streamed_with_the_same_rules_as_bytes(tmp_path):
     blank.write_bytes(b" \n" * 100)
     with pytest.raises(DecodeError, match=f"^{re.escape(str(blank))}: empty input"):
         analyzer.load(blank)
+
+
+def test_a_null_name_is_replaced_with_a_warning():
+    table = decode(_doc(_span(), _span("00000000000000a2", name=None)), "x")
+    assert table.df[t.NAME].astype(str).tolist() == ["op", ""]
+    assert f"x: {SPANS_PATH.replace(chr(92), '')}[1]: span name None replaced with ''" in table.warnings
+
+
+def test_a_lone_surrogate_in_a_name_or_an_attribute_is_replaced_with_a_warning():
+    # json.dumps writes the lone half as the escape "\ud800", which json.loads reads back as it is
+    span = _span(name="a\ud800b", attributes=[_kv("k", "x\udfff")])
+    table = decode(_doc(span), "x")
+    assert table.df[t.NAME].iat[0] == "a\ufffdb"
+    assert table.df[t.ATTRIBUTES].iat[0] == {"k": "x\ufffd"}
+    assert sum("replaced" in w for w in table.warnings) == 2
+    table.df.to_json()  # writable as UTF-8
+
+
+def test_json_nested_past_the_parsers_depth_is_one_error_naming_the_byte():
+    deep = b'{"resourceSpans": ' + b"[" * 2_000 + b"]" * 2_000 + b"}"
+    with pytest.raises(DecodeError, match=r"^x: JSON nested deeper than this parser reads \(byte 1041\)$"):
+        decode(deep, "x")
