@@ -2,8 +2,9 @@
 
 Upstream FlytePropeller starts a new trace per round, so an execution is many traces; flyte_otel's one-trace
 mode makes it one. Either way the traces' roots become the top level of one tree, ordered by start time.
-Bad structure is repaired and reported as a warning, never dropped silently: a repeated span (same trace and
-span id) keeps its first copy, an orphan (parent not present) and one span of each parent cycle are moved
+Bad structure is repaired and reported as a warning, never dropped silently: a span delivered twice (same trace
+and span id, every field equal) is kept once, two different spans sharing an id are both kept (children attach
+to the first, as in Jaeger UI), an orphan (parent not present) and one span of each parent cycle are moved
 to the top level, and a child outside its parent's interval (clock skew) is kept where it is.
 
 Which spans belong to the execution is decided first (`select_execution`); `stitch` makes them one tree. The tree is index arrays over the rows of ``Execution.table`` (no per-span Python objects): it is built
@@ -77,14 +78,17 @@ def stitch(table: SpanTable, exec_id: str | None = None) -> Execution:
     df = table.df.reset_index(drop=True)
     links = _link(df)
     if links.repeated.any():
-        repeated = links.repeated
-        first = int(np.flatnonzero(repeated)[0])
-        warnings.append(
-            f"{label}: {int(repeated.sum())} repeated span(s) (same trace and span id) kept once,"
-            f" e.g. span {df[t.SPAN_ID].iat[first]} in trace {df[t.TRACE_ID].iat[first]}"
-        )
-        df = df[~repeated].reset_index(drop=True)
-        links = _link(df)
+        copies, shared = _repeats(df, links.repeated)
+        if copies.any():
+            first = int(np.flatnonzero(copies)[0])
+            warnings.append(
+                f"{label}: {int(copies.sum())} repeated span(s) (the same span delivered again) kept once,"
+                f" e.g. span {df[t.SPAN_ID].iat[first]} in trace {df[t.TRACE_ID].iat[first]}"
+            )
+            df = df[~copies].reset_index(drop=True)
+            links = _link(df)
+        if shared:
+            warnings.append(f"{label}: {_shared_ids(df, links.repeated)}")
     parent, has_parent = links.parent, links.has_parent
 
     orphans = np.flatnonzero(has_parent & (parent < 0))
@@ -117,6 +121,32 @@ def stitch(table: SpanTable, exec_id: str | None = None) -> Execution:
 
     depth, order, position, size = _preorder(parent, levels, bases)
     return Execution(exec_id, SpanTable(df, warnings), parent, depth, order, position, size, warnings)
+
+
+def _repeats(df: pd.DataFrame, repeated: np.ndarray) -> tuple[np.ndarray, bool]:
+    """Of the rows that repeat an earlier row's (trace, span id): which are copies of an earlier row in every
+    column (the same span delivered twice: dropped), and whether any is a different span (kept)."""
+    key = [t.TRACE_ID, t.SPAN_ID]
+    members = np.flatnonzero(df.duplicated(key, keep=False).to_numpy())  # rare: only these are compared
+    # every value as text, so attribute dicts and tuples compare (they are not hashable)
+    text = df.iloc[members].astype(object).map(repr)
+    copies = np.zeros(len(df), dtype=bool)
+    copies[members[text.duplicated(keep="first").to_numpy()]] = True
+    return copies, bool((repeated & ~copies).any())
+
+
+def _shared_ids(df: pd.DataFrame, repeated: np.ndarray) -> str:
+    """The warning for different spans sharing one id: both are kept, and their children (and the parent
+    links of other spans) attach to the first, as Jaeger UI attaches them (docs/traces.md)."""
+    later = np.flatnonzero(repeated)
+    row = int(later[0])
+    same = (df[t.TRACE_ID] == df[t.TRACE_ID].iat[row]) & (df[t.SPAN_ID] == df[t.SPAN_ID].iat[row])
+    first = int(np.flatnonzero(same.to_numpy())[0])
+    return (
+        f"{len(later)} span(s) share their id with a different span in the same trace, both kept (children"
+        f" attach to the first), e.g. span {df[t.SPAN_ID].iat[row]} in trace {df[t.TRACE_ID].iat[row]}:"
+        f" {df[t.NAME].iat[first]!r} (row {first}) and {df[t.NAME].iat[row]!r} (row {row})"
+    )
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ only when a column holds anything but strings (tables made by hand).
 from __future__ import annotations
 
 import binascii
+import re
 from collections.abc import Sequence
 
 import numpy as np
@@ -17,11 +18,23 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-__all__ = ["TYPE", "codes", "hex_rows", "hex_text", "lengths", "span_numbers", "words"]
+__all__ = ["TYPE", "codes", "hex_rows", "hex_text", "lengths", "normalize", "span_numbers", "words"]
 
 TYPE = pa.large_string()  # the storage of pandas' "str" dtype
 _HEX = np.zeros(256, dtype=bool)  # hex digits, either case
 _HEX[np.frombuffer(b"0123456789abcdefABCDEF", dtype=np.uint8)] = True
+_NOT_HEX = re.compile(r"[^0-9a-f]")
+
+
+def normalize(raw: str, width: int) -> str | None:
+    """An id written as hex (either case, leading zeros maybe trimmed) as `width` lowercase hex digits;
+    None if it is not hex or longer than `width`. Jaeger clients write span ids without their leading
+    zeros (14 or 15 digits), Jaeger 64-bit trace ids are 16 digits, Tempo's search trims trace ids: one id
+    must compare equal however it was written, so every id is padded to its full width here."""
+    low = raw.lower()
+    if not low or len(low) > width or _NOT_HEX.search(low):
+        return None
+    return low.rjust(width, "0")
 
 
 def hex_rows(rows: np.ndarray, present: np.ndarray | None = None) -> pa.Array:

@@ -46,6 +46,8 @@ _MAGIC: tuple[tuple[bytes, str], ...] = (
     (b"\x28\xb5\x2f\xfd", "zstd-compressed data (decompress it first)"),
 )
 _SNIFF = 64  # bytes read to recognise a format
+_MAX_DEPTH = 1_024  # orjson's nesting limit; deeper JSON is refused with its position (_too_deep_at)
+_QUOTE, _BACKSLASH, _OPEN, _CLOSE = ord('"'), ord("\\"), b"[{", b"]}"
 _RESOURCE_SPANS_TAG = 0x0A  # field 1 (resource_spans), wire type 2: the first byte of a TracesData
 
 # Every format `detect` can name.
@@ -98,7 +100,7 @@ def _decode_stream(f: BinaryIO, cols: Columns, where: str, data: bytes | None = 
             _decode_framed(_whole(f, data), cols, where)
         else:
             fmt = _decode_json(f, cols, where)
-    except (KeyError, TypeError, AttributeError, ValueError) as e:
+    except (KeyError, TypeError, AttributeError, ValueError, OverflowError, RecursionError) as e:
         # a structurally wrong value inside an otherwise recognised payload; the row being read names it
         raise DecodeError(
             f"{cols.where(cols.rows_done())}: malformed span ({type(e).__name__}: {e})"
@@ -180,7 +182,31 @@ def _loads(data: bytes, cols: Columns, where: str) -> Any:
     try:
         return orjson.loads(data)
     except orjson.JSONDecodeError:
+        pass
+    try:
         return json.loads(_utf8(data, cols, where))
+    except RecursionError:  # the standard library recurses once per level, orjson stops at 1,024
+        raise DecodeError(
+            f"{cols.source}: {where}JSON nested deeper than this parser reads (byte {_too_deep_at(data)})"
+        ) from None
+
+
+def _too_deep_at(data: bytes, limit: int = _MAX_DEPTH) -> int:
+    """The offset of the first bracket that opens level `limit` + 1 (outside strings), for the message."""
+    depth, in_string, escaped = 0, False, False
+    for i, c in enumerate(data):
+        if in_string:
+            in_string = escaped or c != _QUOTE
+            escaped = not escaped and c == _BACKSLASH
+        elif c in _OPEN:
+            depth += 1
+            if depth > limit:
+                return i
+        elif c in _CLOSE:
+            depth -= 1
+        else:
+            in_string = c == _QUOTE
+    return len(data)
 
 
 def _more(f: BinaryIO) -> bool:
@@ -197,7 +223,7 @@ def _is_json(line: bytes) -> bool:
     except orjson.JSONDecodeError:
         try:
             json.loads(line)
-        except ValueError:  # JSONDecodeError and UnicodeDecodeError
+        except (ValueError, RecursionError):  # JSONDecodeError, UnicodeDecodeError; too deep (said later)
             return False
     return True
 

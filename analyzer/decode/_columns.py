@@ -30,6 +30,8 @@ from analyzer import ids
 from analyzer import table as t
 from analyzer.errors import DecodeError
 
+# What a decoder may raise on one malformed span: the span is skipped (`Columns.unreadable`), not the input.
+SPAN_ERRORS = (KeyError, TypeError, AttributeError, ValueError, OverflowError, RecursionError, DecodeError)
 KINDS = ("unspecified", "internal", "server", "client", "producer", "consumer")  # OTLP SpanKind order
 STATUSES = ("unset", "ok", "error")  # OTLP Status.StatusCode order
 REF_TYPES = ("child_of", "follows_from")
@@ -45,6 +47,13 @@ _IDS = (
     ("span_id", "span id", 16, False),
     ("parent_id", "parent span id", 16, True),
 )
+# Every per-span list and the value that stands in for a span that could not be read (`unreadable`);
+# the attribute plan, which decoders append last, is an empty one.
+_PLACEHOLDERS = (
+    ("trace_id", "0" * 32), ("span_id", "0" * 16), ("parent_id", ""), ("service", 0), ("name", 0),
+    ("kind", 0), ("status", 0), ("ref_type", NO_REF), ("start", 0), ("end", 0),
+)  # fmt: skip
+_NAMED_SKIPS = 5  # skipped spans named one by one in the warnings; the rest are counted
 Plan = tuple[tuple[tuple[str, Any], ...], dict[str, Any] | None]
 
 _ALL_HEX = re.compile(r"[0-9a-f]*")
@@ -81,6 +90,7 @@ class Columns:
         # (first row, position of that block in the input): maps a row back to where it was read
         self._block_rows: list[int] = []
         self._block_where: list[str] = []
+        self._skipped: dict[int, str] = {}  # row -> why it cannot be read (left out by finish)
 
     def block(self, where: str, row: int | None = None) -> None:
         """Mark that the rows appended from now on (or from `row` on) were read at `where` (e.g. a JSON path
@@ -175,8 +185,8 @@ class Columns:
             t.TRACE_ID: self._ids("trace_id"),
             t.SPAN_ID: self._ids("span_id"),
             t.PARENT_ID: self._ids("parent_id"),
-            t.SERVICE: _categorical(self._column("service"), self.services),
-            t.NAME: _categorical(self._column("name"), self.names),
+            t.SERVICE: self._categorical("service", self.services),
+            t.NAME: self._categorical("name", self.names),
             t.KIND: _enum(self._column("kind"), KINDS, "span kind", self),
             t.STATUS: _enum(self._column("status"), STATUSES, "status code", self),
             t.START: start,
@@ -186,9 +196,40 @@ class Columns:
             ),
         }
         cols.update(self._attribute_columns())
-        return t.SpanTable.from_columns(cols, self.warnings)
+        return self._drop_skipped(t.SpanTable.from_columns(cols, self.warnings))
+
+    def _categorical(self, key: str, mapping: dict[str, int]) -> pd.Categorical:
+        """A column of interned strings as a categorical; a value that is not clean text (null, a number, a
+        lone surrogate) is replaced by text, warned once per value, and merged with its equal."""
+        codes = self._column(key).astype(np.int32)
+        values = list(mapping)
+        clean = [_text(v) for v in values]
+        for code in (c for c, (v, w) in enumerate(zip(values, clean, strict=True)) if v is not w):
+            row = int(np.flatnonzero(codes == code)[0]) if (codes == code).any() else 0
+            self.warnings.append(
+                f"{self.where(row)}: span {key} {values[code]!r} replaced with {clean[code]!r}"
+            )
+        if not values:
+            return pd.Categorical([None] * len(codes))
+        if clean == values:
+            return pd.Categorical.from_codes(codes, categories=values)
+        categories = list(dict.fromkeys(clean))
+        merged = np.array([categories.index(c) for c in clean], dtype=np.int32)
+        return pd.Categorical.from_codes(merged[codes], categories=categories)
+
+    def _clean_plans(self) -> None:
+        """Attribute keys and values that are not clean text (a lone surrogate from a JSON escape) replaced,
+        one warning for all: they cannot be written out as UTF-8 (Arrow, the terminal, a YAML file)."""
+        bad = [i for i, plan in enumerate(self.plans) if _clean(plan) is not plan]
+        for i in bad:
+            self.plans[i] = _clean(self.plans[i])
+        if bad:
+            self.warn(
+                f"{len(bad)} attribute set(s) held text that is not valid Unicode, replaced with U+FFFD"
+            )
 
     def _attribute_columns(self) -> dict[str, Any]:
+        self._clean_plans()
         plan = self._column("plan")
         per_key: dict[str, tuple[list[int], list[Any]]] = {}
         others = np.empty(len(self.plans), dtype=object)
@@ -214,7 +255,8 @@ class Columns:
         return pd.array(pa.chunked_array(chunks, type=ids.TYPE), dtype="str")  # kept in chunks: no copy
 
     def _check_ids(self, first_row: int) -> None:
-        """Ids appended since the last flush (rows from `first_row`): a DecodeError names the first bad one."""
+        """Ids appended since the last flush (rows from `first_row`): a span with an id that is missing, not
+        hex or too long is marked to be skipped (its id replaced by a placeholder until `finish` drops it)."""
         for key, name, width, allow_empty in _IDS:
             col = getattr(self, key)
             # one C-level pass each; protobuf ids come from bytes.hex(), so only text ids need the alphabet
@@ -225,7 +267,45 @@ class Columns:
             for row, x in enumerate(col):
                 if (len(x) != width or not _ALL_HEX.fullmatch(x)) and (x or not allow_empty):
                     what = "missing" if not x else f"{x[:40]!r} is not {width} hex digits"
-                    raise DecodeError(f"{self.where(first_row + row)}: {name} {what}")
+                    self.skip(first_row + row, f"{name} {what}")
+                    col[row] = "" if allow_empty else "0" * width
+
+    def skip(self, row: int, reason: str) -> None:
+        """Leave out `row` when the table is built (`finish` warns, naming its position and `reason`)."""
+        self._skipped.setdefault(row, reason)
+
+    def unreadable(self, error: Exception) -> None:
+        """The span being appended could not be read (`error`): complete its row with placeholders, so the
+        rows after it keep their positions, and skip it."""
+        row = self.rows_done()
+        done = len(self.plan)
+        for key, placeholder in _PLACEHOLDERS:
+            values = getattr(self, key)
+            del values[done + 1 :]  # a decoder appends at most one value per column per span
+            if len(values) == done:
+                values.append(placeholder)
+        if len(self.plan) == done:  # last: a complete row is one that has its plan
+            self.plan.append(self.add_plan(()))
+        self.skip(row, f"unreadable span ({type(error).__name__}: {str(error)[:80]})")
+
+    def _drop_skipped(self, table: t.SpanTable) -> t.SpanTable:
+        """The table without the skipped rows, a warning for each of the first few; DecodeError if no span
+        could be read at all."""
+        if not self._skipped:
+            return table
+        rows = sorted(self._skipped)
+        if len(rows) == len(table):
+            others = f" ({len(rows) - 1} other span(s) unreadable too)" if len(rows) > 1 else ""
+            raise DecodeError(
+                f"{self.where(rows[0])}: {self._skipped[rows[0]]}: no span could be read{others}"
+            )
+        named = [f"{self.where(r)}: {self._skipped[r]}; span skipped" for r in rows[:_NAMED_SKIPS]]
+        keep = np.ones(len(table), dtype=bool)
+        keep[rows] = False
+        warnings = [*table.warnings, *named]
+        if len(rows) > _NAMED_SKIPS:
+            warnings.append(f"{self.source}: {len(rows) - _NAMED_SKIPS} more unreadable span(s) skipped")
+        return t.SpanTable(table.df[keep].reset_index(drop=True), warnings)
 
     def _array(self, key: str, values: list[int], first_row: int) -> np.ndarray:
         try:
@@ -282,13 +362,30 @@ def _object_array(values: list[Any]) -> np.ndarray:
     return arr
 
 
-def _categorical(codes: np.ndarray, mapping: dict[str, int]) -> pd.Categorical:
-    arr = codes.astype(np.int32)
-    return (
-        pd.Categorical.from_codes(arr, categories=list(mapping))
-        if mapping
-        else pd.Categorical([None] * len(arr))
-    )
+_SURROGATE = re.compile("[\ud800-\udfff]")  # lone halves: json.loads turns escaped pairs into one character
+
+
+def _text(value: Any) -> Any:
+    """`value` itself if it is text that can be written as UTF-8, else text that can ("" for null)."""
+    if value.__class__ is str:
+        return value if value.isascii() or not _SURROGATE.search(value) else _SURROGATE.sub("\ufffd", value)
+    return "" if value is None else _text(str(value))
+
+
+def _clean(value: Any) -> Any:
+    """`value` itself if every string in it (keys included, tuples and dicts walked) is clean text, else a
+    copy with them replaced (`_text`)."""
+    if value.__class__ is str:
+        return _text(value)
+    if isinstance(value, tuple | list):
+        items = [_clean(v) for v in value]
+        changed = any(a is not b for a, b in zip(items, value, strict=True))
+        return type(value)(items) if changed else value
+    if isinstance(value, dict):
+        pairs = [(_clean(k), _clean(v)) for k, v in value.items()]
+        changed = any(a is not k or b is not v for (a, b), (k, v) in zip(pairs, value.items(), strict=True))
+        return dict(pairs) if changed else value
+    return value
 
 
 def _enum(codes: np.ndarray, names: tuple[str, ...], what: str, cols: Columns) -> pd.Categorical:
@@ -308,31 +405,33 @@ def _enum(codes: np.ndarray, names: tuple[str, ...], what: str, cols: Columns) -
 def hex_id(raw: str, width: int) -> str:
     """Normalize an id written as hex (any case, leading zeros maybe trimmed) or base64 to lowercase hex.
 
-    Base64 ids are 12 (span) or 24 (trace) chars; hex ids 16 or 32: the lengths never overlap. Anything
-    else is returned as it came, so the validation in `finish` reports it with its position.
+    Base64 ids (Tempo, Jaeger's domain JSON) are 12 (span) or 24 (trace) chars ending in "=": hex never
+    has one. Anything else is returned as it came, so the validation in `finish` reports it with its
+    position and skips the span.
     """
-    n = len(raw)
-    if n == width:
-        return raw.lower()
-    if n in (12, 24) and (raw.endswith("=") or not _ALL_HEX.fullmatch(raw.lower())):
+    if len(raw) in (12, 24) and raw.endswith("="):
         try:
             decoded = base64.b64decode(raw, validate=True).hex()
         except (binascii.Error, ValueError):
             return raw
         return decoded.rjust(width, "0") if len(decoded) <= width else raw
-    if 0 < n < width and width == 32 and _ALL_HEX.fullmatch(raw.lower()):
-        return raw.lower().rjust(width, "0")  # Jaeger 64-bit / Tempo-search trimmed trace ids
-    return raw
+    hex_digits = ids.normalize(raw, width)
+    return raw if hex_digits is None else hex_digits
 
 
 def hex_trace_id(raw: Any) -> str:
-    """Trace id -> 32 lowercase hex chars (or the raw value if it is not an id)."""
-    return hex_id(raw, 32) if isinstance(raw, str) else ""
+    """Trace id -> 32 lowercase hex chars (or the raw value as text if it is not an id, "" if absent)."""
+    return hex_id(raw, 32) if isinstance(raw, str) else _not_text(raw)
 
 
 def hex_span_id(raw: Any) -> str:
-    """Span id -> 16 lowercase hex chars (or the raw value if it is not an id)."""
-    return hex_id(raw, 16) if isinstance(raw, str) else ""
+    """Span id -> 16 lowercase hex chars (or the raw value as text if it is not an id, "" if absent)."""
+    return hex_id(raw, 16) if isinstance(raw, str) else _not_text(raw)
+
+
+def _not_text(raw: Any) -> str:
+    """An id that is not a string (a JSON number, list, ...) as text, for the message that skips its span."""
+    return "" if raw is None else repr(raw)
 
 
 def is_zero_id(x: str) -> bool:

@@ -11,9 +11,8 @@ import re
 from typing import Any
 
 from analyzer.decode import jaeger_v1
-from analyzer.decode._columns import Columns, hex_span_id, hex_trace_id
+from analyzer.decode._columns import SPAN_ERRORS, Columns, hex_span_id, hex_trace_id
 from analyzer.decode.otlp_json import STATUS_DESCRIPTION
-from analyzer.errors import DecodeError
 from analyzer.units import parse_rfc3339
 
 __all__ = ["decode_doc", "matches"]
@@ -45,29 +44,36 @@ def decode_doc(doc: dict[str, Any], cols: Columns, where: str = "") -> None:
         cols.warn(f"{where}Jaeger warning: {w}")
     cols.block(f"{where}spans")
     cols.text_ids = True
-    for i, sp in enumerate(doc["spans"]):
-        # Re-shape into the v1 field names so the parent rule and tag handling are Jaeger v1's, not a twin.
-        tid = hex_trace_id(sp.get("traceId"))
-        start = _rfc3339_ns(sp.get("startTime"), cols, f"{where}spans[{i}].startTime")
-        dur = _go_duration_ns(sp.get("duration", "0s"), cols, f"{where}spans[{i}].duration")
-        tags = {tag.get("key"): _tag_value(tag) for tag in sp.get("tags") or ()}
-        process = sp.get("process") or processes.get(sp.get("processId")) or {}
-        refs = [
-            {"refType": r.get("refType", "CHILD_OF"), "traceID": r.get("traceId"), "spanID": r.get("spanId")}
-            for r in sp.get("references") or ()
-        ]
-        parent, ref = jaeger_v1.parent_ref({"references": refs}, tid)
-        cols.trace_id.append(tid)
-        cols.span_id.append(hex_span_id(sp.get("spanId")))
-        cols.parent_id.append(parent)
-        cols.ref_type.append(ref)
-        cols.service.append(cols.code(cols.services, process.get("serviceName", "")))
-        cols.name.append(cols.code(cols.names, sp.get("operationName", "")))
-        cols.start.append(start)
-        cols.end.append(start + dur)
-        cols.kind.append(jaeger_v1.kind_code(tags))
-        cols.status.append(jaeger_v1.status_code(tags))
-        jaeger_v1.add_attributes(cols, tags, keep=(STATUS_DESCRIPTION,))
+    for sp in doc["spans"]:
+        try:
+            _decode_span(sp, processes, cols)
+        except SPAN_ERRORS as e:
+            cols.unreadable(e)
+
+
+def _decode_span(sp: dict[str, Any], processes: dict[Any, Any], cols: Columns) -> None:
+    # Re-shape into the v1 field names so the parent rule and tag handling are Jaeger v1's, not a twin.
+    tid = hex_trace_id(sp.get("traceId"))
+    start = _rfc3339_ns(sp.get("startTime"))
+    dur = _go_duration_ns(sp.get("duration", "0s"))
+    tags = {tag.get("key"): _tag_value(tag) for tag in sp.get("tags") or ()}
+    process = sp.get("process") or processes.get(sp.get("processId")) or {}
+    refs = [
+        {"refType": r.get("refType", "CHILD_OF"), "traceID": r.get("traceId"), "spanID": r.get("spanId")}
+        for r in sp.get("references") or ()
+    ]
+    parent, ref = jaeger_v1.parent_ref({"references": refs}, tid)
+    cols.trace_id.append(tid)
+    cols.span_id.append(hex_span_id(sp.get("spanId")))
+    cols.parent_id.append(parent)
+    cols.ref_type.append(ref)
+    cols.service.append(cols.code(cols.services, process.get("serviceName", "")))
+    cols.name.append(cols.code(cols.names, sp.get("operationName", "")))
+    cols.start.append(start)
+    cols.end.append(start + dur)
+    cols.kind.append(jaeger_v1.kind_code(tags))
+    cols.status.append(jaeger_v1.status_code(tags))
+    jaeger_v1.add_attributes(cols, tags, keep=(STATUS_DESCRIPTION,))
 
 
 def _tag_value(tag: dict[str, Any]) -> Any:
@@ -78,18 +84,18 @@ def _tag_value(tag: dict[str, Any]) -> Any:
     return conv(value)
 
 
-def _rfc3339_ns(text: Any, cols: Columns, where: str) -> int:
+def _rfc3339_ns(text: Any) -> int:
     try:
         return parse_rfc3339(text if isinstance(text, str) else repr(text))
     except ValueError:
-        raise DecodeError(f"{cols.source}: {where}: {text!r} is not an RFC 3339 time") from None
+        raise ValueError(f"startTime {text!r} is not an RFC 3339 time") from None
 
 
-def _go_duration_ns(text: Any, cols: Columns, where: str) -> int:
+def _go_duration_ns(text: Any) -> int:
     if isinstance(text, int | float):
         return int(text)
     parts = _GO_DURATION_PART.findall(text) if isinstance(text, str) else []
     if not parts or "".join(n + u for n, u in parts) != text.lstrip("-"):
-        raise DecodeError(f"{cols.source}: {where}: {text!r} is not a duration")
+        raise ValueError(f"duration {text!r} is not a duration")
     ns = sum(round(float(n) * _UNIT_NS[u]) for n, u in parts)
     return -ns if text.startswith("-") else ns

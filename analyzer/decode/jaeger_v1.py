@@ -10,7 +10,15 @@ from __future__ import annotations
 import base64
 from typing import Any
 
-from analyzer.decode._columns import KINDS, NO_REF, Columns, hex_span_id, hex_trace_id, is_zero_id
+from analyzer.decode._columns import (
+    KINDS,
+    NO_REF,
+    SPAN_ERRORS,
+    Columns,
+    hex_span_id,
+    hex_trace_id,
+    is_zero_id,
+)
 from analyzer.decode.otlp_json import STATUS_DESCRIPTION
 
 __all__ = [
@@ -72,22 +80,30 @@ def _decode_trace(trace: dict[str, Any], cols: Columns, where: str) -> None:
     cols.block(where)
     cols.text_ids = True
     for sp in trace.get("spans") or ():
-        tid = hex_trace_id(sp.get("traceID"))
-        cols.trace_id.append(tid)
-        cols.span_id.append(hex_span_id(sp.get("spanID")))
-        parent, ref = parent_ref(sp, tid)
-        cols.parent_id.append(parent)
-        cols.ref_type.append(ref)
-        process = sp.get("process") or processes.get(sp.get("processID")) or {}
-        cols.service.append(cols.code(cols.services, process.get("serviceName", "")))
-        cols.name.append(cols.code(cols.names, sp.get("operationName", "")))
-        start = int(sp.get("startTime") or 0) * US
-        cols.start.append(start)
-        cols.end.append(start + int(sp.get("duration") or 0) * US)
-        tags = {tag["key"]: _tag_value(tag) for tag in sp.get("tags") or ()}
-        cols.kind.append(kind_code(tags))
-        cols.status.append(status_code(tags))
-        add_attributes(cols, tags, keep=(STATUS_DESCRIPTION,))
+        try:
+            _decode_span(sp, processes, cols)
+        except SPAN_ERRORS as e:
+            cols.unreadable(e)
+
+
+def _decode_span(sp: dict[str, Any], processes: dict[Any, Any], cols: Columns) -> None:
+    tid = hex_trace_id(sp.get("traceID"))
+    parent, ref = parent_ref(sp, tid)  # before anything is appended: the likeliest to fail
+    process = sp.get("process") or processes.get(sp.get("processID")) or {}
+    start = int(sp.get("startTime") or 0) * US
+    end = start + int(sp.get("duration") or 0) * US
+    tags = {tag["key"]: _tag_value(tag) for tag in sp.get("tags") or ()}
+    cols.trace_id.append(tid)
+    cols.span_id.append(hex_span_id(sp.get("spanID")))
+    cols.parent_id.append(parent)
+    cols.ref_type.append(ref)
+    cols.service.append(cols.code(cols.services, process.get("serviceName", "")))
+    cols.name.append(cols.code(cols.names, sp.get("operationName", "")))
+    cols.start.append(start)
+    cols.end.append(end)
+    cols.kind.append(kind_code(tags))
+    cols.status.append(status_code(tags))
+    add_attributes(cols, tags, keep=(STATUS_DESCRIPTION,))
 
 
 def parent_ref(sp: dict[str, Any], tid: str) -> tuple[str, int]:

@@ -19,7 +19,15 @@ import orjson
 import pyarrow as pa
 
 from analyzer import ids
-from analyzer.decode._columns import KINDS, NO_REF, STATUSES, Columns, hex_span_id, hex_trace_id
+from analyzer.decode._columns import (
+    KINDS,
+    NO_REF,
+    SPAN_ERRORS,
+    STATUSES,
+    Columns,
+    hex_span_id,
+    hex_trace_id,
+)
 from analyzer.errors import DecodeError
 
 __all__ = ["SERVICE_NAME", "STATUS_DESCRIPTION", "any_value", "decode_doc", "decode_typed", "matches"]
@@ -116,7 +124,7 @@ def _decode_spans_by_column(spans: Any, cols: Columns, service: int) -> bool:
         # attribute plans keyed by the attributes as compact JSON (orjson, in C): values are converted once
         # per distinct list, and the key is hashable whatever the values are (arrays, kvlists)
         columns = _columns(fields, list(map(orjson.dumps, attributes)), attributes.__getitem__, cols)
-    except (KeyError, TypeError, AttributeError, ValueError, OverflowError):
+    except (KeyError, TypeError, AttributeError, ValueError, OverflowError, RecursionError):
         return False
     if columns is None:
         return False
@@ -273,7 +281,15 @@ def decode_typed(data: bytes, cols: Columns, where: str = "") -> bool:
                 if columns is None:
                     return False
                 parts.append((block, service, columns))
-    except (KeyError, TypeError, AttributeError, ValueError, OverflowError, orjson.JSONDecodeError):
+    except (
+        KeyError,
+        TypeError,
+        AttributeError,
+        ValueError,
+        OverflowError,
+        RecursionError,
+        orjson.JSONDecodeError,
+    ):
         return False
     for block, service, columns in parts:
         cols.block(block)
@@ -325,40 +341,43 @@ def _decode_spans(spans: Any, cols: Columns, service: int) -> None:
     name_codes, code, add_plan = cols.names, cols.code, cols.add_plan
     cols.text_ids = True
     for sp in spans:
-        raw = sp.get("traceId")
-        tid = tid_cache.get(raw)
-        if tid is None:
-            tid = tid_cache[raw] = hex_trace_id(raw)
-        tids(tid)
-        raw = sp.get("spanId")
-        sids(raw.lower() if raw.__class__ is str and len(raw) == 16 else hex_span_id(raw))
-        raw = sp.get("parentSpanId")
-        if raw and raw.strip("0"):
-            pids(raw.lower() if raw.__class__ is str and len(raw) == 16 else hex_span_id(raw))
-            refs(0)
-        else:
-            pids("")
-            refs(NO_REF)
-        svc(service)
-        name = sp.get("name", "")
-        c = name_codes.get(name)
-        names(c if c is not None else code(name_codes, name))
-        kinds(_KIND_CODES.get(sp.get("kind", 0), 0))
-        status = sp.get("status")
-        statuses(_STATUS_CODES.get(status.get("code", 0), 0) if status else 0)
-        starts(int(sp.get("startTimeUnixNano") or 0))
-        ends(int(sp.get("endTimeUnixNano") or 0))
-        pairs = tuple([(kv["key"], any_value(kv.get("value"))) for kv in sp.get("attributes") or ()])
-        if status and status.get("message"):
-            pairs += ((STATUS_DESCRIPTION, status["message"]),)
         try:
-            p = plan_cache.get(pairs)
-        except TypeError:  # a kvlist value (a dict) is not hashable: this span gets its own plan
-            plans(add_plan(pairs))
-            continue
-        if p is None:
-            p = plan_cache[pairs] = add_plan(pairs)
-        plans(p)
+            raw = sp.get("traceId")
+            tid = tid_cache.get(raw)
+            if tid is None:
+                tid = tid_cache[raw] = hex_trace_id(raw)
+            tids(tid)
+            raw = sp.get("spanId")
+            sids(raw.lower() if raw.__class__ is str and len(raw) == 16 else hex_span_id(raw))
+            raw = sp.get("parentSpanId")
+            if raw and raw.strip("0"):
+                pids(raw.lower() if raw.__class__ is str and len(raw) == 16 else hex_span_id(raw))
+                refs(0)
+            else:
+                pids("")
+                refs(NO_REF)
+            svc(service)
+            name = sp.get("name", "")
+            c = name_codes.get(name)
+            names(c if c is not None else code(name_codes, name))
+            kinds(_KIND_CODES.get(sp.get("kind", 0), 0))
+            status = sp.get("status")
+            statuses(_STATUS_CODES.get(status.get("code", 0), 0) if status else 0)
+            starts(int(sp.get("startTimeUnixNano") or 0))
+            ends(int(sp.get("endTimeUnixNano") or 0))
+            pairs = tuple([(kv["key"], any_value(kv.get("value"))) for kv in sp.get("attributes") or ()])
+            if status and status.get("message"):
+                pairs += ((STATUS_DESCRIPTION, status["message"]),)
+            try:
+                p = plan_cache.get(pairs)
+            except TypeError:  # a kvlist value (a dict) is not hashable: this span gets its own plan
+                plans(add_plan(pairs))
+                continue
+            if p is None:
+                p = plan_cache[pairs] = add_plan(pairs)
+            plans(p)
+        except SPAN_ERRORS as e:
+            cols.unreadable(e)
 
 
 def any_value(v: Any) -> Any:

@@ -1,7 +1,10 @@
 """Critical paths: over spans (CRISP, USENIX ATC '22; Jaeger UI's CriticalPath) and over a workflow's DAG.
 
-Both walk backwards from the end, each time into the piece of work that finished last before the current
-bound, and emit sections that tile the root interval exactly (no gap, no overlap, never over 100%).
+Both walk backwards from the end and emit sections that tile their interval exactly (no gap, no overlap).
+They differ in what may follow what (docs/traces.md): a span waits for its children, which it started and
+which may overlap, so the next piece on the path is the child that finished last by the time the later one
+started; a DAG node starts only after *all* its upstreams finish, so the next piece is the upstream that
+finished last, and the time between is the node's own latency.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import numpy as np
 
 from analyzer import table as T
 from analyzer.errors import NotFound
+from analyzer.execution import Execution
 from analyzer.results.timeline import (
     NODE_RESET,
     NODE_SETUP,
@@ -25,7 +29,6 @@ from analyzer.results.timeline import (
     Section,
     TimelineView,
 )
-from analyzer.table import SpanTable
 from flyte_otel import semconv as sc
 
 __all__ = ["SpanSection", "span_critical_path", "timeline_view", "workflow_critical_path"]
@@ -40,68 +43,86 @@ class SpanSection:
     span_id: str
     start: int
     end: int
+    row: int = -1  # the span's row in the execution's table (two different spans may share an id)
+    root: int = -1  # the row of the root whose path this section is on
 
 
-def span_critical_path(table: SpanTable, root_span_id: str | None = None) -> list[SpanSection]:
-    """CRISP over spans: children clamped to their parent, follows-from children not blocking; tiles the root."""
-    df = table.df
-    if len(df) == 0:
+def span_critical_path(ex: Execution, root_span_id: str | None = None) -> list[SpanSection]:
+    """The critical path over spans, as Jaeger UI and CRISP define it (docs/traces.md), of every root (or
+    of the span named `root_span_id`): roots in start order, each root's sections in time order, tiling it.
+
+    Walking back from a span's end, the next child on the path is the blocking child that finished last at
+    or before the cut point (the start of the child after it on the path); a child still running then is
+    not on the path. Each child is first clamped to its (clamped) parent; one wholly outside it is dropped.
+    """
+    if len(ex) == 0:
         raise NotFound("critical path: the span table is empty")
-    ids = df[T.SPAN_ID].astype(str).to_numpy()
-    parents = df[T.PARENT_ID].fillna("").astype(str).to_numpy()
+    df = ex.table.df
+    span_ids = df[T.SPAN_ID].astype(str).to_numpy()
     starts = df[T.START].to_numpy(np.int64)
     ends = np.maximum(df[T.END].to_numpy(np.int64), starts)
-    root = _root(ids, parents, starts, ends, root_span_id)
-    blocking = df[T.REF_TYPE].astype(object).to_numpy() != "follows_from"
-    index = {s: i for i, s in enumerate(ids)}
-    parent_idx = np.array([index.get(p, -1) for p in parents], dtype=np.int64)
-    # Children of every span, latest end first: one sort, then slices.
-    child = np.flatnonzero((parent_idx >= 0) & blocking)
-    order = child[np.lexsort((-ends[child], parent_idx[child]))]
-    keys = parent_idx[order]
-    lo_at = np.searchsorted(keys, np.arange(len(ids)), side="left")
-    hi_at = np.searchsorted(keys, np.arange(len(ids)), side="right")
-
+    children = _blocking_children(ex)
     out: list[SpanSection] = []
-    # Work items, popped in descending time: ("gap", span, s, e) or ("span", span, lo, hi).
-    stack: list[tuple[bool, int, int, int]] = [(False, root, int(starts[root]), int(ends[root]))]
-    while stack:
-        is_gap, i, lo, hi = stack.pop()
-        if is_gap:
-            if hi > lo:
-                out.append(SpanSection(str(ids[i]), lo, hi))
-            continue
-        plan: list[tuple[bool, int, int, int]] = []
-        bound = hi
-        for c in order[lo_at[i] : hi_at[i]]:
-            if bound <= lo:
-                break
-            if starts[c] >= bound:
-                continue  # starts after the bound: not on the path
-            e = min(int(ends[c]), bound)
-            s = max(int(starts[c]), lo)
-            if e <= lo:
-                break  # sorted by end: every remaining child lies wholly before the parent
-            plan.append((True, i, e, bound))
-            plan.append((False, int(c), s, e))
-            bound = s
-        plan.append((True, i, lo, bound))
-        stack.extend(reversed(plan))
-    out.reverse()
+    for root in _roots(ex, span_ids, root_span_id):
+        path: list[SpanSection] = []
+        _walk_span(root, int(starts[root]), int(ends[root]), children, starts, ends, path)
+        out.extend(SpanSection(str(span_ids[s.row]), s.start, s.end, s.row, root) for s in reversed(path))
     return out
 
 
-def _root(
-    ids: np.ndarray, parents: np.ndarray, starts: np.ndarray, ends: np.ndarray, span_id: str | None
-) -> int:
-    """The row of the span named `span_id`, else of the longest span whose parent is not in the table."""
+def _roots(ex: Execution, span_ids: np.ndarray, span_id: str | None) -> list[int]:
+    """The top-level spans in start order (as Jaeger UI's trace.rootSpans), or the first span named `span_id`."""
     if span_id is None:
-        roots = np.flatnonzero(~np.isin(parents, ids))
-        return int(roots[np.argmax(ends[roots] - starts[roots])])
-    hit = np.flatnonzero(ids == span_id)
+        return [int(r) for r in ex.order if ex.parent_index[r] < 0]
+    hit = np.flatnonzero(span_ids == span_id)
     if not len(hit):
         raise NotFound(f"critical path: no span {span_id!r} in the table")
-    return int(hit[0])
+    return [int(hit[0])]
+
+
+def _blocking_children(ex: Execution) -> dict[int, np.ndarray]:
+    """Each span's children that its end waits for: not FOLLOWS_FROM, not a consumer of a producer."""
+    df = ex.table.df
+    parent = ex.parent_index
+    kind = df[T.KIND].astype(object).to_numpy()
+    follows = df[T.REF_TYPE].astype(object).to_numpy() == "follows_from"
+    consumer = (kind == "consumer") & (kind[np.maximum(parent, 0)] == "producer")
+    kids = np.flatnonzero((parent >= 0) & ~follows & ~consumer)
+    kids = kids[np.argsort(parent[kids], kind="stable")]
+    groups = np.split(kids, np.flatnonzero(np.diff(parent[kids])) + 1) if len(kids) else []
+    return {int(parent[g[0]]): g for g in groups}
+
+
+def _walk_span(
+    i: int,
+    lo: int,
+    hi: int,
+    children: dict[int, np.ndarray],
+    starts: np.ndarray,
+    ends: np.ndarray,
+    out: list[SpanSection],
+) -> None:
+    """Append span i's path over its clamped interval [lo, hi] to `out`, latest section first."""
+    kids = children.get(i)
+    bound = hi
+    if kids is not None:
+        s = np.maximum(starts[kids], lo)
+        e = np.minimum(ends[kids], hi)
+        inside = s < e  # a child wholly outside its parent is dropped, as Jaeger UI drops it
+        kids, s, e = kids[inside], s[inside], e[inside]
+        # latest end first; on a tie the earliest start, as Jaeger UI keeps the first of its start-sorted
+        # children; then table order
+        for k in np.lexsort((kids, s, -e)):
+            if bound <= lo:
+                break
+            if e[k] > bound:
+                continue  # still running when the later child on the path started: shortening it gains nothing
+            if bound > e[k]:
+                out.append(SpanSection("", int(e[k]), bound, i))
+            _walk_span(int(kids[k]), int(s[k]), int(e[k]), children, starts, ends, out)
+            bound = int(s[k])
+    if bound > lo:
+        out.append(SpanSection("", lo, bound, i))
 
 
 # --- over a workflow's DAG ---------------------------------------------------------------------------

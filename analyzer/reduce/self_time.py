@@ -10,17 +10,27 @@ import numpy as np
 import pandas as pd
 
 from analyzer import table as t
+from analyzer.errors import AnalyzerError
 from analyzer.execution import Execution
 
 __all__ = ["GROUP_ALIASES", "self_time", "statistics"]
 
-# Names accepted for the group-by key besides any column or attribute key (Jaeger UI's labels).
+# Names accepted for the group-by key besides any column or attribute key: Jaeger UI's labels, and the
+# OpenTelemetry names users type for what the table holds as a column (service.name is a resource
+# attribute, span.kind the tag Jaeger writes for the kind).
 GROUP_ALIASES: dict[str, str] = {
     "service": t.SERVICE,
+    "service.name": t.SERVICE,
     "operation": t.NAME,
     "name": t.NAME,
+    "span.name": t.NAME,
+    "kind": t.KIND,
+    "span.kind": t.KIND,
+    "status": t.STATUS,
+    "otel.status_code": t.STATUS,
     "category": t.CATEGORY,
 }
+_NOT_KEYS = frozenset((t.START, t.END, t.ATTRIBUTES))  # columns that are not a grouping
 
 
 def self_time(ex: Execution) -> np.ndarray:
@@ -78,7 +88,21 @@ def statistics(ex: Execution, by: str = "service") -> pd.DataFrame:
 
 def _group_key(df: pd.DataFrame, by: str) -> pd.Series:
     column = GROUP_ALIASES.get(by, by)
-    if column in df.columns and column != t.ATTRIBUTES:
+    if column in df.columns and column not in _NOT_KEYS:
         return df[column].astype(object).fillna("")
     # Not promoted to a column: read it from each span's remaining attributes.
-    return df[t.ATTRIBUTES].map(lambda a: "" if not a or by not in a else str(a[by])).astype(object)
+    attributes = df[t.ATTRIBUTES]
+    keys = _attribute_keys(attributes)
+    if by not in keys:
+        columns = [c for c in df.columns if c not in _NOT_KEYS and c not in GROUP_ALIASES.values()]
+        valid = [*GROUP_ALIASES, *columns, *sorted(keys)]
+        raise AnalyzerError(
+            f"--stats: no column or attribute {by!r} in these spans; one of: {', '.join(valid)}"
+        )
+    return attributes.map(lambda a: "" if not a or by not in a else str(a[by])).astype(object)
+
+
+def _attribute_keys(attributes: pd.Series) -> set[str]:
+    """Every attribute key of the spans (rows with equal attributes share one dict: each is read once)."""
+    distinct = {id(a): a for a in attributes if a}
+    return {str(k) for a in distinct.values() for k in a}

@@ -10,6 +10,7 @@ import logging
 import threading
 from dataclasses import dataclass
 
+from analyzer import ids
 from analyzer.decode import decode, decode_into
 from analyzer.decode._columns import Columns, gc_paused
 from analyzer.errors import AnalyzerError, BackendError, NotFound
@@ -88,14 +89,14 @@ class TempoSource:
 
     def search(self, exec_id: str) -> tuple[list[str], list[str]]:
         """Trace ids (32 hex) with a span exec_id = `exec_id` in the window, and warnings; raises the limit while full."""
-        (ids, incomplete), full = widen(
+        (trace_ids, incomplete), full = widen(
             lambda limit: self._search(exec_id, limit),
             limit=self.config.limit,
             max_limit=self.config.max_limit,
             backend=self.name,
             exec_id=exec_id,
         )
-        return ids, full + incomplete
+        return trace_ids, full + incomplete
 
     def _search(self, exec_id: str, limit: int) -> tuple[tuple[list[str], list[str]], int]:
         """One search: (unique trace ids, a warning if it did not run to the end) and the traces returned."""
@@ -111,19 +112,23 @@ class TempoSource:
         try:
             doc = json.loads(resp.body)
             traces = doc.get("traces") or []
-            ids = [str(t["traceID"]).lower().rjust(32, "0") for t in traces]
+            found = [(str(t["traceID"]), ids.normalize(str(t["traceID"]), 32)) for t in traces]
             jobs = doc.get("metrics") or {}
             done, total = int(jobs.get("completedJobs", 0)), int(jobs.get("totalJobs", 0))
         except (ValueError, TypeError, KeyError, AttributeError) as e:
             raise BackendError(f"{resp.url}: not a Tempo search response ({type(e).__name__}: {e})") from None
-        warnings = []
+        warnings = [
+            f"{resp.url}: search listed trace id {raw[:40]!r}, not an id of at most 32 hex digits; skipped"
+            for raw, tid in found
+            if tid is None
+        ]
         if len(traces) < limit and done < total:  # not cut by the limit, so some of the search did not run
             warnings.append(
                 f"Tempo search for exec_id={exec_id} finished {done} of {total} jobs: "
                 f"traces may be missing; try again or narrow the window"
             )
             log.warning("%s", warnings[-1])
-        return (list(dict.fromkeys(ids)), warnings), len(traces)
+        return (list(dict.fromkeys(tid for _, tid in found if tid is not None)), warnings), len(traces)
 
     def trace(self, trace_id: str) -> SpanTable | None:
         """One whole trace, or None when Tempo does not have it."""
@@ -132,7 +137,7 @@ class TempoSource:
 
     def _get(self, trace_id: str) -> Response | None:
         """The raw answer for one trace id from the first trace endpoint the server has; None if not found."""
-        trace_id = trace_id.lower().rjust(32, "0")
+        trace_id = ids.normalize(trace_id, 32) or trace_id  # not an id: the server's 404 says so
         for i in range(self._endpoint or 0, len(TRACE_ENDPOINTS)):
             ep = TRACE_ENDPOINTS[i]
             resp = self.client.get(ep.path.format(id=trace_id), accept=ep.accept, expect=(200, 404))

@@ -14,6 +14,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from analyzer import table as t
 from analyzer.execution import select_execution, stitch
 from analyzer.load import load
+from analyzer.reduce.self_time import statistics
 from analyzer.table import SpanTable
 from flyte_otel import semconv as sc
 
@@ -59,6 +60,31 @@ def test_repeated_span_is_kept_once_and_warned():
     assert len(ex) == 2
     assert sorted(ex.table.df[t.SPAN_ID]) == ["a", "b"]
     assert any("1 repeated span" in w and "b" in w for w in ex.warnings)
+
+
+def test_different_spans_sharing_an_id_are_both_kept_and_children_attach_to_the_first():
+    # two different spans with id "b" (as Jaeger UI keeps them: transform-trace-data.ts renames the later one
+    # and links children through the id, i.e. to the first); "c" names "b" as its parent
+    table = _table(
+        [("t", "a", "", "root", 0, 100), ("t", "b", "a", "GET /x", 10, 20), ("t", "b", "a", "GET /y", 30, 50),
+         ("t", "c", "b", "db", 12, 18)]
+    )  # fmt: skip
+    ex = stitch(table)
+    assert len(ex) == 4
+    names = ex.table.df[t.NAME].astype(str).tolist()
+    assert names[ex.parent_index[names.index("db")]] == "GET /x"
+    assert names[ex.parent_index[names.index("GET /y")]] == "root"
+    assert statistics(ex, "service")["count"].sum() == 4
+    (warning,) = ex.warnings
+    assert "1 span(s) share their id with a different span" in warning
+    assert "span b in trace t: 'GET /x' (row 1) and 'GET /y' (row 2)" in warning
+
+
+def test_a_span_delivered_twice_and_a_different_one_with_its_id_are_told_apart():
+    rows = [("t", "a", "", "root", 0, 100), ("t", "b", "a", "GET /x", 10, 20)]
+    ex = stitch(_table([*rows, rows[1], ("t", "b", "a", "GET /x", 10, 25)]))
+    assert ex.table.df[t.END].tolist() == [100, 20, 25]  # the copy dropped, the different span kept
+    assert len(ex.warnings) == 2 and "1 repeated span(s) (the same span delivered again)" in ex.warnings[0]
 
 
 def test_same_span_id_in_two_traces_is_two_spans():

@@ -206,3 +206,25 @@ def test_execution_recorded_by_flyte_otel_file_exporter_folds_with_its_virtual_t
     assert rows[4] == ["22:13:22.000000", "2s", "49ms", "1.2.1", "×25", "lifecycle", sc.ATTEMPT, "p50", "13ms",
                        "max", "25ms"]  # fmt: skip
     assert len(rows) == 5
+
+
+@pytest.mark.parametrize(("typed", "same_as"), [("span.kind", "kind"), ("service.name", "service")])
+def test_stats_accept_the_names_users_type(capsys, typed, same_as):
+    path = FIXTURES / "jaegerui_stats_testTraceNormal.jaeger-v1-trace.json"
+    code, out, _ = _run(capsys, "--file", str(path), "--stats", typed, "--format", "json")
+    _, alias, _ = _run(capsys, "--file", str(path), "--stats", same_as, "--format", "json")
+    groups = json.loads(out)["groups"]
+    assert code == 0 and groups == json.loads(alias)["groups"]
+    if typed == "span.kind":  # the groups are the trace's span.kind tags, counted from the JSON itself
+        spans = json.loads(path.read_bytes())["spans"]
+        kinds = [next((g["value"] for g in s["tags"] if g["key"] == "span.kind"), "") for s in spans]
+        assert {k: v["count"] for k, v in groups.items()} == {
+            k or "unspecified": kinds.count(k) for k in kinds
+        }
+
+
+def test_stats_by_an_unknown_key_is_an_error_listing_the_valid_ones(capsys):
+    path = FIXTURES / "jaegerui_stats_testTraceNormal.jaeger-v1-trace.json"
+    code, out, err = _run(capsys, "--file", str(path), "--stats", "no.such.key")
+    assert code == 2 and out == "" and len(err.splitlines()) == 1
+    assert "no column or attribute 'no.such.key'" in err and "span.kind" in err and "database" in err

@@ -71,22 +71,41 @@ def test_wrong_format_is_named(data, says):
         decode(data, "in.bin")
 
 
-def test_a_span_without_a_span_id_is_an_error_naming_its_json_path():
-    with pytest.raises(DecodeError, match=rf"^x: {SPANS_PATH}\[1\]: span id missing"):
-        decode(_doc(_span(), _span(span_id="")), "x")
+def test_a_span_without_a_span_id_is_skipped_with_a_warning_naming_its_json_path():
+    table = decode(_doc(_span(), _span(span_id=""), _span("00000000000000a3")), "x")
+    assert table.df[t.SPAN_ID].tolist() == ["00000000000000a1", "00000000000000a3"]
+    assert [w for w in table.warnings if "skipped" in w] == [
+        f"x: {SPANS_PATH.replace(chr(92), '')}[1]: span id missing; span skipped"
+    ]
 
 
-def test_a_span_without_a_trace_id_is_an_error():
+def test_a_file_in_which_no_span_can_be_read_is_an_error():
     no_tid = _span()
     del no_tid["traceId"]
-    with pytest.raises(DecodeError, match=rf"{SPANS_PATH}\[0\]: trace id missing"):
+    with pytest.raises(DecodeError, match=rf"^x: {SPANS_PATH}\[0\]: trace id missing: no span could be read"):
         decode(_doc(no_tid), "x")
 
 
-@pytest.mark.parametrize("bad", ["00a1", "00000000000000a1ff", "zz000000000000a1"])
-def test_a_span_id_of_the_wrong_length_or_alphabet_is_an_error(bad):
-    with pytest.raises(DecodeError, match=rf"{SPANS_PATH}\[1\]: span id '{bad}' is not 16 hex digits"):
-        decode(_doc(_span(), _span(span_id=bad)), "x")
+@pytest.mark.parametrize("bad", ["00000000000000a1ff", "zz000000000000a1", "-1"])
+def test_a_span_id_too_long_or_not_hex_is_skipped_with_a_warning(bad):
+    table = decode(_doc(_span(), _span(span_id=bad)), "x")
+    assert table.df[t.SPAN_ID].tolist() == ["00000000000000a1"]
+    assert any(re.search(rf"^x: {SPANS_PATH}\[1\]: span id '{bad}' is not 16 hex digits; span skipped", w)
+               for w in table.warnings), table.warnings  # fmt: skip
+
+
+def test_a_parent_id_that_is_not_hex_skips_its_span():
+    table = decode(_doc(_span(), _span("00000000000000a2", parentSpanId="not-an-id")), "x")
+    assert table.df[t.SPAN_ID].tolist() == ["00000000000000a1"]
+    assert any(
+        "[1]: parent span id 'not-an-id' is not 16 hex digits; span skipped" in w for w in table.warnings
+    )
+
+
+def test_only_the_first_few_skipped_spans_are_named_the_rest_counted():
+    spans = [_span(), *(_span(span_id="z" * (i + 1)) for i in range(8))]
+    warnings = [w for w in decode(_doc(*spans), "x").warnings if "skipped" in w]
+    assert len(warnings) == 6 and warnings[-1] == "x: 3 more unreadable span(s) skipped"
 
 
 def test_a_protobuf_span_id_of_the_wrong_length_names_the_record():
@@ -147,9 +166,10 @@ def test_non_utf8_in_a_protobuf_span_name_is_replaced_and_warned():
     assert any("invalid UTF-8" in w for w in table.warnings)
 
 
-def test_a_structurally_wrong_span_is_a_decode_error_not_a_traceback():
-    with pytest.raises(DecodeError, match=rf"^x: {SPANS_PATH}\[1\]: malformed span"):
-        decode(_doc(_span(), _span("00000000000000a2", attributes=5)), "x")
+def test_a_structurally_wrong_span_is_skipped_with_a_warning_not_a_traceback():
+    table = decode(_doc(_span(), _span("00000000000000a2", attributes=5), _span("00000000000000a3")), "x")
+    assert table.df[t.SPAN_ID].tolist() == ["00000000000000a1", "00000000000000a3"]
+    assert any(re.search(rf"^x: {SPANS_PATH}\[1\]: unreadable span \(TypeError", w) for w in table.warnings)
 
 
 def test_a_parent_cycle_keeps_every_row():
@@ -239,3 +259,25 @@ def test_a_file_is_streamed_with_the_same_rules_as_bytes(tmp_path):
     blank.write_bytes(b" \n" * 100)
     with pytest.raises(DecodeError, match=f"^{re.escape(str(blank))}: empty input"):
         analyzer.load(blank)
+
+
+def test_a_null_name_is_replaced_with_a_warning():
+    table = decode(_doc(_span(), _span("00000000000000a2", name=None)), "x")
+    assert table.df[t.NAME].astype(str).tolist() == ["op", ""]
+    assert f"x: {SPANS_PATH.replace(chr(92), '')}[1]: span name None replaced with ''" in table.warnings
+
+
+def test_a_lone_surrogate_in_a_name_or_an_attribute_is_replaced_with_a_warning():
+    # json.dumps writes the lone half as the escape "\ud800", which json.loads reads back as it is
+    span = _span(name="a\ud800b", attributes=[_kv("k", "x\udfff")])
+    table = decode(_doc(span), "x")
+    assert table.df[t.NAME].iat[0] == "a\ufffdb"
+    assert table.df[t.ATTRIBUTES].iat[0] == {"k": "x\ufffd"}
+    assert sum("replaced" in w for w in table.warnings) == 2
+    table.df.to_json()  # writable as UTF-8
+
+
+def test_json_nested_past_the_parsers_depth_is_one_error_naming_the_byte():
+    deep = b'{"resourceSpans": ' + b"[" * 2_000 + b"]" * 2_000 + b"}"
+    with pytest.raises(DecodeError, match=r"^x: JSON nested deeper than this parser reads \(byte 1041\)$"):
+        decode(deep, "x")

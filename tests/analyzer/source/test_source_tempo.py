@@ -117,6 +117,16 @@ def test_search_ids_with_leading_zeros_stripped_are_padded_to_32(server: Loopbac
     ]
 
 
+def test_search_ids_in_upper_case_are_one_id_and_a_non_hex_id_is_skipped_with_a_warning(
+    server: Loopback,
+) -> None:
+    listed = [{"traceID": "1B1BA462B409200D"}, {"traceID": "1b1ba462b409200d"}, {"traceID": "not-hex"}]
+    server.on("/api/search", Reply(body=json_bytes({"traces": listed, "metrics": {}})))
+    ids, warnings = TempoSource(config(server.url)).search("x")
+    assert ids == ["0" * 16 + "1b1ba462b409200d"]
+    assert len(warnings) == 1 and "'not-hex', not an id of at most 32 hex digits; skipped" in warnings[0]
+
+
 def test_the_docs_traceql_search_response_is_read(server: Loopback) -> None:
     server.on("/api/search", Reply(body=fixture_bytes("tempo_docs_search_response.tempo-search.json")))
     ids, warnings = TempoSource(config(server.url)).search("x")
