@@ -18,7 +18,7 @@ import binascii
 import bisect
 import gc
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -273,6 +273,14 @@ class Columns:
     def skip(self, row: int, reason: str) -> None:
         """Leave out `row` when the table is built (`finish` warns, naming its position and `reason`)."""
         self._skipped.setdefault(row, reason)
+
+    def read_each(self, spans: Iterable[Any], read: Callable[[Any], None]) -> None:
+        """`read(span)` for each span; one that cannot be read stays a skipped row (`unreadable`)."""
+        for sp in spans:
+            try:
+                read(sp)
+            except SPAN_ERRORS as e:
+                self.unreadable(e)
 
     def unreadable(self, error: Exception) -> None:
         """The span being appended could not be read (`error`): complete its row with placeholders, so the

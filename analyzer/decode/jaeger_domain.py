@@ -11,8 +11,7 @@ import re
 from typing import Any
 
 from analyzer.decode import jaeger_v1
-from analyzer.decode._columns import SPAN_ERRORS, Columns, hex_span_id, hex_trace_id
-from analyzer.decode.otlp_json import STATUS_DESCRIPTION
+from analyzer.decode._columns import Columns, hex_span_id, hex_trace_id
 from analyzer.units import parse_rfc3339
 
 __all__ = ["decode_doc", "matches"]
@@ -44,11 +43,7 @@ def decode_doc(doc: dict[str, Any], cols: Columns, where: str = "") -> None:
         cols.warn(f"{where}Jaeger warning: {w}")
     cols.block(f"{where}spans")
     cols.text_ids = True
-    for sp in doc["spans"]:
-        try:
-            _decode_span(sp, processes, cols)
-        except SPAN_ERRORS as e:
-            cols.unreadable(e)
+    cols.read_each(doc["spans"], lambda sp: _decode_span(sp, processes, cols))
 
 
 def _decode_span(sp: dict[str, Any], processes: dict[Any, Any], cols: Columns) -> None:
@@ -63,17 +58,9 @@ def _decode_span(sp: dict[str, Any], processes: dict[Any, Any], cols: Columns) -
         for r in sp.get("references") or ()
     ]
     parent, ref = jaeger_v1.parent_ref({"references": refs}, tid)
-    cols.trace_id.append(tid)
-    cols.span_id.append(hex_span_id(sp.get("spanId")))
-    cols.parent_id.append(parent)
-    cols.ref_type.append(ref)
-    cols.service.append(cols.code(cols.services, process.get("serviceName", "")))
-    cols.name.append(cols.code(cols.names, sp.get("operationName", "")))
-    cols.start.append(start)
-    cols.end.append(start + dur)
-    cols.kind.append(jaeger_v1.kind_code(tags))
-    cols.status.append(jaeger_v1.status_code(tags))
-    jaeger_v1.add_attributes(cols, tags, keep=(STATUS_DESCRIPTION,))
+    jaeger_v1.append_span(
+        cols, (tid, hex_span_id(sp.get("spanId")), parent), ref, process, sp, (start, start + dur), tags
+    )
 
 
 def _tag_value(tag: dict[str, Any]) -> Any:

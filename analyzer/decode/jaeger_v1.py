@@ -13,7 +13,6 @@ from typing import Any
 from analyzer.decode._columns import (
     KINDS,
     NO_REF,
-    SPAN_ERRORS,
     Columns,
     hex_span_id,
     hex_trace_id,
@@ -22,6 +21,7 @@ from analyzer.decode._columns import (
 from analyzer.decode.otlp_json import STATUS_DESCRIPTION
 
 __all__ = [
+    "append_span",
     "ERROR_TAG",
     "SPAN_KIND_TAG",
     "STATUS_CODE_TAG",
@@ -79,11 +79,7 @@ def _decode_trace(trace: dict[str, Any], cols: Columns, where: str) -> None:
         cols.warn(f"{where}: Jaeger warning: {w}")
     cols.block(where)
     cols.text_ids = True
-    for sp in trace.get("spans") or ():
-        try:
-            _decode_span(sp, processes, cols)
-        except SPAN_ERRORS as e:
-            cols.unreadable(e)
+    cols.read_each(trace.get("spans") or (), lambda sp: _decode_span(sp, processes, cols))
 
 
 def _decode_span(sp: dict[str, Any], processes: dict[Any, Any], cols: Columns) -> None:
@@ -93,14 +89,28 @@ def _decode_span(sp: dict[str, Any], processes: dict[Any, Any], cols: Columns) -
     start = int(sp.get("startTime") or 0) * US
     end = start + int(sp.get("duration") or 0) * US
     tags = {tag["key"]: _tag_value(tag) for tag in sp.get("tags") or ()}
-    cols.trace_id.append(tid)
-    cols.span_id.append(hex_span_id(sp.get("spanID")))
-    cols.parent_id.append(parent)
+    append_span(cols, (tid, hex_span_id(sp.get("spanID")), parent), ref, process, sp, (start, end), tags)
+
+
+def append_span(
+    cols: Columns,
+    ids: tuple[str, str, str],
+    ref: int,
+    process: dict[str, Any],
+    sp: dict[str, Any],
+    times: tuple[int, int],
+    tags: dict[str, Any],
+) -> None:
+    """One span's row, its ids (trace, span, parent) and times (start, end) already read: the v1 and domain
+    models differ only in how those are spelled."""
+    cols.trace_id.append(ids[0])
+    cols.span_id.append(ids[1])
+    cols.parent_id.append(ids[2])
     cols.ref_type.append(ref)
     cols.service.append(cols.code(cols.services, process.get("serviceName", "")))
     cols.name.append(cols.code(cols.names, sp.get("operationName", "")))
-    cols.start.append(start)
-    cols.end.append(end)
+    cols.start.append(times[0])
+    cols.end.append(times[1])
     cols.kind.append(kind_code(tags))
     cols.status.append(status_code(tags))
     add_attributes(cols, tags, keep=(STATUS_DESCRIPTION,))

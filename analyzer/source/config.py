@@ -68,9 +68,7 @@ class RemoteConfig:
     admin_url: str | None = None  # FlyteAdmin's REST gateway, for node segments of upstream-dialect traces
     admin_config: str | None = None  # a Flyte config file (or "auto") for flytekit's gRPC client instead
     admin_token: str | None = field(default=None, repr=False)  # FlyteAdmin's own bearer token (gateway)
-    admin_ca_file: str | None = (
-        None  # PEM bundle for FlyteAdmin's certificate (the backend's --ca-file is not used)
-    )
+    admin_ca_file: str | None = None  # PEM bundle for FlyteAdmin's certificate (not the backend's)
     project: str | None = None  # FlyteAdmin execution id = project/domain/name
     domain: str | None = None
     admin_depth: int = 10  # FlyteAdmin span tree depth
@@ -88,29 +86,27 @@ class RemoteConfig:
             secrets += [self.password, basic]
         if self.tenant:
             headers["X-Scope-OrgID"] = self.tenant
-        return HttpConfig(
-            timeout_s=self.timeout_s,
-            retries=self.retries,
-            backoff_s=self.backoff_s,
-            backoff_max_s=self.backoff_max_s,
-            ca_file=self.ca_file,
-            insecure=self.insecure,
-            headers=headers,
-            secrets=tuple(secrets),
-        )
+        return self._transport(self.ca_file, self.insecure, headers, secrets)
 
     def admin_http(self) -> HttpConfig:
         """FlyteAdmin's transport settings: its own token and CA file, never the trace backend's credentials
         or tenant (they were given for another host)."""
         token = self.admin_token
+        auth = {"Authorization": f"Bearer {token}"} if token else {}
+        return self._transport(self.admin_ca_file, False, auth, [token] if token else [])
+
+    def _transport(
+        self, ca_file: str | None, insecure: bool, headers: dict[str, str], secrets: list[str]
+    ) -> HttpConfig:
         return HttpConfig(
             timeout_s=self.timeout_s,
             retries=self.retries,
             backoff_s=self.backoff_s,
             backoff_max_s=self.backoff_max_s,
-            ca_file=self.admin_ca_file,
-            headers={"Authorization": f"Bearer {token}"} if token else {},
-            secrets=(token,) if token else (),
+            ca_file=ca_file,
+            insecure=insecure,
+            headers=headers,
+            secrets=tuple(secrets),
         )
 
     def window(self) -> str:
