@@ -10,6 +10,7 @@ from flyte_otel.setup import EXPORTERS, configure, force_flush, shutdown, tracer
 from flyte_otel.spans import (
     Operation,
     admin_call,
+    attempt_context,
     blob_read,
     blob_write,
     cache_lookup,
@@ -34,6 +35,7 @@ __all__ = [
     "NodeRecord",
     "Operation",
     "admin_call",
+    "attempt_context",
     "blob_read",
     "blob_write",
     "cache_lookup",

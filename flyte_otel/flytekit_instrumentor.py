@@ -203,12 +203,18 @@ def _root_attributes(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Mapping[s
 
 
 def _parent(attrs: Mapping[str, Any]) -> otel_context.Context | None:
-    """The pod-side root goes into the execution's trace, as flyte_otel's propeller side derives it."""
+    """The pod-side root hangs under its task attempt's record (ids.attempt_span_id: propeller derives the
+    same id), or, when the node is not known, under the execution's root; other spans under the current one."""
     if sc.EXEC_ID not in attrs:
-        return None  # every other span: under the current one
-    from flyte_otel.spans import execution_context
+        return None
+    from flyte_otel.spans import attempt_context, execution_context
 
-    return execution_context(str(attrs[sc.EXEC_ID]))
+    exec_id = str(attrs[sc.EXEC_ID])
+    if sc.NODE_ID in attrs and sc.ATTEMPT_NUMBER in attrs:
+        return attempt_context(
+            exec_id, str(attrs[sc.NODE_ID]), int(attrs[sc.ATTEMPT_NUMBER]), attrs.get(sc.ARRAY_INDEX)
+        )
+    return execution_context(exec_id)
 
 
 def _transfer_attributes(remote_arg: int) -> _Attributes:

@@ -7,7 +7,7 @@ import random
 import threading
 from functools import lru_cache
 
-__all__ = ["PinnedIdGenerator", "execution_ids", "new_span_id", "pin", "unpin"]
+__all__ = ["PinnedIdGenerator", "attempt_span_id", "execution_ids", "new_span_id", "pin", "unpin"]
 
 
 @lru_cache(maxsize=4096)
@@ -15,6 +15,14 @@ def execution_ids(exec_id: str) -> tuple[int, int]:
     """(trace id, root span id) of an execution: sha256(exec_id) bytes 0-15 and 16-23, never zero."""
     digest = hashlib.sha256(exec_id.encode()).digest()
     return _nonzero(int.from_bytes(digest[:16], "big")), _nonzero(int.from_bytes(digest[16:24], "big"))
+
+
+@lru_cache(maxsize=4096)
+def attempt_span_id(exec_id: str, node: str, attempt: int, array_index: int | None = None) -> int:
+    """A task attempt's span id, derived from what both sides know: propeller records the attempt, the task
+    pod (docs/pod_spans.md) hangs its spans under it. sha256 of the four, NUL-separated, bytes 0-7."""
+    key = "\0".join((exec_id, node, str(attempt), "" if array_index is None else str(array_index)))
+    return _nonzero(int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big"))
 
 
 def _nonzero(value: int) -> int:

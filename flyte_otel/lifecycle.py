@@ -65,12 +65,17 @@ class _Record:
     __slots__ = ("exec_id", "_attrs", "_start", "_span_id", "_parent", "_ctx", "_ended")
 
     def __init__(
-        self, exec_id: str, attrs: dict[str, Any], start: int | None, parent: _context.Context
+        self,
+        exec_id: str,
+        attrs: dict[str, Any],
+        start: int | None,
+        parent: _context.Context,
+        span_id: int | None = None,
     ) -> None:
         self.exec_id = exec_id
         self._attrs = attrs
         self._start = now_ns() if start is None else start
-        self._span_id = ids.new_span_id()
+        self._span_id = ids.new_span_id() if span_id is None else span_id
         self._parent = parent
         self._ctx = _child_context(parent, self._span_id)
         self._ended = False
@@ -105,7 +110,9 @@ class AttemptRecord(_Record):
         }
         if array_index is not None:
             attrs[sc.ARRAY_INDEX] = array_index
-        super().__init__(node.exec_id, attrs, start, node._ctx)
+        # derived, so that the task pod can name it as the parent of its own spans (ids.attempt_span_id)
+        span_id = ids.attempt_span_id(node.exec_id, node.node_id, number, array_index)
+        super().__init__(node.exec_id, attrs, start, node._ctx, span_id)
         self.node_id = node.node_id
         self.number = number
 

@@ -27,6 +27,7 @@ from flyte_otel._runtime import RT, warn_once
 __all__ = [
     "Operation",
     "admin_call",
+    "attempt_context",
     "blob_read",
     "blob_write",
     "cache_lookup",
@@ -181,6 +182,17 @@ def _attrs(exec_id: str | None, node: str | None) -> dict[str, Any]:
 def execution_context(exec_id: str) -> _context.Context:
     """The context whose current span is the execution's deterministic root (one-trace mode's parent)."""
     return _root_context(exec_id, RT.root_sampled)
+
+
+def attempt_context(
+    exec_id: str, node: str, attempt: int, array_index: int | None = None
+) -> _context.Context:
+    """The context whose current span is a task attempt's record (its id derived from these four): the
+    parent of the task pod's own spans, in the execution's trace."""
+    root = _trace.get_current_span(execution_context(exec_id)).get_span_context()
+    span_id = ids.attempt_span_id(exec_id, node, attempt, array_index)
+    own = SpanContext(root.trace_id, span_id, is_remote=True, trace_flags=root.trace_flags)
+    return _with_span(NonRecordingSpan(own), _NO_PARENT)
 
 
 @functools.lru_cache(maxsize=4096)

@@ -21,6 +21,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from opentelemetry import context as otel_context
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
@@ -29,6 +30,7 @@ from analyzer.execution import select_execution
 from analyzer.load import load
 from analyzer.results import timeline as TL
 from analyzer.table import SpanTable
+from flyte_otel import semconv as sc
 from flyte_otel.semconv import IdleReason, NodeKind, Phase
 
 US = 1_000
@@ -95,6 +97,8 @@ class Task:
     node_teardown: int = 0
     retries: Sequence[tuple[int, int]] = ()
     skew: int = 0  # the pod's clock minus propeller's: user code is recorded this much late
+    prepare: int = 0  # pod-side spans: the container's run before the user's function (TASK_PREPARE)
+    finalize: int = 0  # and after it (TASK_FINALIZE); both 0: no pod-side spans
     hold: int = 0  # held back by max parallelism for this long after ready, before the transition
 
     def segments(self) -> dict[str, int]:
@@ -103,7 +107,9 @@ class Task:
             TL.NODE_TRANSITION: self.transition,
             TL.NODE_SETUP: self.node_setup,
             TL.TASK_SETUP: self.task_setup,
-            TL.TASK_RUNTIME: self.runtime,
+            TL.TASK_PREPARE: self.prepare,
+            TL.TASK_RUNTIME: self.runtime - self.prepare - self.finalize,
+            TL.TASK_FINALIZE: self.finalize,
             TL.TASK_TEARDOWN: self.task_teardown,
             TL.NODE_TEARDOWN: self.node_teardown,
             TL.NODE_IDLE: self.hold,
@@ -169,6 +175,8 @@ class Builder:
         a = n.attempt(len(t.retries), start=at, array_index=index)
         us = at + t.task_setup
         a.user_code(start=us + t.skew, end=us + t.runtime + t.skew)
+        if t.prepare or t.finalize:
+            pod_spans(n, len(t.retries), index, us + t.skew, us + t.runtime + t.skew, t.prepare, t.finalize)
         a.end(Phase.SUCCEEDED, at=us + t.runtime + t.task_teardown)
         return us + t.runtime + t.task_teardown
 
@@ -232,6 +240,23 @@ def build(scenario: Callable[..., Builder], *args: Any, **kwargs: Any) -> SpanTa
     with recording() as rec:
         scenario(rec, *args, **kwargs)
         return rec.table()
+
+
+def pod_spans(n: fo.NodeRecord, attempt: int, index: int | None, start: int, end: int, prepare: int,
+              finalize: int) -> None:  # fmt: skip
+    """The task pod's own spans under that attempt, as flyte_otel.flytekit_instrumentor makes them: the root over
+    the container's run, the user's function inside a timeit block, `prepare` after the start and `finalize`
+    before the end."""
+    token = otel_context.attach(fo.attempt_context(n.exec_id, n.node_id, attempt, index))
+    try:
+        with fo.operation(sc.POD_TASK, start=start, end=end), fo.operation("dispatch execute", start=start,
+                                                                             end=end):  # fmt: skip
+            with fo.operation(sc.POD_DOWNLOAD, start=start, end=start + prepare):
+                pass
+            with fo.operation(sc.POD_USER_CODE, start=start + prepare, end=end - finalize):
+                pass
+    finally:
+        otel_context.detach(token)
 
 
 def chain(

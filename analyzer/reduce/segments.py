@@ -25,6 +25,8 @@ from analyzer.results.timeline import (
     OVERHEAD_CATEGORIES,
     RETRIED,
     SUBNODES,
+    TASK_FINALIZE,
+    TASK_PREPARE,
     TASK_RUNTIME,
     TASK_SETUP,
     TASK_TEARDOWN,
@@ -50,11 +52,13 @@ _RECORD_COLUMNS = [
 
 
 _LIFECYCLE_NAMES = (sc.EXECUTION, sc.NODE, sc.ATTEMPT, sc.USER_CODE, sc.IDLE)
+# The task pod's spans (flyte_otel.flytekit_instrumentor) under an attempt: its root and the user's function.
+_POD_NAMES = (sc.POD_TASK, sc.POD_USER_CODE)
 
 
 def _records(df: pd.DataFrame) -> pd.DataFrame:
     """The lifecycle rows only (a few per node, however many orchestration spans the table holds)."""
-    return df.loc[df[T.NAME].isin(_LIFECYCLE_NAMES).to_numpy(), [T.NAME, *_RECORD_COLUMNS]]
+    return df.loc[df[T.NAME].isin(_LIFECYCLE_NAMES + _POD_NAMES).to_numpy(), [T.NAME, *_RECORD_COLUMNS]]
 
 
 def _rows(life: pd.DataFrame, name: str) -> list[dict[str, Any]]:
@@ -181,6 +185,7 @@ class _Builder:
 
     def _attempts(self, node_of_span: Mapping[Any, str], known: set[str]) -> dict[str, list[Attempt]]:
         users = {r[T.PARENT_ID]: r for r in _rows(self.life, sc.USER_CODE)}
+        code = _pod_user_code(self.life, self.whole)
         out: dict[str, list[Attempt]] = {}
         for r in _rows(self.life, sc.ATTEMPT):
             nid = (
@@ -189,7 +194,9 @@ class _Builder:
             if nid not in known:
                 self.warnings.append(f"attempt span {r[T.SPAN_ID]} names unknown node {nid!r}; ignored")
                 continue
-            out.setdefault(nid, []).append(self._attempt(nid, r, users.get(r[T.SPAN_ID])))
+            a = self._attempt(nid, r, users.get(r[T.SPAN_ID]))
+            _split_at_code(a, code.get(r[T.SPAN_ID]))
+            out.setdefault(nid, []).append(a)
         return out
 
     def _attempt(self, nid: str, r: Mapping[str, Any], user: Mapping[str, Any] | None) -> Attempt:
@@ -350,8 +357,42 @@ def _attempt_sections(cur: _Cursor, a: Attempt) -> None:
         cur.to(TASK_SETUP, a.end, "attempt end")
         return
     cur.to(TASK_SETUP, a.user_start, "user code start")
-    cur.to(TASK_RUNTIME, a.user_end, "user code end")
+    if a.code_start is not None and a.code_end is not None:
+        cur.to(TASK_PREPARE, a.code_start, "the user's function starts (pod)")
+        cur.to(TASK_RUNTIME, a.code_end, "the user's function ends (pod)")
+        cur.to(TASK_FINALIZE, a.user_end, "user code end")
+    else:
+        cur.to(TASK_RUNTIME, a.user_end, "user code end")
     cur.to(TASK_TEARDOWN, a.end, "attempt end")
+
+
+def _pod_user_code(life: pd.DataFrame, whole: SpanTable) -> dict[Any, tuple[int, int]]:
+    """Attempt span id -> (first start, last end) of the user's function in the pod spans under it: the pod's
+    root is the attempt's child (ids.attempt_span_id), the function somewhere below the root."""
+    roots = {r[T.SPAN_ID]: r[T.PARENT_ID] for r in _rows(life, sc.POD_TASK)}
+    calls = _rows(life, sc.POD_USER_CODE)
+    if not roots or not calls:
+        return {}
+    df = whole.df
+    parent_of = dict(zip(df[T.SPAN_ID], df[T.PARENT_ID], strict=True))
+    out: dict[Any, tuple[int, int]] = {}
+    for c in calls:
+        sid, hops = c[T.PARENT_ID], 0
+        while sid not in roots and sid in parent_of and hops < 64:  # a few levels: timeit blocks nest
+            sid, hops = parent_of[sid], hops + 1
+        if sid in roots:
+            attempt = roots[sid]
+            lo, hi = out.get(attempt, (int(c[T.START]), int(c[T.END])))
+            out[attempt] = (min(lo, int(c[T.START])), max(hi, int(c[T.END])))
+    return out
+
+
+def _split_at_code(a: Attempt, code: tuple[int, int] | None) -> None:
+    """Where the user's function ran inside the container's run, when the pod's spans say so (clamped)."""
+    if code is None or a.user_start is None or a.user_end is None:
+        return
+    a.code_start = min(max(code[0], a.user_start), a.user_end)
+    a.code_end = min(max(code[1], a.code_start), a.user_end)
 
 
 def _array_stats(n: NodeTimeline, subs: list[Attempt]) -> ArrayStats:

@@ -26,6 +26,8 @@ __all__ = [
     "SEGMENTS",
     "SEGMENT_CATEGORY",
     "SUBNODES",
+    "TASK_FINALIZE",
+    "TASK_PREPARE",
     "TASK_RUNTIME",
     "TASK_SETUP",
     "TASK_TEARDOWN",
@@ -46,7 +48,11 @@ WORKFLOW_SETUP = "WORKFLOW_SETUP"
 NODE_TRANSITION = "NODE_TRANSITION"
 NODE_SETUP = "NODE_SETUP"
 TASK_SETUP = "TASK_SETUP"
+TASK_PREPARE = (
+    "TASK_PREPARE"  # in the pod, before the user's function: load task, download, literals -> Python
+)
 TASK_RUNTIME = "TASK_RUNTIME"
+TASK_FINALIZE = "TASK_FINALIZE"  # in the pod, after it: Python -> literals, upload, deck
 TASK_TEARDOWN = "TASK_TEARDOWN"
 NODE_RESET = "NODE_RESET"
 RETRIED = "RETRIED"  # a failed attempt's whole length (reported apart from overhead)
@@ -70,7 +76,9 @@ SEGMENT_CATEGORY: Mapping[str, str] = {
     NODE_TRANSITION: SCHEDULING,
     NODE_SETUP: FLYTE,
     TASK_SETUP: K8S,
+    TASK_PREPARE: FLYTE,
     TASK_RUNTIME: USER,
+    TASK_FINALIZE: FLYTE,
     TASK_TEARDOWN: K8S,
     NODE_RESET: FLYTE,
     RETRIED: RETRIED_CATEGORY,
@@ -109,6 +117,8 @@ class Attempt:
     user_start: int | None = None
     user_end: int | None = None
     index: int | None = None  # array sub-task
+    code_start: int | None = None  # the user's function, from the pod's own spans (inside user_start..end)
+    code_end: int | None = None
 
     def sections(self, node: str, *, last: bool) -> list[Section]:
         """The attempt as sections: RETRIED whole unless it is the `last` (then TASK_SETUP, TASK_RUNTIME,
@@ -126,9 +136,16 @@ class Attempt:
 # A last attempt's pieces: (segment, its start, its end), read off the attempt's timestamps.
 _PIECES: tuple[tuple[str, Callable[[Attempt], int | None], Callable[[Attempt], int | None]], ...] = (
     (TASK_SETUP, lambda a: a.start, lambda a: a.user_start if a.user_start is not None else a.end),
-    (TASK_RUNTIME, lambda a: a.user_start, lambda a: a.user_end),
+    # with pod-side spans the container's run splits at the user's function (code_start, code_end)
+    (TASK_PREPARE, lambda a: a.user_start if a.code_start is not None else None, lambda a: a.code_start),
+    (TASK_RUNTIME, lambda a: _first(a.code_start, a.user_start), lambda a: _first(a.code_end, a.user_end)),
+    (TASK_FINALIZE, lambda a: a.code_end, lambda a: a.user_end if a.code_end is not None else None),
     (TASK_TEARDOWN, lambda a: a.user_end, lambda a: a.end),
 )
+
+
+def _first(*values: int | None) -> int | None:
+    return next((v for v in values if v is not None), None)
 
 
 @dataclass

@@ -76,8 +76,9 @@ def test_a_task_pod_is_one_tree_in_the_execution_s_trace(tmp_path: Path) -> None
     root = by_name[sc.POD_TASK]
     assert _attrs(root) == {sc.EXEC_ID: EXEC, sc.PROJECT: PROJECT, sc.DOMAIN: DOMAIN, sc.ATTEMPT_NUMBER: "1",
                             sc.TASK_NAME: "podtasks.double", sc.TASK_VERSION: "v7", sc.NODE_ID: "n1/n0"}  # fmt: skip
-    trace_id, root_id = ids.execution_ids(EXEC)  # the trace flyte_otel's propeller side puts the execution in
-    assert {s["traceId"] for s in spans} == {f"{trace_id:032x}"} and root["parentSpanId"] == f"{root_id:016x}"
+    trace_id, _ = ids.execution_ids(EXEC)  # the trace flyte_otel's propeller side puts the execution in
+    attempt = ids.attempt_span_id(EXEC, "n1/n0", 1)  # and the id it gives that node's attempt 1 record
+    assert {s["traceId"] for s in spans} == {f"{trace_id:032x}"} and root["parentSpanId"] == f"{attempt:016x}"
     ids_of = {s["spanId"]: s for s in spans}
 
     def under_root(s: dict[str, Any]) -> bool:

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from opentelemetry import context as otel_context
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import StatusCode
 
@@ -243,3 +244,28 @@ def test_rounds_from_different_processes_land_in_one_trace_under_one_root(tmp_pa
     rounds = [sp for sp in spans if sp["name"] == sc.ROUND]
     assert sorted(r["startTimeUnixNano"] for r in rounds) == ["100", "200"]
     assert {r["parentSpanId"] for r in rounds} == {f"{root_id:016x}"}
+
+
+def test_an_attempt_s_id_is_derived_so_its_pod_can_hang_spans_under_it(memory) -> None:
+    """The pod knows (execution, node, attempt[, array index]) and nothing of propeller's random ids."""
+    ex = fo.execution(E, start=0)
+    n = ex.node("n1/n0", kind=Kind.TASK, start=1 * MS)
+    a = n.attempt(2, start=2 * MS)
+    sub = n.attempt(0, start=2 * MS, array_index=7)
+    pod_root = fo.operation(sc.POD_TASK, start=3 * MS, end=4 * MS)  # as the pod makes it, in another process
+    token = otel_context.attach(fo.attempt_context(E, "n1/n0", 2))
+    try:
+        with pod_root:
+            pass
+    finally:
+        otel_context.detach(token)
+    a.end(Phase.SUCCEEDED, at=5 * MS)
+    sub.end(Phase.SUCCEEDED, at=5 * MS)
+    spans = memory.get_finished_spans()
+    attempt = next(s for s in spans if s.name == sc.ATTEMPT and s.attributes.get(sc.ARRAY_INDEX) is None)
+    mapped = next(s for s in spans if s.name == sc.ATTEMPT and s.attributes.get(sc.ARRAY_INDEX) == 7)
+    pod = next(s for s in spans if s.name == sc.POD_TASK)
+    digest = hashlib.sha256("\x00".join((E, "n1/n0", "2", "")).encode()).digest()
+    assert attempt.context.span_id == int.from_bytes(digest[:8], "big")
+    assert mapped.context.span_id != attempt.context.span_id
+    assert pod.parent.span_id == attempt.context.span_id and pod.context.trace_id == _derived(E)[0]

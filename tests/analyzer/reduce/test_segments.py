@@ -222,3 +222,21 @@ def test_an_upstream_that_was_never_recorded_is_a_warning_not_a_crash():
         tl = S.node_timelines(rec.table())
     assert tl.nodes["n0"].totals() == T1.segments()
     assert any("ghost" in w and "n0" in w for w in tl.warnings)
+
+
+def test_pod_side_spans_split_the_container_s_run_at_the_user_s_function() -> None:
+    """TASK_RUNTIME is the user's function only; the pod's work before and after it is Flyte's (TASK_PREPARE,
+    TASK_FINALIZE), and the node's segments still add up to its duration."""
+    t = Task(transition=1 * MS, node_setup=2 * MS, task_setup=3 * MS, runtime=20 * MS, task_teardown=1 * MS,
+             node_teardown=2 * MS, prepare=4 * MS, finalize=5 * MS)  # fmt: skip
+    plain = Task(transition=1 * MS, node_setup=2 * MS, task_setup=3 * MS, runtime=20 * MS, task_teardown=1 * MS,
+                 node_teardown=2 * MS)  # fmt: skip
+    with B.recording() as rec:
+        B.chain(rec, [t, plain], setup=1 * MS, teardown=1 * MS)
+        tl = S.node_timelines(rec.table())
+    n0, n1 = tl.nodes["n0"], tl.nodes["n1"]
+    assert n0.totals() == {k: v for k, v in t.segments().items() if v}
+    assert n0.totals()[TL.TASK_RUNTIME] == 11 * MS and TL.TASK_PREPARE not in n1.totals()  # n1: as before
+    assert sum(s.duration for s in n0.sections) == n0.duration
+    flyte = [s for s in n0.sections if TL.SEGMENT_CATEGORY[s.segment] == TL.FLYTE]
+    assert sum(s.duration for s in flyte) == t.node_setup + t.prepare + t.finalize + t.node_teardown
