@@ -49,7 +49,11 @@ RULES: tuple[Rule, ...] = (
     Rule(C.TASK_HANDLE, name=_lit(sc.HANDLE_TASK)),
     Rule(C.K8S, name=_lit(sc.K8S_CACHE_PREFIX, sc.K8S_CLIENT_PREFIX) + r".*"),
     Rule(C.K8S, service=_lit(sc.SERVICE_K8S)),
-    Rule(C.USER, name=_lit(sc.USER_CODE)),
+    Rule(C.USER, name=_lit(sc.USER_CODE, sc.POD_USER_CODE)),
+    Rule(C.POD_TASK, name=_lit(sc.POD_TASK)),
+    Rule(C.POD_DOWNLOAD, name=_lit(sc.POD_DOWNLOAD)),
+    Rule(C.POD_UPLOAD, name=_lit(sc.POD_UPLOAD)),
+    Rule(C.POD_FLYTEKIT, name=_lit(sc.POD_LOAD_TASK, sc.POD_TO_PYTHON, sc.POD_TO_LITERAL, sc.POD_DECK)),
     Rule(C.LIFECYCLE, name=_lit(sc.EXECUTION, sc.NODE, sc.ATTEMPT, sc.IDLE)),
     Rule(C.ADMIN, name=_lit(sc.ADMIN_SERVICE_PREFIX, sc.DATACATALOG_PREFIX, sc.GORM_PREFIX) + r".*"),
     Rule(

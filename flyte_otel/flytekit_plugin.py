@@ -22,7 +22,9 @@ if os.environ.get("FLYTE_OTEL_FLYTEKIT", "").strip().lower() in ("1", "true", "y
         from flyte_otel.flytekit_instrumentor import FlytekitInstrumentor
 
         if not flyte_otel.is_enabled():
-            flyte_otel.configure(batch=False)  # a pod is short-lived: each span is exported as it ends
+            # a pod is short-lived: each span is exported as it ends; named as the task pod's, not propeller's
+            service = None if os.environ.get("OTEL_SERVICE_NAME") else "flytekit-task"
+            flyte_otel.configure(batch=False, service_name=service)
         FlytekitInstrumentor().instrument(tracer_provider=flyte_otel.tracer_provider())
     except Exception as exc:  # a bad OTEL_* setting must not stop the task
         warn_once("switching the flytekit instrumentor on", exc)

@@ -73,6 +73,7 @@ __all__ = [
     "SERVICE_DATACATALOG_SERVER",
     "SERVICE_K8S",
     "SERVICE_PROPELLER",
+    "SERVICE_TASK_POD",
     "STREAK",
     "STREAK_CHANGED",
     "TASK_NAME",
@@ -103,6 +104,7 @@ SERVICE_ADMIN_SERVER: Final = "admin-server"
 SERVICE_ADMIN_GORM: Final = "admin-gorm"
 SERVICE_DATACATALOG_SERVER: Final = "datacatalog-server"
 SERVICE_DATACATALOG_GORM: Final = "datacatalog-gorm"
+SERVICE_TASK_POD: Final = "flytekit-task"  # a task pod's flytekit (flyte_otel.flytekit_instrumentor), ours
 
 # --- span names shared with upstream FlytePropeller -------------------------------------------------
 ROUND: Final = "pkg.controller.Propeller/Handle"  # one propeller round; upstream: each its own trace root
@@ -275,6 +277,10 @@ class Category:
     NODE_HANDLE: Final = "node.handle"
     TASK_HANDLE: Final = "task.handle"
     USER: Final = "user"
+    POD_TASK: Final = "pod.task"  # the task pod's run as flytekit sees it (flyte.pod.task)
+    POD_DOWNLOAD: Final = "pod.download"
+    POD_UPLOAD: Final = "pod.upload"
+    POD_FLYTEKIT: Final = "pod.flytekit"  # flytekit's own work: loading the task, converting, the deck
     # flyte_otel's lifecycle records (EXECUTION, NODE, ATTEMPT, IDLE): data for the overhead model,
     # not orchestration work, so they are kept apart from "other".
     LIFECYCLE: Final = "lifecycle"
@@ -282,5 +288,5 @@ class Category:
     ALL: Final = (
         ROUND, STREAK, ETCD_READ, ETCD_WRITE, EVENT_WORKFLOW, EVENT_NODE, EVENT_TASK, BLOBSTORE_READ,
         BLOBSTORE_WRITE, CACHE_LOOKUP, CACHE_WRITE, K8S, ADMIN, NODE_HANDLE, TASK_HANDLE, USER,
-        LIFECYCLE, OTHER,
+        POD_TASK, POD_DOWNLOAD, POD_UPLOAD, POD_FLYTEKIT, LIFECYCLE, OTHER,
     )  # fmt: skip

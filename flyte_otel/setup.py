@@ -29,6 +29,7 @@ _UPSTREAM_SERVICES = (
     sc.SERVICE_K8S,
     sc.SERVICE_ADMIN_CLIENT,
     sc.SERVICE_DATACATALOG_CLIENT,
+    sc.SERVICE_TASK_POD,  # not upstream's: a task pod's flytekit, for the simulator's pod-side spans
 )
 _DEFAULT_SERVICE = sc.SERVICE_PROPELLER
 _STORE_ENV = "OTEL_FOLD_STORE"

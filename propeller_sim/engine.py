@@ -20,12 +20,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from opentelemetry import context as otel_context
 
 import flyte_otel as fo
 from flyte_otel import semconv as sc
 from propeller_sim.clock import Clock, VirtualClock
 from propeller_sim.plan import START_NODE, Plan, PlanNode
-from propeller_sim.profile import Latencies, Profile
+from propeller_sim.profile import POD_OPERATIONS, Latencies, Profile
 from propeller_sim.writers import WRITERS, Writer
 
 __all__ = ["DIALECTS", "NAMESPACE", "PROJECT_DOMAIN", "Dialect", "Result", "Simulator", "configure"]
@@ -87,13 +88,16 @@ _NO_RECORD: Any = _NoRecord()
 
 
 class _Pod:
-    """One attempt's pod timeline, drawn when it is created: the informer reports each change when it happens."""
+    """One attempt's pod timeline, drawn when it is created: the informer reports each change when it happens.
+    `work`: the container's run as flytekit spends it (load, download, to Python, the function, to literals,
+    upload), when the profile simulates the task pod's own spans."""
 
-    __slots__ = ("user_start", "user_end", "terminal", "seen_running")
+    __slots__ = ("user_start", "user_end", "terminal", "seen_running", "work")
 
-    def __init__(self, user_start: int, user_end: int, terminal: int) -> None:
+    def __init__(self, user_start: int, user_end: int, terminal: int, work: tuple[int, ...] = ()) -> None:
         self.user_start, self.user_end, self.terminal = user_start, user_end, terminal
         self.seen_running = False
+        self.work = work
 
 
 class _Node:
@@ -219,6 +223,7 @@ class Simulator:
         self._clock = clock if clock is not None else VirtualClock()
         self._w: Writer = DIALECTS[dialect].writer()
         self._lifecycle = self._w.lifecycle
+        self._pod_side = all(op in profile.operations for op in POD_OPERATIONS)
         self._ids = np.random.default_rng()  # execution ids are unique per process, like FlyteAdmin's
         self._workers = [(0, i) for i in range(workers)]  # (free at, index): routine worker-<index>
         self._catalog: set[tuple[str | None, str]] = set()  # data catalog: survives across executions
@@ -484,8 +489,39 @@ class Simulator:
     def _pod(self, created: int, run_op: str) -> _Pod:
         d = self._draw
         user_start = created + d("pod.schedule") + d("pod.pull") + d("pod.start")
-        user_end = user_start + d(run_op)
-        return _Pod(user_start, user_end, user_end + d("pod.terminate"))
+        work: tuple[int, ...]
+        if self._pod_side:  # the container runs flytekit around the user's function (docs/pod_spans.md)
+            work = (
+                d("pod.load"),
+                d("pod.download"),
+                d("pod.convert"),
+                d(run_op),
+                d("pod.convert"),
+                d("pod.upload"),
+            )
+        else:
+            work = (d(run_op),)
+        user_end = user_start + sum(work)
+        return _Pod(user_start, user_end, user_end + d("pod.terminate"), work if self._pod_side else ())
+
+    def _pod_spans(self, ex: _Execution, node: str, attempt: int, index: int | None, pod: _Pod) -> None:
+        """The task pod's own spans, as flyte_otel's flytekit instrumentor writes them in the pod (another
+        process, its own service), under the attempt whose id it derives (fo.attempt_context)."""
+        if not pod.work:
+            return
+        attrs = {sc.EXEC_ID: ex.id, sc.NODE_ID: node, sc.ATTEMPT_NUMBER: attempt}
+        if index is not None:
+            attrs[sc.ARRAY_INDEX] = index
+        token = otel_context.attach(fo.attempt_context(ex.id, node, attempt, index))
+        try:
+            with fo.operation(sc.POD_TASK, service=sc.SERVICE_TASK_POD, attributes=attrs, start=pod.user_start,
+                              end=pod.user_end):  # fmt: skip
+                at = pod.user_start
+                for name, length in zip(_POD_WORK, pod.work, strict=True):
+                    with fo.operation(name, service=sc.SERVICE_TASK_POD, start=at, end=at + length):
+                        at += length
+        finally:
+            otel_context.detach(token)
 
     def _start_nested(self, ex: _Execution, st: _Node) -> bool:
         """Subworkflow: inputs written for its start node, which succeeds in this same streak (§3.6)."""
@@ -550,10 +586,10 @@ class Simulator:
                 pod.seen_running = True
                 self._task_event(st, P.RUNNING, P.QUEUED)
                 return True
-            outcome = self._attempt_done(st, pod, now)
+            outcome = self._attempt_done(ex, st, pod, now)
         return _OUTCOMES[outcome](self, ex, st)
 
-    def _attempt_done(self, st: _Node, pod: _Pod, now: int) -> str:
+    def _attempt_done(self, ex: _Execution, st: _Node, pod: _Pod, now: int) -> str:
         failed = st.attempt < self.failures.get(st.path, 0)
         phase = (
             P.SUCCEEDED
@@ -562,6 +598,7 @@ class Simulator:
         )
         st.attempt_rec.user_code(start=pod.user_start, end=pod.user_end)
         st.attempt_rec.end(phase, at=now)
+        self._pod_spans(ex, st.path, st.attempt, None, pod)
         # A retryable failure is a FAILED task event (task/transformer.go:45-46)
         self._task_event(
             st, P.SUCCEEDED if phase == P.SUCCEEDED else P.FAILED, P.RUNNING if pod.seen_running else P.QUEUED
@@ -698,6 +735,7 @@ class Simulator:
         if now >= pod.terminal:
             sub.attempt.user_code(start=pod.user_start, end=pod.user_end)
             sub.attempt.end(P.SUCCEEDED, at=now)
+            self._pod_spans(ex, st.path, 0, sub.index, pod)
             sub.phase = P.SUCCEEDING
             return True, True
         if now >= pod.user_start and not pod.seen_running:
@@ -731,6 +769,15 @@ class Simulator:
         return True
 
 
+# The task pod's spans in the order of _Pod.work (the instrumentor's names for flytekit's steps).
+_POD_WORK = (
+    sc.POD_LOAD_TASK,
+    sc.POD_DOWNLOAD,
+    sc.POD_TO_PYTHON,
+    sc.POD_USER_CODE,
+    sc.POD_TO_LITERAL,
+    sc.POD_UPLOAD,
+)
 _Step = Callable[[Simulator, _Execution, _Node], bool]
 _WORKFLOW_STEPS: dict[str | None, Callable[[Simulator, _Execution], bool]] = {
     None: Simulator._ready,

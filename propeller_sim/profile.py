@@ -17,6 +17,7 @@ import yaml
 
 __all__ = [
     "OPERATIONS",
+    "POD_OPERATIONS",
     "Dist",
     "Latencies",
     "Profile",
@@ -49,6 +50,14 @@ OPERATIONS: tuple[str, ...] = (
     "task.run",  # user code
     "pod.terminate",
     "dynamic.compile",  # user code of a dynamic task's pod
+)
+# The task pod's own work, as flyte_otel's flytekit instrumentor sees it (docs/pod_spans.md). Optional: a profile
+# without them simulates pods without the instrumentor (no pod-side spans), with all four it emits them.
+POD_OPERATIONS: tuple[str, ...] = (
+    "pod.load",  # flytekit loads the task
+    "pod.download",  # one input or output transfer's time, each way
+    "pod.convert",  # literals -> Python, and Python -> literals
+    "pod.upload",
 )
 _Z99 = 2.3263478740408408  # standard normal quantile at 0.99: lognormal sigma = ln(p99/p50) / z99
 _UNITS = {"ns": 1, "us": 1_000, "µs": 1_000, "ms": 1_000_000, "s": 1_000_000_000, "m": 60_000_000_000}
@@ -154,11 +163,11 @@ def _parse(text: str, where: str) -> Profile:
 
 
 def profile_from_dict(doc: Any, where: str = "profile") -> Profile:
-    """Build a Profile from its YAML document; every operation of OPERATIONS must be given."""
+    """Build a Profile from its YAML document; every operation of OPERATIONS must be given (POD_OPERATIONS may)."""
     if not isinstance(doc, dict) or not isinstance(doc.get("operations"), dict):
         raise ProfileError(f"{where}: expected a mapping with an 'operations' mapping")
     ops = {str(k): _dist(v, f"{where}: operations.{k}") for k, v in doc["operations"].items()}
-    unknown = sorted(set(ops) - set(OPERATIONS))
+    unknown = sorted(set(ops) - set(OPERATIONS) - set(POD_OPERATIONS))
     missing = [op for op in OPERATIONS if op not in ops]
     if unknown or missing:
         raise ProfileError(f"{where}: operations unknown {unknown}, missing {missing}")

@@ -42,6 +42,10 @@ LAYOUT: tuple[tuple[tuple[str, str], str], ...] = (
     (("propeller", "streaks"), C.STREAK),
     (("propeller", "nodeHandles"), C.NODE_HANDLE),
     (("propeller", "taskHandles"), C.TASK_HANDLE),
+    (("pod", "tasks"), C.POD_TASK),  # the task pod's own spans (docs/pod_spans.md), when it has them
+    (("pod", "downloads"), C.POD_DOWNLOAD),
+    (("pod", "uploads"), C.POD_UPLOAD),
+    (("pod", "flytekit"), C.POD_FLYTEKIT),
 )
 
 # What a trace may not let the report derive: (key in the `absent` block, when it is missing, why).

@@ -7,15 +7,18 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 
 from propeller_sim.profile import (
     OPERATIONS,
+    POD_OPERATIONS,
     Dist,
     Latencies,
     ProfileError,
     load_profile,
     named_profiles,
     parse_duration,
+    profile_from_dict,
 )
 
 PROFILES = resources.files("propeller_sim") / "profiles"
@@ -31,12 +34,12 @@ def test_durations_parse_with_units() -> None:
 def test_every_shipped_profile_loads_by_name_and_covers_every_operation() -> None:
     assert {"default", "fixed", "slow-etcd"} <= set(named_profiles())
     for name in named_profiles():
-        assert set(load_profile(name).operations) == set(OPERATIONS), name
+        assert set(load_profile(name).operations) == set(OPERATIONS) | set(POD_OPERATIONS), name
 
 
 def test_slow_etcd_profile_differs_from_default_only_in_etcd_writes() -> None:
     base, slow = load_profile("default"), load_profile("slow-etcd")
-    changed = {op for op in OPERATIONS if base.operations[op] != slow.operations[op]}
+    changed = {op for op in (*OPERATIONS, *POD_OPERATIONS) if base.operations[op] != slow.operations[op]}
     assert changed == {"etcd.write"}
     assert slow.operations["etcd.write"].a == 2 * base.operations["etcd.write"].a
 
@@ -94,3 +97,11 @@ def test_changing_one_operation_leaves_every_other_stream_unchanged() -> None:
                 assert abs(y - 3 * x) <= 3
             else:
                 assert x == y
+
+
+def test_a_profile_without_the_pod_operations_simulates_pods_without_pod_spans() -> None:
+    """They are optional: older profiles keep loading; with all four the simulator emits pod-side spans."""
+    doc = yaml.safe_load((resources.files("propeller_sim") / "profiles" / "fixed.yaml").read_text())
+    for op in POD_OPERATIONS:
+        del doc["operations"][op]
+    assert not set(POD_OPERATIONS) & set(profile_from_dict(doc).operations)

@@ -32,6 +32,8 @@ _LEAVES = {
     ("cache", "lookups"): ("cache.lookup", "blobstore.read", "cache.lookup"),
     ("cache", "writes"): ("cache.write", "blobstore.read", "blobstore.read", "cache.write", "cache.write"),
     ("k8s", "calls"): ("k8s",),
+    ("pod", "downloads"): ("pod.download",),
+    ("pod", "uploads"): ("pod.upload",),
     ("admin", "calls"): ("admin",),
 }
 
@@ -82,7 +84,9 @@ def test_task_node_segments_are_the_pod_phases_and_the_propeller_path_to_observe
     for t in tasks:
         seg = t["segments"]
         assert seg["TASK_SETUP"] == ms["pod.schedule"] + ms["pod.pull"] + ms["pod.start"]
-        assert seg["TASK_RUNTIME"] == ms["task.run"]
+        assert seg["TASK_RUNTIME"] == ms["task.run"]  # the user's function only: the pod's spans split it off
+        assert seg["TASK_PREPARE"] == ms["pod.load"] + ms["pod.download"] + ms["pod.convert"]
+        assert seg["TASK_FINALIZE"] == ms["pod.convert"] + ms["pod.upload"]
         # pod ends -> informer wakes the workflow -> round reads the CRD -> node handled -> pod read from cache
         assert seg["TASK_TEARDOWN"] == (
             ms["pod.terminate"] + ms["queue.delay"] + ms["etcd.read"] + ms["node.handle"] + ms["k8s"]

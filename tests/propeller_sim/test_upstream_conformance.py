@@ -89,7 +89,9 @@ def test_every_span_is_one_upstream_emits_with_only_its_keys(traced: Spans, name
         traced, entry.plan(small=True), dict(entry.sim_failures()), runs=2 if name == "chained_cache" else 1
     )
     by_id = {s.context.span_id: s for s in spans}
-    for s in spans:
+    pods = [s for s in spans if s.resource.attributes["service.name"] == sc.SERVICE_TASK_POD]
+    assert pods  # the task pods' own spans (flyte_otel's instrumentor, docs/pod_spans.md), not propeller's:
+    for s in set(spans) - set(pods):
         row = TABLE.get(s.name)
         assert row is not None, f"{s.name}: upstream emits no such span"
         assert s.resource.attributes["service.name"] == row.service, s.name

@@ -48,7 +48,16 @@ PLAN = with_start_end(
     ],
 )
 FAILURES = {"n1/n0": 1}  # subworkflow n1's n0 fails once; n2's n0 does not
-_TASK_SEGMENTS = {TL.TASK_SETUP, TL.TASK_RUNTIME, TL.TASK_TEARDOWN, TL.RETRIED, TL.SUBNODES}
+# what FlyteAdmin knows of a task: the container's run (the pod-side split is the pod spans', not its)
+_TASK_SEGMENTS = {
+    TL.TASK_SETUP,
+    TL.TASK_PREPARE,
+    TL.TASK_RUNTIME,
+    TL.TASK_FINALIZE,
+    TL.TASK_TEARDOWN,
+    TL.RETRIED,
+    TL.SUBNODES,
+}
 
 
 def _spans(dialect: str) -> bytes:
