@@ -89,3 +89,45 @@ def test_installed_wheel_loads_profiles_and_portfolio_and_runs_bench(wheel: Path
     assert found["portfolio"] == [e.name for e in PORTFOLIO]
     assert found["bottlenecks"] == [e.bottleneck for e in PORTFOLIO]
     assert found["bench"] == 0 and "flyte.benchmark.tiny_chain" in out.read_text()
+
+
+# The analyzer's and simulator's dependencies: a task image's light install has none of them.
+_HEAVY = ("pandas", "numpy", "pyarrow", "scipy", "yaml", "msgspec", "orjson", "tqdm")
+
+
+def test_the_light_install_needs_none_of_the_analyzer_s_dependencies(wheel: Path) -> None:
+    meta = next(n for n in zipfile.ZipFile(wheel).namelist() if n.endswith(".dist-info/METADATA"))
+    requires = [
+        line.split(":", 1)[1].strip()
+        for line in zipfile.ZipFile(wheel).read(meta).decode().splitlines()
+        if line.startswith("Requires-Dist:")
+    ]
+    base = [r for r in requires if "extra ==" not in r]
+    assert base and not [r for r in base if r.split(">")[0].split("=")[0].lower() in (*_HEAVY, "pyyaml")]
+    analyzer_extra = [r for r in requires if 'extra == "analyzer"' in r]
+    assert {r.split(">")[0].lower() for r in analyzer_extra} >= {"pandas", "numpy", "pyarrow", "scipy"}
+
+
+_LIGHT = f"""
+import sys
+for heavy in {_HEAVY!r}:
+    sys.modules[heavy] = None
+import flyte_otel
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+memory = InMemorySpanExporter()
+flyte_otel.configure(exporter=memory, batch=False)
+from flyte_otel.flytekit_instrumentor import FlytekitInstrumentor, pod_attributes
+with flyte_otel.round("e1"):
+    pass
+assert [s.name for s in memory.get_finished_spans()] == ["pkg.controller.Propeller/Handle"]
+from analyzer.cli import main
+sys.exit(main(["fold", "e1"]))
+"""
+
+
+def test_the_library_and_the_instrumentor_work_without_them_and_otel_fold_says_what_is_missing() -> None:
+    done = subprocess.run([sys.executable, "-c", _LIGHT], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2, done.stderr  # the library worked; otel-fold then asked for the extra
+    (line,) = done.stderr.strip().splitlines()  # one line, whichever of them is imported first
+    missing = line.removeprefix("otel-fold: the analyzer needs ").split(",")[0]
+    assert missing in _HEAVY and line.endswith("pip install 'flyte-otel[analyzer]'"), line

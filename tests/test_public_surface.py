@@ -91,9 +91,11 @@ def _problems(path: Path) -> list[str]:
     for name in listed:
         node = defs.get(name)
         if node is None:
+            # imported at the top level, or in a top-level try (an optional dependency's fallback)
+            tried = [n for d in tree.body if isinstance(d, ast.Try) for n in d.body]
             if not any(
                 isinstance(d, ast.ImportFrom) and name in {a.asname or a.name for a in d.names}
-                for d in tree.body
+                for d in [*tree.body, *tried]
             ):
                 problems.append(f"{name} is in __all__ but not defined or imported")
         elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):

@@ -28,6 +28,8 @@ COMMANDS: dict[str, str] = {
     "demo": "analyzer.cli.demo",
 }
 DEFAULT_COMMAND = "fold"
+# The analyzer's own dependencies, the `analyzer` extra: a task image installs flyte-otel without them.
+_EXTRA_MODULES = frozenset({"pandas", "numpy", "pyarrow", "orjson", "msgspec", "yaml", "scipy", "tqdm"})
 
 
 def _available() -> dict[str, Any]:
@@ -59,7 +61,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of `otel-fold`; returns the exit code (0 ok, 1 not found, 2 bad input, 3 backend)."""
-    args_list = list(sys.argv[1:] if argv is None else argv)
+    try:
+        return _main(list(sys.argv[1:] if argv is None else argv))
+    except ModuleNotFoundError as e:
+        if (e.name or "").split(".")[0] not in _EXTRA_MODULES:
+            raise
+        print(
+            f"otel-fold: the analyzer needs {e.name}, which is not installed: pip install 'flyte-otel[analyzer]'",
+            file=sys.stderr,
+        )
+        return 2
+
+
+def _main(args_list: list[str]) -> int:
     parser = build_parser()
     if args_list and args_list[0] not in COMMANDS and args_list[0] not in ("-h", "--help", "--version"):
         args_list.insert(0, DEFAULT_COMMAND)
