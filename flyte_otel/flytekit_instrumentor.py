@@ -76,8 +76,10 @@ def node_path(output_prefix: str, project: str, domain: str, name: str) -> tuple
 
     The workflow's data dir is `<metadata prefix>/<project>-<domain>-<name>` (flytepropeller
     pkg/controller/workflow/executor.go:75-79); a top-level node's output dir is `<it>/<node>/data/<attempt>`
-    (pkg/apis/flyteworkflow/v1alpha1/workflow_status.go:127-167), a nested node's `<parent output dir>/<node>/
-    <attempt>` (node_status.go:810-826). A map task's pod adds its index (flytekit entrypoint.py).
+    (pkg/apis/flyteworkflow/v1alpha1/workflow_status.go:114-167), a nested node's `<parent output dir>/<node>/
+    <attempt>` (node_status.go:810-826), an array node's sub-node `<array output dir>/<index>/<attempt>`
+    (pkg/controller/nodes/array/utils.go:54-64, handler.go:784): the node is then the array node, with the
+    sub-node's attempt (its index is in the environment). Spec ids are never all digits (n0, dn0, ...).
     """
     parts = [p for p in urlsplit(output_prefix).path.split("/") if p]
     key = f"{project}-{domain}-{name}"
@@ -88,6 +90,8 @@ def node_path(output_prefix: str, project: str, domain: str, name: str) -> tuple
         return None
     path, attempt, rest = [rest[0]], int(rest[2]), rest[3:]
     while len(rest) >= 2 and rest[1].isdigit():
+        if rest[0].isdigit():  # an array sub-node: <index>/<attempt>
+            return "/".join(path), int(rest[1])
         path.append(rest[0])
         attempt, rest = int(rest[1]), rest[2:]
     return "/".join(path), attempt

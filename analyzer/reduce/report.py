@@ -122,11 +122,23 @@ def _overheads(tl: TL.ExecutionTimeline) -> dict[str, Any]:
     }
 
 
+def _pod_split(n: TL.NodeTimeline) -> dict[str, Any]:
+    """The task pods' own view of a node (their spans, without propeller's records): attempts, and the
+    container's run split at the user's function, summed over attempts."""
+    if not n.attempts:
+        return {}
+    split: dict[str, int] = {}
+    for a in n.attempts:
+        for s in a.sections(n.node_id, last=True):
+            split[s.segment] = split.get(s.segment, 0) + s.duration
+    return {"pod": {"attempts": len(n.attempts), **split}}
+
+
 def _nodes(tl: TL.ExecutionTimeline, prefix: str) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     for n in tl.nodes.values():
         if not tl.lifecycle:  # what the trace shows of a node, its kind unknown (ABSENT says so)
-            out.append({prefix + n.node_id: {"seen": n.duration}})
+            out.append({prefix + n.node_id: {"seen": n.duration, **_pod_split(n)}})
             continue
         seg = n.totals()
         own = dict.fromkeys((TL.FLYTE, TL.K8S, TL.USER), 0)

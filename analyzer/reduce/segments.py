@@ -369,7 +369,13 @@ def _attempt_sections(cur: _Cursor, a: Attempt) -> None:
 def _pod_user_code(life: pd.DataFrame, whole: SpanTable) -> dict[Any, tuple[int, int]]:
     """Attempt span id -> (first start, last end) of the user's function in the pod spans under it: the pod's
     root is the attempt's child (ids.attempt_span_id), the function somewhere below the root."""
-    roots = {r[T.SPAN_ID]: r[T.PARENT_ID] for r in _rows(life, sc.POD_TASK)}
+    parent_of_root = {r[T.SPAN_ID]: r[T.PARENT_ID] for r in _rows(life, sc.POD_TASK)}
+    return {parent_of_root[root]: span for root, span in _code_by_pod(life, whole).items()}
+
+
+def _code_by_pod(life: pd.DataFrame, whole: SpanTable) -> dict[Any, tuple[int, int]]:
+    """Pod root span id -> (first start, last end) of the user's function below it."""
+    roots = {r[T.SPAN_ID] for r in _rows(life, sc.POD_TASK)}
     calls = _rows(life, sc.POD_USER_CODE)
     if not roots or not calls:
         return {}
@@ -381,10 +387,27 @@ def _pod_user_code(life: pd.DataFrame, whole: SpanTable) -> dict[Any, tuple[int,
         while sid not in roots and sid in parent_of and hops < 64:  # a few levels: timeit blocks nest
             sid, hops = parent_of[sid], hops + 1
         if sid in roots:
-            attempt = roots[sid]
-            lo, hi = out.get(attempt, (int(c[T.START]), int(c[T.END])))
-            out[attempt] = (min(lo, int(c[T.START])), max(hi, int(c[T.END])))
+            lo, hi = out.get(sid, (int(c[T.START]), int(c[T.END])))
+            out[sid] = (min(lo, int(c[T.START])), max(hi, int(c[T.END])))
     return out
+
+
+def _pod_attempts(table: SpanTable, nodes: dict[str, NodeTimeline]) -> None:
+    """Without propeller's records (upstream FlytePropeller), each task pod's own root still names its node and
+    attempt (docs/pod_spans.md): it becomes one of that node's attempts, split at the user's function."""
+    life = _records(table.df)
+    code = _code_by_pod(life, table)
+    for r in _rows(life, sc.POD_TASK):
+        nid = r.get(sc.NODE_ID)
+        if nid is None:
+            continue
+        start, end = int(r[T.START]), int(r[T.END])
+        n = nodes.setdefault(str(nid), NodeTimeline(str(nid), "unknown", None, (), start, start, end, None))
+        a = Attempt(int(r.get(sc.ATTEMPT_NUMBER) or 0), start, end, None, start, end)
+        index = r.get(sc.ARRAY_INDEX)
+        a.index = None if index is None else int(index)
+        _split_at_code(a, code.get(r[T.SPAN_ID]))
+        n.attempts.append(a)
 
 
 def _split_at_code(a: Attempt, code: tuple[int, int] | None) -> None:
@@ -459,6 +482,7 @@ def _fallback(table: SpanTable) -> ExecutionTimeline:
         for nid in first.sort_values().index:
             s, e = int(first[nid]), int(last[nid])
             nodes[str(nid)] = NodeTimeline(str(nid), "unknown", None, (), s, s, e, None)
+    _pod_attempts(table, nodes)
     _nest_by_path(nodes)
     return ExecutionTimeline(
         exec_id=exec_id,

@@ -35,26 +35,42 @@ def boom(x: int) -> int:
 PREFIX = f"metadata/propeller/{PROJECT}-{DOMAIN}-{EXEC}/n1/data/0/n0/1"
 
 
-def _run(tmp_path: Path, task_name: str, *, enabled: bool = True) -> list[dict[str, Any]]:
-    """pyflyte-execute `task_name` on x=21; the spans it stored (JSON, as the file exporter wrote them)."""
+# One pod: its entrypoint, the inputs flytekit writes for it, its output prefix and what the k8s plugin (and, for
+# an array sub-node, propeller's array handler) adds to its environment.
+_POD = {"command": "pyflyte-execute", "inputs": "{'x': 21}", "types": "{'x': int}", "prefix": PREFIX,
+        "resolver": ["flytekit.core.python_auto_container.default_task_resolver", "--"], "env": {}}  # fmt: skip
+_MAP_POD = {
+    "command": "pyflyte-map-execute", "inputs": "{'x': [1, 2, 3]}", "types": "{'x': typing.List[int]}",
+    "prefix": f"metadata/propeller/{PROJECT}-{DOMAIN}-{EXEC}/n2/data/0/1/0",  # array node n2, sub-node 1, attempt 0
+    "resolver": ["flytekit.core.array_node_map_task.ArrayNodeMapTaskResolver", "--", "vars", "", "resolver",
+                 "flytekit.core.python_auto_container.default_task_resolver"],
+    "env": {"BATCH_JOB_ARRAY_INDEX_VAR_NAME": "FLYTE_K8S_ARRAY_INDEX", "FLYTE_K8S_ARRAY_INDEX": "1",
+            "FLYTE_ATTEMPT_NUMBER": "0"},
+}  # fmt: skip
+
+
+def _run(
+    tmp_path: Path, task_name: str, *, enabled: bool = True, pod: dict[str, Any] = _POD
+) -> list[dict[str, Any]]:
+    """Run `task_name` through flytekit's pod entrypoint; the spans it stored (JSON, as the file exporter wrote them)."""
     (tmp_path / "podtasks.py").write_text(TASKS)
     inputs = tmp_path / "inputs.pb"
     subprocess.run(
-        [sys.executable, "-c", "from flytekit.core.context_manager import FlyteContextManager as M;"
+        [sys.executable, "-c", "import typing; from flytekit.core.context_manager import FlyteContextManager as M;"
          "from flytekit.core.type_engine import TypeEngine as T; from flytekit.core.utils import write_proto_to_file as w;"
-         f"w(T.dict_to_literal_map(M.current_context(), {{'x': 21}}, {{'x': int}}).to_flyte_idl(), {str(inputs)!r})"],
+         f"w(T.dict_to_literal_map(M.current_context(), {pod['inputs']}, {pod['types']}).to_flyte_idl(), {str(inputs)!r})"],
         check=True,
     )  # fmt: skip
     env = {**os.environ, "PYTHONPATH": str(tmp_path), "OTEL_TRACES_EXPORTER": "file",
            "OTEL_FOLD_STORE": str(tmp_path / "store"), "FLYTE_INTERNAL_EXECUTION_ID": EXEC,
            "FLYTE_INTERNAL_EXECUTION_PROJECT": PROJECT, "FLYTE_INTERNAL_EXECUTION_DOMAIN": DOMAIN,
            "FLYTE_ATTEMPT_NUMBER": "1", "FLYTE_INTERNAL_TASK_NAME": f"podtasks.{task_name}",
-           "FLYTE_INTERNAL_TASK_VERSION": "v7", "FLYTE_OTEL_FLYTEKIT": "true" if enabled else "false"}  # fmt: skip
-    pyflyte_execute = Path(sys.executable).with_name("pyflyte-execute")
+           "FLYTE_INTERNAL_TASK_VERSION": "v7", "FLYTE_OTEL_FLYTEKIT": "true" if enabled else "false",
+           **pod["env"]}  # fmt: skip
+    entry = Path(sys.executable).with_name(pod["command"])
     subprocess.run(
-        [str(pyflyte_execute), "--inputs", inputs.as_uri(), "--output-prefix", (tmp_path / PREFIX).as_uri(),
-         "--raw-output-data-prefix", (tmp_path / "raw").as_uri(),
-         "--resolver", "flytekit.core.python_auto_container.default_task_resolver", "--",
+        [str(entry), "--inputs", inputs.as_uri(), "--output-prefix", (tmp_path / pod["prefix"]).as_uri(),
+         "--raw-output-data-prefix", (tmp_path / "raw").as_uri(), "--resolver", *pod["resolver"],
          "task-module", "podtasks", "task-name", task_name],
         env=env, cwd=tmp_path, check=True, capture_output=True,
     )  # fmt: skip
@@ -135,10 +151,9 @@ def test_uninstrument_gives_flytekit_its_own_functions_back() -> None:
     [
         (f"s3://b/metadata/propeller/{PROJECT}-{DOMAIN}-{EXEC}/n3/data/0", ("n3", 0)),
         (f"s3://b/metadata/propeller/{PROJECT}-{DOMAIN}-{EXEC}/n1/data/2/dn0/0/n4/3", ("n1/dn0/n4", 3)),
-        (
-            f"gs://b/x/{PROJECT}-{DOMAIN}-{EXEC}/n0/data/0/7",
-            ("n0", 0),
-        ),  # a map task's index after the attempt
+        # an array node's sub-node 12, attempt 2: the array node, with the sub-node's attempt
+        (f"s3://b/m/{PROJECT}-{DOMAIN}-{EXEC}/n1/data/0/12/2", ("n1", 2)),
+        (f"s3://b/m/{PROJECT}-{DOMAIN}-{EXEC}/n1/data/0/n2/1/3/0", ("n1/n2", 0)),  # one in a subworkflow
         (f"s3://b/metadata/propeller/{PROJECT}-{DOMAIN}-other/n3/data/0", None),
         ("s3://b/somewhere/else", None),
     ],
@@ -183,3 +198,49 @@ def test_a_broken_sdk_never_stops_the_task(tmp_path: Path) -> None:
     finally:
         inst.uninstrument()
     assert ran == ["user code"] and (tmp_path / "b.txt").read_text() == "payload"
+
+
+def test_a_map_task_sub_node_hangs_under_its_indexed_attempt(tmp_path: Path) -> None:
+    """pyflyte-map-execute of sub-node 1 of array node n2 (ArrayNodeMapTaskResolver, as flytekit's map_task
+    builds the command): the index from the variable propeller names, the attempt id derived with it."""
+    spans = _run(tmp_path, "double", pod=_MAP_POD)
+    root = next(s for s in spans if s["name"] == sc.POD_TASK)
+    attrs = _attrs(root)
+    assert (attrs[sc.NODE_ID], attrs[sc.ARRAY_INDEX], attrs[sc.ATTEMPT_NUMBER]) == ("n2", "1", "0")
+    assert root["parentSpanId"] == f"{ids.attempt_span_id(EXEC, 'n2', 0, 1):016x}"
+    assert (tmp_path / _MAP_POD["prefix"] / "outputs.pb").exists()  # the sub-task ran: it doubled x[1]
+
+
+def test_the_report_splits_the_task_run_at_the_user_s_function_on_real_pod_spans(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The pod's real spans (pyflyte-execute) plus propeller's records of the same attempt (flyte_otel, one trace):
+    TASK_RUNTIME is the function's own span, the rest of the container's run is TASK_PREPARE / TASK_FINALIZE."""
+    import flyte_otel as fo
+    from analyzer.cli import main
+    from analyzer.results import timeline as TL
+
+    spans = _run(tmp_path, "double")
+    root = next(s for s in spans if s["name"] == sc.POD_TASK)
+    code = next(s for s in spans if s["name"] == sc.POD_USER_CODE)
+    r0, r1 = int(root["startTimeUnixNano"]), int(root["endTimeUnixNano"])
+    c0, c1 = int(code["startTimeUnixNano"]), int(code["endTimeUnixNano"])
+    ms = 1_000_000
+    fo.configure(exporter="file", path=tmp_path / "store" / "propeller.jsonl", one_trace=True, batch=False)
+    try:  # propeller's side: subworkflow n1 holding n0, whose attempt 1 ran that pod
+        ex = fo.execution(EXEC, start=r0 - 50 * ms)
+        n1 = ex.node("n1", kind=sc.NodeKind.SUBWORKFLOW, start=r0 - 40 * ms)
+        n0 = ex.node("n1/n0", kind=sc.NodeKind.TASK, parent=n1, start=r0 - 30 * ms)
+        a = n0.attempt(1, start=r0 - 20 * ms)
+        a.user_code(start=r0, end=r1)  # the container's run as the pod's status reports it
+        a.end(sc.Phase.SUCCEEDED, at=r1 + 10 * ms)
+        for rec, at in ((n0, r1 + 20 * ms), (n1, r1 + 30 * ms), (ex, r1 + 40 * ms)):
+            rec.end(sc.Phase.SUCCEEDED, at=at)
+    finally:
+        fo.shutdown()
+    assert main(["report", EXEC, "--json", "--store", str(tmp_path / "store")]) == 0
+    body = json.loads(capsys.readouterr().out)[EXEC]
+    node = next(n["n1/n0"] for n in body["nodes"] if "n1/n0" in n)
+    seg = node["segments"]
+    assert (seg[TL.TASK_PREPARE], seg[TL.TASK_RUNTIME], seg[TL.TASK_FINALIZE]) == (c0 - r0, c1 - c0, r1 - c1)
+    assert sum(v for k, v in seg.items() if k != TL.NODE_TRANSITION) == node["duration"]

@@ -14,6 +14,7 @@ from analyzer.cli import main
 from flyte_otel import semconv as sc
 from propeller_sim.plan import Plan
 from propeller_sim.portfolio import BY_NAME
+from propeller_sim.profile import load_profile
 
 K = sc.NodeKind
 # Subworkflows that each hold an n0 and an n1, and dynamics nested two deep (n0/dn0/dn0)
@@ -71,7 +72,18 @@ def test_report_keeps_nested_nodes_apart_and_marks_what_it_cannot_know(
     body = bench[1][f"flyte.benchmark.{name}"]
     entries = [(k, v) for n in body["nodes"] for k, v in n.items()]
     assert sorted(k for k, _ in entries) == sorted(_paths(BY_NAME[name].plan(small=True)))  # none merged
-    assert all(set(v) == {"seen"} and v["seen"] > 0 for _, v in entries)  # no kind, no segments invented
+    assert all(
+        set(v) <= {"seen", "pod"} and v["seen"] > 0 for _, v in entries
+    )  # no kind, no segments invented
+    # a task's pod wrote its own spans (fixed profile): the container's run split at the user's function
+    ms = {op: int(d.a) for op, d in load_profile("fixed").operations.items()}
+    pods = [v["pod"] for _, v in entries if "pod" in v]
+    assert pods and all(p["attempts"] >= 1 for p in pods)
+    for p in pods:
+        n = p["attempts"]
+        assert p["TASK_RUNTIME"] in (n * ms["task.run"], n * ms["dynamic.compile"])
+        assert p["TASK_PREPARE"] == n * (ms["pod.load"] + ms["pod.download"] + ms["pod.convert"])
+        assert p["TASK_FINALIZE"] == n * (ms["pod.convert"] + ms["pod.upload"])
     assert set(body["absent"]) == {"segments", "etcdBytes"}
     assert "flyteOverhead" not in body and "segments" not in body
 
