@@ -22,7 +22,7 @@ EXEC, PROJECT, DOMAIN = "fpodtest1", "flytesnacks", "development"
 TASKS = """
 from flytekit import task
 
-@task
+@task(enable_deck=True)
 def double(x: int) -> int:
     return 2 * x
 
@@ -106,9 +106,15 @@ def test_a_task_pod_is_one_tree_in_the_execution_s_trace(tmp_path: Path) -> None
 
     assert all(under_root(s) for s in spans)
     for name in (sc.POD_LOAD_TASK, sc.POD_DOWNLOAD, sc.POD_TO_PYTHON, sc.POD_USER_CODE, sc.POD_TO_LITERAL,
-                 sc.POD_UPLOAD):  # fmt: skip
+                 sc.POD_UPLOAD, sc.POD_DECK):  # fmt: skip
         assert name in by_name, name
-    down, up = _attrs(by_name[sc.POD_DOWNLOAD]), _attrs(by_name[sc.POD_UPLOAD])
+    down = _attrs(by_name[sc.POD_DOWNLOAD])
+    uploads = [s for s in spans if s["name"] == sc.POD_UPLOAD]
+    up = next(
+        _attrs(s) for s in uploads if _attrs(s)[sc.BLOB_KEY] == (tmp_path / PREFIX).as_uri()
+    )  # the outputs
+    deck = by_name[sc.POD_DECK]  # enable_deck=True: the deck is written, and uploaded inside its span
+    assert any(s["parentSpanId"] == deck["spanId"] for s in uploads)
     assert (
         down[sc.BLOB_SCHEME] == "file" and int(down[sc.BLOB_SIZE]) == (tmp_path / "inputs.pb").stat().st_size
     )
