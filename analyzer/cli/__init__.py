@@ -15,6 +15,7 @@ from typing import Any
 
 from analyzer import __version__
 from analyzer.errors import AnalyzerError
+from analyzer.safe_text import printable
 
 __all__ = ["COMMANDS", "DEFAULT_COMMAND", "build_parser", "main"]
 
@@ -73,6 +74,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
 
 
+class _InertFormatter(logging.Formatter):
+    """Log lines (warnings quote span names, node ids, files) with control characters shown escaped."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return printable(super().format(record))
+
+
 def _main(args_list: list[str]) -> int:
     parser = build_parser()
     if args_list and args_list[0] not in COMMANDS and args_list[0] not in ("-h", "--help", "--version"):
@@ -81,15 +89,15 @@ def _main(args_list: list[str]) -> int:
     if not hasattr(args, "_run"):
         parser.print_help()
         return 2
-    logging.basicConfig(
-        level=logging.DEBUG if args.debug else logging.WARNING, format="otel-fold: %(message)s"
-    )
+    handler = logging.StreamHandler()
+    handler.setFormatter(_InertFormatter("otel-fold: %(message)s"))
+    logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING, handlers=[handler])
     try:
         return int(args._run(args))
     except AnalyzerError as e:
         if args.debug:
             raise
-        print(f"otel-fold: {e}", file=sys.stderr)
+        print(f"otel-fold: {printable(str(e))}", file=sys.stderr)  # messages may quote trace content
         return e.exit_code
     except KeyboardInterrupt:
         print("otel-fold: interrupted", file=sys.stderr)

@@ -8,6 +8,7 @@ from typing import Any
 from analyzer.render.report_yaml import format_ratio
 from analyzer.results.diff import ADDED, CHANGED, REMOVED, Change, Diff
 from analyzer.results.document import COUNT, DURATION, RATIO
+from analyzer.safe_text import printable
 from analyzer.units import format_duration
 
 __all__ = ["render_diff", "render_diffs"]
@@ -24,7 +25,7 @@ def render_diff(d: Diff) -> str:
         f"{d.new_key}:" + ("" if d.status == CHANGED else f"  # {d.status}"),
     ]
     _mapping(d.tree, 1, lines)
-    return "\n".join(lines) + "\n"
+    return "\n".join(map(printable, lines)) + "\n"  # keys come from others' files: shown inert
 
 
 def render_diffs(diffs: Sequence[Diff]) -> str:

@@ -13,6 +13,7 @@ import pyarrow.compute as pc
 
 from analyzer import table as t
 from analyzer.results.fold import Fold
+from analyzer.safe_text import printable
 from analyzer.units import format_bytes, format_duration, format_durations
 from flyte_otel import semconv as sc
 
@@ -129,7 +130,7 @@ def _labels(fold: Fold) -> list[str]:
     for key in zip(*columns, strict=True):
         label = made.get(key)
         if label is None:
-            label = made[key] = _label(key)
+            label = made[key] = printable(_label(key))  # trace content: shown inert
         out.append(label)
     category, name, service = columns[:3]
     for i in np.flatnonzero(fold.count > 1).tolist():
@@ -139,7 +140,7 @@ def _labels(fold: Fold) -> list[str]:
             int(fold.max_ns[i]),
             int(fold.hidden[i]),
         )
-        head = _head(category[i], name[i], service[i])
+        head = printable(_head(category[i], name[i], service[i]))
         out[i] = f"×{count} {head}  p50 {format_duration(p50)} max {format_duration(mx)}" + (
             f"  (+{below} spans below)" if below else ""
         )

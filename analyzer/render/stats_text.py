@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from analyzer.safe_text import printable
 from analyzer.units import format_duration
 
 __all__ = ["COLUMNS", "render"]
@@ -25,7 +26,7 @@ COLUMNS: tuple[tuple[str, str], ...] = (
 
 def render(stats: pd.DataFrame) -> str:
     """One row per group, widest key first column, durations in human units."""
-    keys = [str(k) if str(k) else "(none)" for k in stats.index]
+    keys = [printable(str(k)) if str(k) else "(none)" for k in stats.index]  # trace content: shown inert
     cells = [[_cell(col, stats[col].iat[i]) for col, _ in COLUMNS] for i in range(len(stats))]
     key_width = max([len(str(stats.index.name or "group")), *map(len, keys)])
     widths = [max([len(h), *(len(r[j]) for r in cells)]) for j, (_, h) in enumerate(COLUMNS)]

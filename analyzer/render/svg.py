@@ -11,9 +11,10 @@ import html
 import math
 from collections.abc import Callable, Mapping
 
+from analyzer.safe_text import xml_text
 from analyzer.units import format_duration
 
-__all__ = ["FONT", "Canvas", "axis", "num", "page", "ticks"]
+__all__ = ["FONT", "Canvas", "axis", "escape", "num", "page", "ticks"]
 
 # The pictures' font, as CSS.
 FONT = "font-family:Helvetica,Arial,sans-serif"
@@ -32,7 +33,7 @@ def _attrs(attrs: Mapping[str, object]) -> str:
         if v is None:
             continue
         value = num(v) if isinstance(v, float) else str(v)
-        out.append(f' {k.rstrip("_").replace("_", "-")}="{html.escape(value, quote=True)}"')
+        out.append(f' {k.rstrip("_").replace("_", "-")}="{escape(value)}"')
     return "".join(out)
 
 
@@ -45,11 +46,11 @@ class Canvas:
     def rect(self, x: float, y: float, w: float, h: float, title: str | None = None, **attrs: object) -> None:
         """A rectangle (attributes as keywords: ``class_`` → ``class``, ``data_node`` → ``data-node``)."""
         head = f'<rect x="{num(x)}" y="{num(y)}" width="{num(max(w, 0.0))}" height="{num(h)}"{_attrs(attrs)}'
-        self.parts.append(f"{head}><title>{html.escape(title)}</title></rect>" if title else head + "/>")
+        self.parts.append(f"{head}><title>{escape(title)}</title></rect>" if title else head + "/>")
 
     def text(self, x: float, y: float, text: str, **attrs: object) -> None:
         """A text label at (x, y baseline)."""
-        self.parts.append(f'<text x="{num(x)}" y="{num(y)}"{_attrs(attrs)}>{html.escape(text)}</text>')
+        self.parts.append(f'<text x="{num(x)}" y="{num(y)}"{_attrs(attrs)}>{escape(text)}</text>')
 
     def line(self, x1: float, y1: float, x2: float, y2: float, **attrs: object) -> None:
         """A straight line."""
@@ -73,7 +74,7 @@ class Canvas:
         """The document: one ``<svg>`` with a ``<title>``, a ``<style>`` and the elements."""
         return (
             f'<svg xmlns="http://www.w3.org/2000/svg" width="{num(width)}" height="{num(height)}" '
-            f'viewBox="0 0 {num(width)} {num(height)}">\n<title>{html.escape(title)}</title>\n'
+            f'viewBox="0 0 {num(width)} {num(height)}">\n<title>{escape(title)}</title>\n'
             f"<style>{style}</style>\n" + "\n".join(self.parts) + "\n</svg>\n"
         )
 
@@ -98,11 +99,16 @@ def axis(c: Canvas, x: Callable[[int], float], span_ns: int, top: float, bottom:
     c.close()
 
 
+def escape(text: str) -> str:
+    """Text for SVG/HTML: escaped, and without the characters XML cannot hold (trace content may have them)."""
+    return html.escape(xml_text(text), quote=True)
+
+
 def page(title: str, body: str) -> str:
     """A self-contained HTML page around already-rendered SVG/HTML fragments (no script, no external fetch)."""
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-        f"<title>{html.escape(title)}</title>"
+        f"<title>{escape(title)}</title>"
         f"<style>body{{{FONT};margin:12px}}details{{margin:6px 0}}summary{{cursor:pointer}}</style>"
         f"</head><body>\n{body}</body></html>\n"
     )

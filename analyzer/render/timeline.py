@@ -9,7 +9,6 @@ the sub-tasks, one row each, under a ``<details>`` that expands on click. SVG or
 
 from __future__ import annotations
 
-import html
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
@@ -81,7 +80,7 @@ def html_text(view: S.TimelineView, *, width: int = WIDTH) -> str:
         if row.node is not None and row.node.array is not None:
             a = row.node.array
             body.append(
-                f"<details><summary>{html.escape(row.key)}: {a.subtasks} sub-tasks"
+                f"<details><summary>{svg.escape(row.key)}: {a.subtasks} sub-tasks"
                 f" ({a.retries} retries)</summary>\n{pic.subtasks_svg(row)}</details>\n"
             )
     return svg.page(pic.title, "".join(body))
