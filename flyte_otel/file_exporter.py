@@ -33,10 +33,12 @@ class OtlpJsonLinesExporter(SpanExporter):
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        # 0700 / 0600: span attributes (ids, node names, URIs) are for the owner, not every local user
+        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         # Unbuffered append: each line goes straight to the OS (nothing held in Python when the process
         # dies), so a crash loses at most the line being written, and a failed write leaves nothing behind.
-        self._file = open(self.path, "ab", buffering=0)  # noqa: SIM115 (held open for the exporter's lifetime)
+        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        self._file = open(fd, "ab", buffering=0)  # noqa: SIM115 (held open for the exporter's lifetime)
         self._lock = threading.Lock()
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:

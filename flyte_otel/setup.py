@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import atexit
 import os
+import re
 import threading
 from pathlib import Path
 from typing import Any
@@ -261,4 +262,7 @@ def _file_path(path: str | os.PathLike[str] | None, service: str) -> Path:
     target = Path(path)
     if target.suffix == ".jsonl" or (target.exists() and not target.is_dir()):
         return target
-    return target / f"{service}-{os.getpid()}.jsonl"
+    # the service name is a free string (OTEL_SERVICE_NAME): `../` must not leave the store, `a/b` must not
+    # hide spans in a subdirectory the reader does not list
+    safe = re.sub(r"[^A-Za-z0-9._-]", "_", service).lstrip(".") or "service"
+    return target / f"{safe}-{os.getpid()}.jsonl"

@@ -13,13 +13,14 @@ class AppendFile:
     """A store file created exclusively for one writer, appended to with unbuffered writes."""
 
     def __init__(self, store_dir: Path, prefix: str, suffix: str) -> None:
-        store_dir.mkdir(parents=True, exist_ok=True)
+        # 0700 / 0600: span attributes (ids, node names, URIs) are for the store's owner, not every local user
+        store_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
         for n in range(1000):
             path = store_dir / f"{prefix}-{stamp}-{os.getpid()}-{n}{suffix}"
             try:
                 # O_EXCL: a file belongs to one writer only, so records of two processes never interleave.
-                self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o644)
+                self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o600)
             except FileExistsError:
                 continue
             self.path = path

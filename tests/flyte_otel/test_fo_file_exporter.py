@@ -142,3 +142,33 @@ def test_encode_json_groups_spans_by_resource() -> None:
     ]
     assert sorted(services) == sorted([sc.SERVICE_PROPELLER, sc.SERVICE_BLOBSTORE])
     assert sum(len(rs["scopeSpans"][0]["spans"]) for rs in encoded) == 3
+
+
+@pytest.mark.parametrize("service", ["../../escaped", "team/svc", "..", ".hidden", "ok-name.v2"])
+def test_the_service_name_cannot_leave_or_hide_in_the_store(tmp_path: Path, service: str) -> None:
+    """OTEL_SERVICE_NAME is a free string; it becomes part of a file name inside the store, never a path."""
+    store = tmp_path / "store"
+    fo.configure(exporter="file", path=store, service_name=service, batch=False)
+    try:
+        with fo.round("e1"):
+            pass
+    finally:
+        fo.shutdown()
+    (written,) = list(tmp_path.rglob("*.jsonl"))
+    assert written.parent == store and not written.name.startswith(".")  # listed by the reader, not hidden
+    assert written.name.endswith(f"-{os.getpid()}.jsonl")
+    if service == "ok-name.v2":  # a name that is already safe is kept as it is
+        assert written.name == f"ok-name.v2-{os.getpid()}.jsonl"
+
+
+def test_store_files_are_the_owner_s_alone(tmp_path: Path) -> None:
+    """Trace attributes (ids, node names, URIs) are not for every local user: 0600 files in 0700 directories."""
+    from analyzer.store.writer import AppendFile
+
+    exporter = OtlpJsonLinesExporter(tmp_path / "a" / "spans.jsonl")
+    exporter.shutdown()
+    store = AppendFile(tmp_path / "b", "otlp", ".binpb")
+    store.close()
+    for f in (tmp_path / "a" / "spans.jsonl", store.path):
+        assert f.stat().st_mode & 0o777 == 0o600, f
+        assert f.parent.stat().st_mode & 0o777 == 0o700, f.parent
