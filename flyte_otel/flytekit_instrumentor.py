@@ -35,11 +35,10 @@ from wrapt import wrap_function_wrapper
 
 from flyte_otel import semconv as sc
 from flyte_otel._runtime import warn_once
+from flyte_otel.spans import attempt_context, execution_context
 
-__all__ = ["ENV_ENABLE", "TIMEIT_NAMES", "FlytekitInstrumentor", "node_path", "pod_attributes"]
+__all__ = ["TIMEIT_NAMES", "FlytekitInstrumentor", "node_path", "pod_attributes"]
 
-# With this variable true, flytekit's start-up switches the instrumentor on (flyte_otel/flytekit_plugin.py).
-ENV_ENABLE = "FLYTE_OTEL_FLYTEKIT"
 # flytekit's timeit names -> span names; a name not listed keeps its own, its URIs cut out.
 TIMEIT_NAMES: Mapping[str, str] = {
     "Load task": sc.POD_LOAD_TASK,
@@ -52,14 +51,7 @@ TIMEIT_NAMES: Mapping[str, str] = {
 _URI = re.compile(r"\s*\b[a-z][a-z0-9+.-]*://\S*")
 _ENTRYPOINT = "flytekit.bin.entrypoint"
 _PERSISTENCE = "flytekit.core.data_persistence"
-_WRAPPED = (
-    (_ENTRYPOINT, "_dispatch_execute"),
-    (_ENTRYPOINT, "_output_deck"),
-    (_PERSISTENCE, "FileAccessProvider.get_data"),
-    (_PERSISTENCE, "FileAccessProvider.put_data"),
-    ("flytekit.core.utils", "timeit.__enter__"),
-    ("flytekit.core.utils", "timeit.__exit__"),
-)
+_TIMEIT = ("flytekit.core.utils", "timeit")
 # (environment variable, attribute, parse): what the k8s plugin tells the pod about itself
 _ENV_ATTRIBUTES: tuple[tuple[str, str, Callable[[str], Any]], ...] = (
     ("FLYTE_INTERNAL_EXECUTION_ID", sc.EXEC_ID, str),
@@ -146,16 +138,22 @@ class FlytekitInstrumentor(BaseInstrumentor):  # type: ignore[misc]
 
     def _instrument(self, **kwargs: Any) -> None:
         tracer = trace.get_tracer(__name__, tracer_provider=kwargs.get("tracer_provider"))
-        for (module, attr), make in zip(_WRAPPED, _WRAPPERS, strict=False):  # the last two: timeit's
-            wrap_function_wrapper(module, attr, make(tracer))
+        for module, attr, name, attrs in _GUARDED:
+            wrap_function_wrapper(module, attr, _guarded(tracer, name, attrs))
+        module, cls = _TIMEIT
         enter, leave = _timeit(tracer)
-        wrap_function_wrapper("flytekit.core.utils", "timeit.__enter__", enter)
-        wrap_function_wrapper("flytekit.core.utils", "timeit.__exit__", leave)
+        wrap_function_wrapper(module, f"{cls}.__enter__", enter)
+        wrap_function_wrapper(module, f"{cls}.__exit__", leave)
 
     def _uninstrument(self, **kwargs: Any) -> None:
         import importlib
 
-        for module, attr in _WRAPPED:
+        module, cls = _TIMEIT
+        wrapped = [(m, a) for m, a, _, _ in _GUARDED] + [
+            (module, f"{cls}.__enter__"),
+            (module, f"{cls}.__exit__"),
+        ]
+        for module, attr in wrapped:
             owner_path, _, name = attr.rpartition(".")
             owner: Any = importlib.import_module(module)
             for part in owner_path.split(".") if owner_path else ():
@@ -167,39 +165,36 @@ _Wrapper = Callable[[Callable[..., Any], Any, tuple[Any, ...], dict[str, Any]], 
 _Attributes = Callable[[tuple[Any, ...], dict[str, Any]], Mapping[str, Any]]
 
 
-def _guarded(name: str, attrs: _Attributes) -> Callable[[trace.Tracer], _Wrapper]:
+def _guarded(tracer: trace.Tracer, name: str, attrs: _Attributes) -> _Wrapper:
     """A wrapper running the wrapped call inside span `name`. If the span cannot be made (a broken SDK, an
     unexpected argument) the call runs unwrapped: instrumentation never raises into flytekit."""
 
-    def make(tracer: trace.Tracer) -> _Wrapper:
-        def wrapper(
-            wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
-        ) -> Any:
+    def wrapper(
+        wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Any:
+        try:
+            a = attrs(args, kwargs)
+            cm = tracer.start_as_current_span(name, context=_parent(a), attributes=a)
+            span = cm.__enter__()
+        except Exception as exc:
+            warn_once(f"starting span {name}", exc)
+            return wrapped(*args, **kwargs)
+        failure: BaseException | None = None
+        try:
+            _sized(span, name, sc.POD_UPLOAD, args)
+            result = wrapped(*args, **kwargs)
+            _sized(span, name, sc.POD_DOWNLOAD, args)
+            return result
+        except BaseException as exc:
+            failure = exc
+            raise
+        finally:
             try:
-                a = attrs(args, kwargs)
-                cm = tracer.start_as_current_span(name, context=_parent(a), attributes=a)
-                span = cm.__enter__()
+                cm.__exit__(type(failure) if failure else None, failure, None)
             except Exception as exc:
-                warn_once(f"starting span {name}", exc)
-                return wrapped(*args, **kwargs)
-            failure: BaseException | None = None
-            try:
-                _sized(span, name, sc.POD_UPLOAD, args)
-                result = wrapped(*args, **kwargs)
-                _sized(span, name, sc.POD_DOWNLOAD, args)
-                return result
-            except BaseException as exc:
-                failure = exc
-                raise
-            finally:
-                try:
-                    cm.__exit__(type(failure) if failure else None, failure, None)
-                except Exception as exc:
-                    warn_once(f"ending span {name}", exc)
+                warn_once(f"ending span {name}", exc)
 
-        return wrapper
-
-    return make
+    return wrapper
 
 
 def _root_attributes(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Mapping[str, Any]:
@@ -211,8 +206,6 @@ def _parent(attrs: Mapping[str, Any]) -> otel_context.Context | None:
     same id), or, when the node is not known, under the execution's root; other spans under the current one."""
     if sc.EXEC_ID not in attrs:
         return None
-    from flyte_otel.spans import attempt_context, execution_context
-
     exec_id = str(attrs[sc.EXEC_ID])
     if sc.NODE_ID in attrs and sc.ATTEMPT_NUMBER in attrs:
         return attempt_context(
@@ -284,10 +277,10 @@ def _end(entry: tuple[trace.Span, object], exc: Any) -> None:
         warn_once("ending a timeit span", own)
 
 
-# The wrapper makers of _WRAPPED's first four entries, in its order (timeit's two come from _timeit).
-_WRAPPERS: tuple[Callable[[trace.Tracer], _Wrapper], ...] = (
-    _guarded(sc.POD_TASK, _root_attributes),
-    _guarded(sc.POD_DECK, _no_attributes),
-    _guarded(sc.POD_DOWNLOAD, _transfer_attributes(0)),
-    _guarded(sc.POD_UPLOAD, _transfer_attributes(1)),
+# What is wrapped in a span of its own: (module, attribute, span name, its attributes from the call's arguments).
+_GUARDED: tuple[tuple[str, str, str, _Attributes], ...] = (
+    (_ENTRYPOINT, "_dispatch_execute", sc.POD_TASK, _root_attributes),
+    (_ENTRYPOINT, "_output_deck", sc.POD_DECK, _no_attributes),
+    (_PERSISTENCE, "FileAccessProvider.get_data", sc.POD_DOWNLOAD, _transfer_attributes(0)),
+    (_PERSISTENCE, "FileAccessProvider.put_data", sc.POD_UPLOAD, _transfer_attributes(1)),
 )

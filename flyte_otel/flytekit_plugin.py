@@ -14,7 +14,11 @@ import os
 
 __all__ = ()  # nothing public: importing this module is the hook
 
-if os.environ.get("FLYTE_OTEL_FLYTEKIT", "").strip().lower() in ("1", "true", "yes", "on"):
+# The variable that switches pod-side spans on (docs/pod_spans.md).
+_ENV = "FLYTE_OTEL_FLYTEKIT"
+
+if os.environ.get(_ENV, "").strip().lower() in ("1", "true", "yes", "on"):
+    from flyte_otel import semconv as sc
     from flyte_otel._runtime import warn_once
 
     try:
@@ -23,7 +27,7 @@ if os.environ.get("FLYTE_OTEL_FLYTEKIT", "").strip().lower() in ("1", "true", "y
 
         if not flyte_otel.is_enabled():
             # a pod is short-lived: each span is exported as it ends; named as the task pod's, not propeller's
-            service = None if os.environ.get("OTEL_SERVICE_NAME") else "flytekit-task"
+            service = None if os.environ.get("OTEL_SERVICE_NAME") else sc.SERVICE_TASK_POD
             flyte_otel.configure(batch=False, service_name=service)
         FlytekitInstrumentor().instrument(tracer_provider=flyte_otel.tracer_provider())
     except Exception as exc:  # a bad OTEL_* setting must not stop the task
