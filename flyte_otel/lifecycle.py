@@ -11,13 +11,12 @@ from collections.abc import Sequence
 from typing import Any
 
 from opentelemetry import context as _context
-from opentelemetry import trace as _trace
-from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, Status, StatusCode
+from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from flyte_otel import ids
 from flyte_otel import semconv as sc
 from flyte_otel._runtime import RT, now_ns, warn_once
-from flyte_otel.spans import execution_context
+from flyte_otel.spans import child_context, execution_context
 
 __all__ = ["AttemptRecord", "ExecutionRecord", "NodeRecord", "execution"]
 
@@ -55,12 +54,6 @@ def _emit(
         warn_once("recording " + name, exc)
 
 
-def _child_context(parent: _context.Context, span_id: int) -> _context.Context:
-    parent_sc = _trace.get_current_span(parent).get_span_context()
-    own = SpanContext(parent_sc.trace_id, span_id, is_remote=False, trace_flags=parent_sc.trace_flags)
-    return _trace.set_span_in_context(NonRecordingSpan(own), _NO_PARENT)
-
-
 class _Record:
     __slots__ = ("exec_id", "_attrs", "_start", "_span_id", "_parent", "_ctx", "_ended")
 
@@ -77,7 +70,7 @@ class _Record:
         self._start = now_ns() if start is None else start
         self._span_id = ids.new_span_id() if span_id is None else span_id
         self._parent = parent
-        self._ctx = _child_context(parent, self._span_id)
+        self._ctx = child_context(parent, self._span_id)
         self._ended = False
 
     def _end(self, name: str, phase: str, at: int | None) -> None:

@@ -28,6 +28,7 @@ __all__ = [
     "Operation",
     "admin_call",
     "attempt_context",
+    "child_context",
     "blob_read",
     "blob_write",
     "cache_lookup",
@@ -189,9 +190,15 @@ def attempt_context(
 ) -> _context.Context:
     """The context whose current span is a task attempt's record (its id derived from these four): the
     parent of the task pod's own spans, in the execution's trace."""
-    root = _trace.get_current_span(execution_context(exec_id)).get_span_context()
     span_id = ids.attempt_span_id(exec_id, node, attempt, array_index)
-    own = SpanContext(root.trace_id, span_id, is_remote=True, trace_flags=root.trace_flags)
+    return child_context(execution_context(exec_id), span_id, remote=True)  # the record is the propeller's
+
+
+def child_context(parent: _context.Context, span_id: int, *, remote: bool = False) -> _context.Context:
+    """The context whose current span is the child `span_id` of `parent`'s current span (same trace and
+    sampling), for a span that exists only by its id yet: a lifecycle record, or one made in another process."""
+    parent_sc = _trace.get_current_span(parent).get_span_context()
+    own = SpanContext(parent_sc.trace_id, span_id, is_remote=remote, trace_flags=parent_sc.trace_flags)
     return _with_span(NonRecordingSpan(own), _NO_PARENT)
 
 
