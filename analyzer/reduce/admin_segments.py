@@ -49,27 +49,22 @@ def by_path(
     return replace(admin, nodes=renamed)
 
 
-def _split_runtime(sections: list[TL.Section], pods: list[TL.Attempt]) -> list[TL.Section]:
-    """FlyteAdmin's TASK_RUNTIME (the container's run, from task events) split where the task pod's own spans
-    put the user's function (docs/pod_spans.md): the pod whose function lies in that section, clamped to it."""
-    if not pods:
-        return sections
+def _split_runtime(sections: list[TL.Section], code: list[tuple[int, int]]) -> list[TL.Section]:
+    """FlyteAdmin's TASK_RUNTIME (the container's run, from task events) cut where the task pod's own spans put
+    the user's function (docs/pod_spans.md), clamped to the section: an attempt's own pieces, as the records'."""
     out: list[TL.Section] = []
     for s in sections:
-        pod = next((a for a in pods if s.segment == TL.TASK_RUNTIME and a.code_start is not None
-                    and a.code_end is not None and s.start <= a.code_end and a.code_start <= s.end), None)  # fmt: skip
-        if pod is None or pod.code_start is None or pod.code_end is None:
+        c = next(
+            (c for c in code if s.segment == TL.TASK_RUNTIME and s.start <= c[1] and c[0] <= s.end), None
+        )
+        if c is None:
             out.append(s)
             continue
-        c0 = min(max(pod.code_start, s.start), s.end)
-        c1 = min(max(pod.code_end, c0), s.end)
-        for segment, lo, hi in (
-            (TL.TASK_PREPARE, s.start, c0),
-            (TL.TASK_RUNTIME, c0, c1),
-            (TL.TASK_FINALIZE, c1, s.end),
-        ):
-            if hi > lo:
-                out.append(TL.Section(segment, lo, hi, s.node))
+        c0 = min(max(c[0], s.start), s.end)
+        run = TL.Attempt(
+            0, s.start, s.end, None, s.start, s.end, code_start=c0, code_end=min(max(c[1], c0), s.end)
+        )
+        out += run.sections(s.node, last=True)
     return out
 
 
@@ -87,7 +82,10 @@ def merge(trace: TL.ExecutionTimeline, answer: AdminExecution) -> TL.ExecutionTi
     admin = by_path(answer.tree, answer.nodes, answer.attempt_phases)
     for nid, n in admin.nodes.items():
         pods = trace.nodes[nid].attempts if nid in trace.nodes else []
-        n.sections = _split_runtime(n.sections, [a for a in pods if a.code_start is not None])
+        code = [
+            (a.code_start, a.code_end) for a in pods if a.code_start is not None and a.code_end is not None
+        ]
+        n.sections = _split_runtime(n.sections, code)
     nodes: dict[str, TL.NodeTimeline] = dict(admin.nodes)  # FlyteAdmin's nodes (parents first)
     for nid, n in trace.nodes.items():
         nodes.setdefault(nid, n)  # then those only the trace has

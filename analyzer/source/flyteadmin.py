@@ -110,7 +110,8 @@ class _Flytekit:
         except Exception as e:  # flytekit's own config errors, one line
             raise AnalyzerError(f"cannot use the Flyte config {config_file}: {_one_line(e)}") from None
         self.where = platform.endpoint
-        self._pb = (execution_pb2, node_execution_pb2, task_execution_pb2, identifier_pb2)
+        self._execution, self._node_execution = execution_pb2, node_execution_pb2
+        self._task_execution, self._identifier = task_execution_pb2, identifier_pb2
         self._json: Callable[[Any], str] = lambda m: MessageToJson(m, preserving_proto_field_name=True)
 
     def _call(self, fn: Callable[[Any], Any], request: Any, what: str) -> bytes:
@@ -123,23 +124,27 @@ class _Flytekit:
             raise AnalyzerError(f"FlyteAdmin at {self.where}: {what}: {text}") from None
 
     def _wf(self, ex: _Execution) -> Any:
-        return self._pb[3].WorkflowExecutionIdentifier(project=ex.project, domain=ex.domain, name=ex.name)
+        return self._identifier.WorkflowExecutionIdentifier(
+            project=ex.project, domain=ex.domain, name=ex.name
+        )
 
     def metrics(self, ex: _Execution, depth: int) -> bytes:
-        req = self._pb[0].WorkflowExecutionGetMetricsRequest(id=self._wf(ex), depth=depth)
+        req = self._execution.WorkflowExecutionGetMetricsRequest(id=self._wf(ex), depth=depth)
         return self._call(
             self.client.get_execution_metrics, req, f"execution {ex.project}/{ex.domain}/{ex.name}"
         )
 
     def nodes(self, ex: _Execution, parent: str | None, token: str) -> bytes:
-        req = self._pb[1].NodeExecutionListRequest(
+        req = self._node_execution.NodeExecutionListRequest(
             workflow_execution_id=self._wf(ex), limit=PAGE, token=token, unique_parent_id=parent or ""
         )
         return self._call(self.client.list_node_executions_paginated, req, "node executions")
 
     def tasks(self, ex: _Execution, node: str, token: str) -> bytes:
-        node_id = self._pb[3].NodeExecutionIdentifier(node_id=node, execution_id=self._wf(ex))
-        req = self._pb[2].TaskExecutionListRequest(node_execution_id=node_id, limit=PAGE, token=token)
+        node_id = self._identifier.NodeExecutionIdentifier(node_id=node, execution_id=self._wf(ex))
+        req = self._task_execution.TaskExecutionListRequest(
+            node_execution_id=node_id, limit=PAGE, token=token
+        )
         return self._call(self.client.list_task_executions_paginated, req, f"task executions of {node}")
 
 
