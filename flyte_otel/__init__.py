@@ -1,32 +1,75 @@
 """flyte_otel: OpenTelemetry spans for FlytePropeller orchestration and node lifecycles.
 
-Importing this package loads only the OpenTelemetry API; `configure()` loads the SDK and exporters.
-Until `configure()` runs (or with OTEL_SDK_DISABLED=true) every helper is a shared no-op.
+Importing this package loads nothing: each name loads its module on first use (PEP 562), so that a task image's
+flytekit hook (flyte_otel.flytekit_plugin) costs one environment lookup when it is off. The helpers load only
+the OpenTelemetry API; `configure()` loads the SDK and exporters. Until `configure()` runs (or with
+OTEL_SDK_DISABLED=true) every helper is a shared no-op.
 """
 
-from flyte_otel._runtime import is_enabled, now_ns, set_clock
-from flyte_otel.lifecycle import AttemptRecord, ExecutionRecord, NodeRecord, execution
-from flyte_otel.setup import EXPORTERS, configure, force_flush, shutdown, tracer_provider
-from flyte_otel.spans import (
-    Operation,
-    admin_call,
-    attempt_context,
-    blob_read,
-    blob_write,
-    cache_lookup,
-    cache_write,
-    datacatalog_call,
-    event,
-    execution_context,
-    handle_node,
-    handle_task,
-    k8s,
-    operation,
-    round,
-    streak,
-    workflow_store_get,
-    workflow_store_update,
-)
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from flyte_otel._runtime import is_enabled, now_ns, set_clock
+    from flyte_otel.lifecycle import AttemptRecord, ExecutionRecord, NodeRecord, execution
+    from flyte_otel.setup import EXPORTERS, configure, force_flush, shutdown, tracer_provider
+    from flyte_otel.spans import (
+        Operation,
+        admin_call,
+        attempt_context,
+        blob_read,
+        blob_write,
+        cache_lookup,
+        cache_write,
+        datacatalog_call,
+        event,
+        execution_context,
+        handle_node,
+        handle_task,
+        k8s,
+        operation,
+        round,
+        streak,
+        workflow_store_get,
+        workflow_store_update,
+    )
+
+# Which module defines each public name; kept equal to __all__ and the TYPE_CHECKING imports by
+# tests/test_public_surface.py.
+_HOME = {
+    name: module
+    for module, names in (
+        ("flyte_otel._runtime", ("is_enabled", "now_ns", "set_clock")),
+        ("flyte_otel.lifecycle", ("AttemptRecord", "ExecutionRecord", "NodeRecord", "execution")),
+        ("flyte_otel.setup", ("EXPORTERS", "configure", "force_flush", "shutdown", "tracer_provider")),
+        (
+            "flyte_otel.spans",
+            (
+                "Operation",
+                "admin_call",
+                "attempt_context",
+                "blob_read",
+                "blob_write",
+                "cache_lookup",
+                "cache_write",
+                "datacatalog_call",
+                "event",
+                "execution_context",
+                "handle_node",
+                "handle_task",
+                "k8s",
+                "operation",
+                "round",
+                "streak",
+                "workflow_store_get",
+                "workflow_store_update",
+            ),
+        ),
+    )
+    for name in names
+}
 
 __all__ = [
     "EXPORTERS",
@@ -60,3 +103,16 @@ __all__ = [
     "workflow_store_get",
     "workflow_store_update",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOME.get(name)
+    if home is None:
+        raise AttributeError(f"module 'flyte_otel' has no attribute {name!r}")
+    value = getattr(importlib.import_module(home), name)
+    globals()[name] = value  # later lookups are plain attribute reads: the disabled path stays cheap
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

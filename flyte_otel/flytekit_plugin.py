@@ -26,9 +26,9 @@ if os.environ.get(_ENV, "").strip().lower() in ("1", "true", "yes", "on"):
         from flyte_otel.flytekit_instrumentor import FlytekitInstrumentor
 
         if not flyte_otel.is_enabled():
-            # a pod is short-lived: each span is exported as it ends; named as the task pod's, not propeller's
+            # batched: one export at exit (atexit shutdown), not one per span; named as the task pod's service
             service = None if os.environ.get("OTEL_SERVICE_NAME") else sc.SERVICE_TASK_POD
-            flyte_otel.configure(batch=False, service_name=service)
+            flyte_otel.configure(batch=True, service_name=service)
         FlytekitInstrumentor().instrument(tracer_provider=flyte_otel.tracer_provider())
     except Exception as exc:  # a bad OTEL_* setting must not stop the task
         warn_once("switching the flytekit instrumentor on", exc)

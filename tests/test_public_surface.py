@@ -6,6 +6,7 @@ comment (constants: on its line, above it or above its block of assignments, or 
 from __future__ import annotations
 
 import ast
+import importlib
 import io
 import tokenize
 from pathlib import Path
@@ -76,6 +77,10 @@ def _constant_documented(name: str, node: ast.stmt, tree: ast.Module, comments: 
         i -= 1
 
 
+def _is_type_checking(node: ast.stmt) -> bool:
+    return isinstance(node, ast.If) and isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING"
+
+
 def _problems(path: Path) -> list[str]:
     source = path.read_text(encoding="utf-8")
     tree = ast.parse(source)
@@ -91,8 +96,11 @@ def _problems(path: Path) -> list[str]:
     for name in listed:
         node = defs.get(name)
         if node is None:
-            # imported at the top level, or in a top-level try (an optional dependency's fallback)
+            # imported at the top level, in a top-level try (an optional dependency's fallback), or, in a
+            # package that loads its names on first use (a module __getattr__), under `if TYPE_CHECKING:`
             tried = [n for d in tree.body if isinstance(d, ast.Try) for n in d.body]
+            if "__getattr__" in defs:
+                tried += [n for d in tree.body if _is_type_checking(d) for n in d.body]
             if not any(
                 isinstance(d, ast.ImportFrom) and name in {a.asname or a.name for a in d.names}
                 for d in [*tree.body, *tried]
@@ -125,3 +133,13 @@ def test_the_check_finds_an_unlisted_function_and_an_undocumented_constant(tmp_p
         '"""Doc."""\n\n__all__ = ["A", "f"]\n\nA = 1\n\n\ndef f():\n    pass\n\n\ndef g():\n    """G."""\n'
     )
     assert _problems(module) == ["g is public but not in __all__", "A has no comment", "f has no docstring"]
+
+
+def test_a_lazy_package_loads_every_listed_name_from_the_module_that_defines_it() -> None:
+    import flyte_otel
+
+    assert sorted(flyte_otel._HOME) == sorted(flyte_otel.__all__)
+    for name, home in flyte_otel._HOME.items():
+        assert getattr(flyte_otel, name) is getattr(importlib.import_module(home), name), name
+    with pytest.raises(AttributeError):
+        flyte_otel.no_such_name  # noqa: B018

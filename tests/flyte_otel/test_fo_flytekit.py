@@ -137,6 +137,14 @@ def test_off_the_pod_writes_no_span(tmp_path: Path) -> None:
     assert _run(tmp_path, "double", enabled=False) == []
 
 
+def test_off_the_hook_loads_none_of_flyte_otel_s_modules() -> None:
+    """flytekit imports the hook in every pod of an image with flyte-otel: off, it costs one variable lookup."""
+    code = "import sys, flyte_otel.flytekit_plugin\nprint(sorted(m for m in sys.modules if m.startswith(('flyte_otel', 'opentelemetry'))))"
+    env = {k: v for k, v in os.environ.items() if k != "FLYTE_OTEL_FLYTEKIT"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)
+    assert out.stdout.strip() == "['flyte_otel', 'flyte_otel.flytekit_plugin']"
+
+
 def test_uninstrument_gives_flytekit_its_own_functions_back() -> None:
     from flytekit.bin import entrypoint
     from flytekit.core import utils
