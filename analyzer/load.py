@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from analyzer.decode import decode, decode_file, decode_path
+from analyzer.decode import decode, decode_path, decode_store_file
 from analyzer.decode._columns import Columns, gc_paused
 from analyzer.errors import DecodeError, NotFound
 from analyzer.execution import select_execution
@@ -56,14 +56,17 @@ def _source(path_or_bytes: str | Path | bytes) -> str:
 
 
 def read_store(directory: Path | str | None = None) -> SpanTable:
-    """Decode every store file; a damaged file is a DecodeError naming it, a cut-off last record a warning."""
+    """Decode every store file. Damage never hides the rest: a damaged record, line or file is skipped with
+    a warning naming the file and the byte offset or line, and everything else is read."""
     directory = Path(directory) if directory is not None else default_store()
     cols = Columns(str(directory))
     with gc_paused():
         for path in store_files(directory):
             try:
                 if path.stat().st_size:  # a writer may have created the file and not written yet
-                    decode_file(path, cols, f"{path.name}: ")
+                    decode_store_file(path, cols, f"{path.name}: ")
             except OSError as e:
-                raise DecodeError(f"{path}: cannot read ({e.strerror})") from None
+                cols.warn(f"{path.name}: cannot read ({e.strerror}); file skipped")
+            except DecodeError as e:
+                cols.warn(f"{str(e).removeprefix(f'{directory}: ')}; file skipped")
         return cols.finish()

@@ -13,17 +13,16 @@ __all__ = ["SERVICE", "start_grpc"]
 
 # The OTLP trace service's full gRPC name.
 SERVICE = "opentelemetry.proto.collector.trace.v1.TraceService"
-_EMPTY_RESPONSE = b""  # a serialized ExportTraceServiceResponse with no partial_success
 
 
 def _export(intake: Intake):  # type: ignore[no-untyped-def]
     def export(raw: bytes, context: grpc.ServicerContext) -> bytes:
         try:
             intake.authorize(dict(context.invocation_metadata()).get("authorization"))
-            intake.accept_proto(raw)
+            admitted = intake.accept_proto(raw)
         except Rejected as e:
-            context.abort(e.reason.grpc_code, str(e))
-        return _EMPTY_RESPONSE
+            context.abort(e.reason.grpc_code, str(e))  # raises
+        return admitted.response_proto()
 
     return export
 

@@ -24,8 +24,8 @@ _log = logging.getLogger(__name__)
 # How often (s) the serving loop looks for a shutdown request, so what a stop may wait; http.server's default.
 POLL_INTERVAL_S = 0.5
 
-# Content-Type -> (how to accept the body, the empty ExportTraceServiceResponse in that encoding)
-_ACCEPT = {PROTOBUF: ("accept_proto", b""), JSON: ("accept_json", b"{}")}
+# Content-Type -> (how to accept the body, how to encode the ExportTraceServiceResponse)
+_ACCEPT = {PROTOBUF: ("accept_proto", "response_proto"), JSON: ("accept_json", "response_json")}
 
 
 def _gunzip(body: bytes, limit: int) -> bytes:
@@ -100,13 +100,13 @@ class _Handler(BaseHTTPRequestHandler):
                 body = _gunzip(body, self.intake.max_bytes)
             elif encoding != "identity":
                 raise Rejected(UNSUPPORTED_MEDIA, f"Content-Encoding {encoding!r} is not gzip or identity")
-            method, ok_body = _ACCEPT[content_type]
-            getattr(self.intake, method)(body)
+            accept, respond = _ACCEPT[content_type]
+            admitted = getattr(self.intake, accept)(body)
         except Rejected as e:
             code = e.reason.grpc_code.value[0]
             self._reply(e.reason.http_status, reply_type, _status_body(reply_type, code, str(e)))
             return
-        self._reply(200, content_type, ok_body)
+        self._reply(200, content_type, getattr(admitted, respond)())
 
 
 class _Server(ThreadingHTTPServer):

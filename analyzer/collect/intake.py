@@ -1,4 +1,4 @@
-"""What both listeners share: the bearer-token check, size limit, validation, storing, and draining."""
+"""What both listeners share: the bearer-token check, size limit, admission (payload.py), storing, draining."""
 
 from __future__ import annotations
 
@@ -9,16 +9,16 @@ from dataclasses import dataclass
 
 import grpc
 
-from analyzer.collect.payload import InvalidRequest, count_proto, json_line
-from analyzer.collect.sink import Closed, Sink
+from analyzer.collect.payload import Admitted, InvalidRequest, admit_json, admit_proto
+from analyzer.collect.sink import Closed, Sink, Unwritable
 
 __all__ = [
     "DEFAULT_MAX_BYTES",
     "INVALID",
     "NOT_FOUND",
-    "SHUTTING_DOWN",
     "TOO_LARGE",
     "UNAUTHENTICATED",
+    "UNAVAILABLE",
     "UNSUPPORTED_MEDIA",
     "Intake",
     "Reason",
@@ -43,9 +43,9 @@ UNAUTHENTICATED = Reason(grpc.StatusCode.UNAUTHENTICATED, 401)
 TOO_LARGE = Reason(grpc.StatusCode.RESOURCE_EXHAUSTED, 413)
 UNSUPPORTED_MEDIA = Reason(grpc.StatusCode.INVALID_ARGUMENT, 415)
 NOT_FOUND = Reason(grpc.StatusCode.UNIMPLEMENTED, 404)
-SHUTTING_DOWN = Reason(
-    grpc.StatusCode.UNAVAILABLE, 503
-)  # retryable: the exporter sends it elsewhere or later
+# Shutting down, or the store refused the write: retryable, the exporter sends it later or elsewhere
+# (opentelemetry-proto v1.9.0 docs/specification.md:314-330 for gRPC, :638-648 for HTTP).
+UNAVAILABLE = Reason(grpc.StatusCode.UNAVAILABLE, 503)
 
 
 class Rejected(Exception):
@@ -80,34 +80,34 @@ class Intake:
             raise Rejected(TOO_LARGE, f"request of {n} bytes exceeds the limit of {self.max_bytes} bytes")
 
     def _accept(
-        self, validate: Callable[[bytes], tuple[bytes, int]], put: Callable[[bytes, int], None], body: bytes
-    ) -> int:
+        self, admit: Callable[[bytes], Admitted], put: Callable[[bytes, int], None], body: bytes
+    ) -> Admitted:
         self.check_size(len(body))
-        # Counted from validation on, so that stop() drains requests already past the listener.
+        # Counted from admission on, so that stop() drains requests already past the listener.
         with self._idle:
             self._in_flight += 1
         try:
             try:
-                data, spans = validate(body)
+                admitted = admit(body)
             except InvalidRequest as e:
                 raise Rejected(INVALID, str(e)) from e
-            if spans:
-                put(data, spans)
-            return spans
-        except Closed as e:
-            raise Rejected(SHUTTING_DOWN, str(e)) from e
+            if admitted.accepted:
+                put(admitted.data, admitted.accepted)
+            return admitted
+        except (Closed, Unwritable) as e:
+            raise Rejected(UNAVAILABLE, str(e)) from e
         finally:
             with self._idle:
                 self._in_flight -= 1
                 self._idle.notify_all()
 
-    def accept_proto(self, raw: bytes) -> int:
-        """Validate and store a serialized ExportTraceServiceRequest; returns its span count."""
-        return self._accept(lambda b: (b, count_proto(b)), self.sink.put_proto, raw)
+    def accept_proto(self, raw: bytes) -> Admitted:
+        """Admit and store a serialized ExportTraceServiceRequest; Rejected if nothing of it can be stored."""
+        return self._accept(admit_proto, self.sink.put_proto, raw)
 
-    def accept_json(self, body: bytes) -> int:
-        """Validate and store an OTLP/JSON ExportTraceServiceRequest; returns its span count."""
-        return self._accept(json_line, self.sink.put_json, body)
+    def accept_json(self, body: bytes) -> Admitted:
+        """Admit and store an OTLP/JSON ExportTraceServiceRequest; Rejected if nothing of it can be stored."""
+        return self._accept(admit_json, self.sink.put_json, body)
 
     def drain(self, timeout: float) -> bool:
         """Wait until no request is being stored; False if some still were after `timeout` seconds."""

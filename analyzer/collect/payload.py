@@ -1,76 +1,151 @@
-"""Validate OTLP trace export requests (protobuf or JSON) before they are stored, and count their spans."""
+"""What the receiver admits: each request is read with the store reader's own decoder before it is stored.
+
+So the store only ever holds what reads back. A request that reads whole is stored as it came; spans the
+reader would skip are left out of what is stored and reported to the sender with OTLP's partial success
+(opentelemetry-proto v1.9.0 opentelemetry/proto/collector/trace/v1/trace_service.proto:44-59); a request
+of which nothing reads is refused.
+"""
 
 from __future__ import annotations
 
 import json
-import re
+from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from google.protobuf.message import DecodeError as ProtoDecodeError
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+    ExportTracePartialSuccess,
+    ExportTraceServiceRequest,
+    ExportTraceServiceResponse,
+)
 
+from analyzer.decode import decode_request, otlp_json
 from analyzer.errors import DecodeError
 
-__all__ = ["InvalidRequest", "count_proto", "json_line"]
+__all__ = ["Admitted", "InvalidRequest", "admit_json", "admit_proto"]
 
-_TRACE_ID = re.compile(r"[0-9a-fA-F]{32}")
-_SPAN_ID = re.compile(r"[0-9a-fA-F]{16}")
+_SOURCE = "request"
+_BOM = b"\xef\xbb\xbf"  # RFC 8259 section 8.1: a parser MAY ignore one; a store line may not hold it
+_REQUEST = {
+    "otlp-proto": "OTLP/protobuf ExportTraceServiceRequest",
+    "otlp-json": "OTLP/JSON ExportTraceServiceRequest",
+}
+_MESSAGE_MAX = 1_000  # characters of the partial-success message (the first reasons; the count says the rest)
 
 
 class InvalidRequest(DecodeError):
-    """The body is not a valid OTLP trace export request (gRPC INVALID_ARGUMENT, HTTP 400)."""
+    """The body is not a valid OTLP trace export request, or none of its spans reads back (gRPC
+    INVALID_ARGUMENT, HTTP 400)."""
 
 
-def count_proto(raw: bytes) -> int:
-    """Number of spans in a serialized ExportTraceServiceRequest; InvalidRequest if it does not parse."""
+@dataclass(frozen=True)
+class Admitted:
+    """What to store of one request, and what to answer: `data` holds the `accepted` spans (b"" if none);
+    `rejected` spans were left out, `message` says why (or warns, with nothing rejected)."""
+
+    data: bytes
+    accepted: int
+    rejected: int
+    message: str
+
+    def _partial(self) -> ExportTracePartialSuccess | None:
+        if not self.rejected and not self.message:
+            return None  # an empty partial_success equals none (trace_service.proto:56-58)
+        return ExportTracePartialSuccess(rejected_spans=self.rejected, error_message=self.message)
+
+    def response_proto(self) -> bytes:
+        """The serialized ExportTraceServiceResponse."""
+        partial = self._partial()
+        if partial is None:
+            return b""
+        return bytes(ExportTraceServiceResponse(partial_success=partial).SerializeToString())
+
+    def response_json(self) -> bytes:
+        """The OTLP/JSON ExportTraceServiceResponse (int64 as a string, the proto3 JSON mapping)."""
+        if self._partial() is None:
+            return b"{}"
+        partial = {"rejectedSpans": str(self.rejected), "errorMessage": self.message}
+        return json.dumps({"partialSuccess": partial}).encode()
+
+
+def admit_proto(raw: bytes) -> Admitted:
+    """Read a serialized ExportTraceServiceRequest (the same bytes as a TracesData) as the store would."""
+    if not raw:
+        return Admitted(b"", 0, 0, "")  # no resource_spans: a valid, empty request
+    spans, skipped, warnings = _read(raw, "otlp-proto")
+    if not skipped:
+        return Admitted(raw, spans, 0, _message(warnings, 0))
     try:
         req = ExportTraceServiceRequest.FromString(raw)
-    except ProtoDecodeError as e:
+    except ProtoDecodeError as e:  # read by our lenient decoder, refused by protobuf: cannot be re-encoded
         raise InvalidRequest(
-            f"request body ({len(raw)} bytes) is not an ExportTraceServiceRequest: {e}"
-        ) from e
-    return sum(len(ss.spans) for rs in req.resource_spans for ss in rs.scope_spans)
+            f"{_SOURCE}: {len(skipped)} span(s) unreadable in a request protobuf refuses ({e})"
+        ) from None
+    _drop((ss.spans for rs in req.resource_spans for ss in rs.scope_spans), skipped)
+    data = bytes(req.SerializeToString())
+    return Admitted(data, spans - len(skipped), len(skipped), _message(warnings, len(skipped)))
 
 
-def _list(obj: dict[str, Any], key: str, where: str) -> list[Any]:
-    value = obj.get(key, [])
-    if not isinstance(value, list):
-        raise InvalidRequest(f"{where}.{key} is not a list")
-    return value
-
-
-def _dict(obj: object, where: str) -> dict[str, Any]:
-    if not isinstance(obj, dict):
-        raise InvalidRequest(f"{where} is not an object")
-    return obj
-
-
-def json_line(body: bytes) -> tuple[bytes, int]:
-    """The request as one store line (`*.jsonl`) and its span count; InvalidRequest if it is not OTLP/JSON.
-
-    Checks the structure the store reader relies on (resourceSpans/scopeSpans/spans, hex ids) with
-    `json.loads`, never protobuf's json_format, which is an order of magnitude slower.
-    """
-    try:
-        doc = json.loads(body)
-    except (UnicodeDecodeError, ValueError) as e:
-        raise InvalidRequest(f"request body is not JSON: {e}") from e
-    _dict(doc, "request")
-    n = 0
-    for i, rs in enumerate(_list(doc, "resourceSpans", "request")):
-        where = f"resourceSpans[{i}]"
-        for j, ss in enumerate(_list(_dict(rs, where), "scopeSpans", where)):
-            where_s = f"{where}.scopeSpans[{j}]"
-            for k, span in enumerate(_list(_dict(ss, where_s), "spans", where_s)):
-                where_k = f"{where_s}.spans[{k}]"
-                _dict(span, where_k)
-                if not _TRACE_ID.fullmatch(str(span.get("traceId", ""))):
-                    raise InvalidRequest(f"{where_k}.traceId is not 32 hex digits")
-                if not _SPAN_ID.fullmatch(str(span.get("spanId", ""))):
-                    raise InvalidRequest(f"{where_k}.spanId is not 16 hex digits")
-                n += 1
-    # A line of the store must be one line: re-serialize only when the sender pretty-printed.
-    line = (
-        body if b"\n" not in body and b"\r" not in body else json.dumps(doc, separators=(",", ":")).encode()
+def admit_json(body: bytes) -> Admitted:
+    """Read an OTLP/JSON ExportTraceServiceRequest as the store would; `data` is it on one store line."""
+    body = body.removeprefix(_BOM)
+    spans, skipped, warnings = _read(body, "otlp-json")
+    if skipped:
+        doc = _parse(body)  # read whole above: its shape is known
+        _drop(otlp_json.span_lists(doc), skipped)
+        body = _one_line(doc)
+    elif (
+        b"\n" in body or b"\r" in body
+    ):  # a store line must be one line: re-serialize what was pretty-printed
+        body = _one_line(_parse(body))
+    return Admitted(
+        body.strip() + b"\n", spans - len(skipped), len(skipped), _message(warnings, len(skipped))
     )
-    return line.strip() + b"\n", n
+
+
+def _parse(body: bytes) -> Any:
+    """As the reader parses (analyzer.decode._loads): what orjson refuses (invalid UTF-8, NaN, big numbers)
+    the standard library reads, with invalid UTF-8 replaced."""
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return json.loads(body.decode("utf-8", "replace"))
+
+
+def _one_line(doc: Any) -> bytes:
+    try:
+        return orjson.dumps(doc)
+    except orjson.JSONEncodeError:  # an integer beyond 64 bits: the standard library writes it
+        return json.dumps(doc, separators=(",", ":")).encode()
+
+
+def _read(body: bytes, expect: str) -> tuple[int, list[int], list[str]]:
+    try:
+        spans, skipped, warnings = decode_request(body, expect, _SOURCE)
+    except DecodeError as e:
+        raise InvalidRequest(f"{_REQUEST[expect]} refused: {e}") from None
+    if skipped and len(skipped) == spans:
+        raise InvalidRequest(
+            f"{_REQUEST[expect]} refused: no span could be read ({'; '.join(warnings)})"[:_MESSAGE_MAX]
+        )
+    return spans, skipped, warnings
+
+
+def _drop(span_lists: Iterator[Any], positions: list[int]) -> None:
+    """Delete the spans at `positions` (counted across all lists, in order) from each scope's spans."""
+    drop = set(positions)
+    k = 0
+    for spans in span_lists:
+        n = len(spans)
+        for i in reversed([i for i in range(n) if k + i in drop]):
+            del spans[i]
+        k += n
+
+
+def _message(warnings: list[str], rejected: int) -> str:
+    if not warnings:
+        return ""
+    head = f"{rejected} span(s) rejected: " if rejected else ""
+    return (head + "; ".join(warnings))[:_MESSAGE_MAX]

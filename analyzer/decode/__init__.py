@@ -17,11 +17,20 @@ import orjson
 
 from analyzer import framing
 from analyzer.decode import jaeger_domain, jaeger_v1, otlp_json, otlp_proto
-from analyzer.decode._columns import Columns, gc_paused
+from analyzer.decode._columns import SPAN_ERRORS, Columns, gc_paused
 from analyzer.errors import DecodeError
 from analyzer.table import SpanTable
 
-__all__ = ["FORMATS", "decode", "decode_file", "decode_into", "decode_path", "detect"]
+__all__ = [
+    "FORMATS",
+    "decode",
+    "decode_file",
+    "decode_into",
+    "decode_path",
+    "decode_request",
+    "decode_store_file",
+    "detect",
+]
 
 # Parsed-JSON formats, tried in order: (name, "is it this?", "append its spans").
 _JSON_FORMATS: tuple[tuple[str, Callable[[Any], bool], Callable[..., None]], ...] = (
@@ -69,6 +78,17 @@ def decode(data: bytes, source: str = "<bytes>") -> SpanTable:
         return cols.finish()
 
 
+def decode_request(data: bytes, expect: str, source: str) -> tuple[int, list[int], list[str]]:
+    """Read one payload that must be of format `expect` (DecodeError otherwise) as the store reader reads a
+    record, without building a table: (spans, the positions of those it would skip as unreadable, in
+    document order, warnings)."""
+    cols = Columns(source)
+    fmt = decode_into(data, cols)
+    if fmt != expect:
+        raise DecodeError(f"{source}: {fmt}, not {expect}")
+    return cols.verdict()
+
+
 def decode_path(path: Path) -> SpanTable:
     """Decode one file: JSON lines are read line by line; protobuf is read whole into one buffer that the
     spans are walked in (no copy per record)."""
@@ -87,6 +107,20 @@ def decode_file(path: Path, cols: Columns, where: str = "") -> str:
     """`decode_into` for a file (JSON lines streamed)."""
     with open(path, "rb") as f:
         return _decode_stream(f, cols, where)
+
+
+def decode_store_file(path: Path, cols: Columns, where: str = "") -> None:
+    """Append the readable records of one store file, read as its suffix says (docs/store.md) rather than
+    sniffed, so that a file whose first record is damaged is read from its next one; damage is warned."""
+    with open(path, "rb") as f:
+        try:
+            if path.suffix == framing.PROTO_SUFFIX:
+                _decode_framed(_whole(f, None), cols, where)
+            else:
+                _decode_json_lines(f, cols, where)
+        except SPAN_ERRORS as e:
+            cols.abandon(e)
+            raise DecodeError(f"{cols.source}: {where}unreadable ({type(e).__name__}: {e})") from None
 
 
 def _decode_stream(f: BinaryIO, cols: Columns, where: str, data: bytes | None = None) -> str:
@@ -136,17 +170,24 @@ def _sniff(f: BinaryIO, source: str) -> str:
 
 
 def _decode_framed(buf: np.ndarray, cols: Columns, where: str) -> None:
+    """Every readable record of a framed file: damage (a cut-off end, a partial record mid-file, a zero-filled
+    stretch) and records that do not parse are skipped with a warning naming their byte offset."""
     records: list[tuple[int, int, str]] = []
-    truncated: framing.Truncated | None = None
-    try:
-        for offset, start, end in framing.records(buf.data):
+    size = len(buf)
+    for item in framing.walk(buf.data):
+        if isinstance(item, framing.Damage):
+            cols.warn(_damage_message(item, size, where))
+        else:
+            offset, start, end = item
             records.append((start, end, f"{where}byte {offset}: "))
-    except framing.Truncated as t:
-        truncated = t
-    otlp_proto.decode_records(buf, records, cols)
-    if truncated is not None:
-        # the writer was killed mid-record (docs/store.md): everything before it is whole
-        cols.warn(f"{where}byte {truncated.offset}: last record truncated ({truncated}); skipped")
+    otlp_proto.decode_records(buf, records, cols, skip_damaged=True)
+
+
+def _damage_message(d: framing.Damage, size: int, where: str) -> str:
+    if d.cut and d.resume == size:  # the writer was killed mid-record (docs/store.md): all before it is whole
+        return f"{where}byte {d.offset}: last record truncated ({d.why}); skipped"
+    resumed = f", reading resumed at byte {d.resume}" if d.resume < size else " (to the end)"
+    return f"{where}byte {d.offset}: damaged: {d.why}; {d.resume - d.offset} byte(s) skipped{resumed}"
 
 
 def _whole(f: BinaryIO, data: bytes | None) -> np.ndarray:
@@ -245,19 +286,39 @@ def _decode_json_doc(doc: Any, cols: Columns, where: str) -> str:
 
 
 def _decode_json_lines(f: BinaryIO, cols: Columns, where: str) -> str:
+    """Each line is one record: a line that cannot be read is skipped with a warning naming it, and the
+    lines after it are read (zero bytes before a line, a crash's leftovers, are skipped with a warning)."""
     for lineno, offset, line, complete in framing.read_lines(f):
         at = f"{where}line {lineno}: "
-        if otlp_json.decode_typed(line, cols, at):
-            continue
+        text = line.lstrip(b"\0")
+        if len(text) < len(line):
+            cols.warn(f"{at}damaged: {len(line) - len(text)} zero byte(s) skipped")
+            if not text.strip():
+                continue
         try:
-            doc = _loads(line, cols, at)
-        except json.JSONDecodeError as e:
+            _decode_json_line(text, cols, at)
+        except SPAN_ERRORS as e:  # a structurally wrong value raises one of the built-ins
+            cols.abandon(e)
             if not complete:  # no newline after it: the writer was cut off mid-line
                 cols.warn(f"{at}last line truncated (byte {offset}); skipped")
                 break
-            raise DecodeError(f"{cols.source}: {at}invalid JSON at {_position(e)}: {e.msg}") from None
-        _decode_json_doc(doc, cols, at)
+            detail = (
+                str(e).removeprefix(f"{cols.source}: ").removeprefix(at)
+                if isinstance(e, DecodeError)
+                else f"malformed ({type(e).__name__}: {e})"
+            )
+            cols.warn(f"{at}{detail}; line skipped")
     return "otlp-json-lines"
+
+
+def _decode_json_line(line: bytes, cols: Columns, at: str) -> None:
+    if otlp_json.decode_typed(line, cols, at):
+        return
+    try:
+        doc = _loads(line, cols, at)
+    except json.JSONDecodeError as e:
+        raise DecodeError(f"{at}invalid JSON at {_position(e)}: {e.msg}") from None
+    _decode_json_doc(doc, cols, at)
 
 
 def _utf8(data: bytes, cols: Columns, where: str) -> str:

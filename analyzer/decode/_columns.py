@@ -296,6 +296,26 @@ class Columns:
             self.plan.append(self.add_plan(()))
         self.skip(row, f"unreadable span ({type(error).__name__}: {str(error)[:80]})")
 
+    def verdict(self) -> tuple[int, list[int], list[str]]:
+        """What `finish` would make of the rows, without building the table: how many there are, the ones it
+        would leave out (unreadable spans, in order; ids are checked first), and the warnings so far."""
+        self.flush()
+        rows = sorted(self._skipped)
+        return self.rows_done(), rows, [*self.warnings, *self._named_skips(rows)]
+
+    def _named_skips(self, rows: list[int]) -> list[str]:
+        named = [f"{self.where(r)}: {self._skipped[r]}; span skipped" for r in rows[:_NAMED_SKIPS]]
+        if len(rows) > _NAMED_SKIPS:
+            named.append(f"{self.source}: {len(rows) - _NAMED_SKIPS} more unreadable span(s) skipped")
+        return named
+
+    def abandon(self, error: Exception) -> None:
+        """A record failed part-way through (`error`): a row it left half-appended is completed and skipped,
+        so that the rows after it stay aligned; its complete rows are kept."""
+        done = len(self.plan)
+        if any(len(getattr(self, key)) != done for key, _ in _PLACEHOLDERS):
+            self.unreadable(error)
+
     def _drop_skipped(self, table: t.SpanTable) -> t.SpanTable:
         """The table without the skipped rows, a warning for each of the first few; DecodeError if no span
         could be read at all."""
@@ -307,13 +327,9 @@ class Columns:
             raise DecodeError(
                 f"{self.where(rows[0])}: {self._skipped[rows[0]]}: no span could be read{others}"
             )
-        named = [f"{self.where(r)}: {self._skipped[r]}; span skipped" for r in rows[:_NAMED_SKIPS]]
         keep = np.ones(len(table), dtype=bool)
         keep[rows] = False
-        warnings = [*table.warnings, *named]
-        if len(rows) > _NAMED_SKIPS:
-            warnings.append(f"{self.source}: {len(rows) - _NAMED_SKIPS} more unreadable span(s) skipped")
-        return t.SpanTable(table.df[keep].reset_index(drop=True), warnings)
+        return t.SpanTable(table.df[keep].reset_index(drop=True), [*table.warnings, *self._named_skips(rows)])
 
     def _array(self, key: str, values: list[int], first_row: int) -> np.ndarray:
         try:
@@ -328,6 +344,8 @@ class Columns:
 
     def _check_times(self, start: np.ndarray, end: np.ndarray) -> None:
         dur = end - start
+        read = np.ones(len(start), dtype=np.bool_)
+        read[list(self._skipped)] = False  # a skipped row's times are placeholders, not the span's
         for what, bad in (
             ("end before start (kept, negative duration)", dur < 0),
             ("no start time (kept)", start <= 0),
@@ -336,7 +354,7 @@ class Columns:
                 dur > ABSURD_DURATION_NS,
             ),
         ):
-            rows = np.flatnonzero(bad)
+            rows = np.flatnonzero(bad & read)
             if len(rows):
                 self.warnings.append(f"{self.where(int(rows[0]))}: {what}; {len(rows)} span(s) like this")
 

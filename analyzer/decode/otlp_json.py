@@ -7,7 +7,7 @@ Envelopes: ``{"resourceSpans"}`` (OTLP, Collector file exporter lines), ``{"batc
 from __future__ import annotations
 
 import base64
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from functools import partial
 from itertools import repeat
 from operator import attrgetter, itemgetter, methodcaller
@@ -30,7 +30,15 @@ from analyzer.decode._columns import (
 )
 from analyzer.errors import DecodeError
 
-__all__ = ["SERVICE_NAME", "STATUS_DESCRIPTION", "any_value", "decode_doc", "decode_typed", "matches"]
+__all__ = [
+    "SERVICE_NAME",
+    "STATUS_DESCRIPTION",
+    "any_value",
+    "decode_doc",
+    "decode_typed",
+    "matches",
+    "span_lists",
+]
 
 # Resource and status keys read apart from the attributes.
 SERVICE_NAME = "service.name"
@@ -77,6 +85,16 @@ def decode_doc(doc: Any, cols: Columns, where: str = "") -> None:
             if not _decode_spans_by_column(spans, cols, service_code):
                 _decode_spans(spans, cols, service_code)
     cols.flush()
+
+
+def span_lists(doc: Any) -> Iterator[list[Any]]:
+    """Each scope's list of spans in a document `decode_doc` has read, in the order it read them."""
+    found = _resource_spans(doc)
+    for rs in found[1] if found is not None else ():
+        scope_key = "scopeSpans" if "scopeSpans" in rs else "instrumentationLibrarySpans"
+        for ss in rs.get(scope_key) or ():
+            if ss.get("spans"):
+                yield ss["spans"]
 
 
 def _resource_spans(doc: Any) -> tuple[str, Any] | None:

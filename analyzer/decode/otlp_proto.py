@@ -149,19 +149,22 @@ def decode_message(td: Message, cols: Columns, where: str = "") -> None:
     cols.flush()
 
 
-def decode_records(buf: np.ndarray, records: list[tuple[int, int, str]], cols: Columns) -> None:
+def decode_records(
+    buf: np.ndarray, records: list[tuple[int, int, str]], cols: Columns, *, skip_damaged: bool = False
+) -> None:
     """Append the spans of the serialized TracesData at buf[start:end] (a uint8 buffer) for each
     (start, end, where), in order.
 
     The records are not parsed: _proto_scan reads them in place into columns, and the distinct names,
     statuses, attribute runs and resources are decoded once each. Records it leaves to upb (unusual or
     damaged), and small inputs, go through `parse` + `decode_message`, record by record, so the messages
-    and warnings are theirs.
+    and warnings are theirs. A damaged record is a DecodeError, or with `skip_damaged` (a file of many
+    records) a warning, and the records after it are read.
     """
     if not records:
         return
     if sum(end - start for start, end, _ in records) < _SMALL_BYTES:
-        _one_by_one(buf, records, cols)
+        _one_by_one(buf, records, cols, skip_damaged)
         return
     scanned = _Scanned(buf, records, cols)
     ok = scanned.scan.ok
@@ -170,12 +173,20 @@ def decode_records(buf: np.ndarray, records: list[tuple[int, int, str]], cols: C
         if ok[a]:
             scanned.add(a, b)
         else:
-            _one_by_one(buf, records[a:b], cols)
+            _one_by_one(buf, records[a:b], cols, skip_damaged)
 
 
-def _one_by_one(buf: np.ndarray, records: list[tuple[int, int, str]], cols: Columns) -> None:
+def _one_by_one(
+    buf: np.ndarray, records: list[tuple[int, int, str]], cols: Columns, skip_damaged: bool
+) -> None:
     for start, end, where in records:
-        decode_message(parse(buf[start:end].tobytes(), cols, where), cols, where)
+        try:
+            decode_message(parse(buf[start:end].tobytes(), cols, where), cols, where)
+        except DecodeError as e:
+            if not skip_damaged:
+                raise
+            cols.abandon(e)
+            cols.warn(f"{str(e).removeprefix(cols.source + ': ')}; record skipped")
 
 
 class _Scanned:

@@ -98,12 +98,12 @@ def test_http_malformed_protobuf_is_400_with_a_status_body(receiver, token):
 @pytest.mark.parametrize(
     "body, where",
     [
-        (b"{not json", "not JSON"),
-        (b"[1, 2]", "request is not an object"),
-        (b'{"resourceSpans": {}}', "request.resourceSpans is not a list"),
+        (b"{not json", "invalid JSON at line 1 column 2"),
+        (b"[1, 2]", "JSON list where a trace object was expected"),
+        (b'{"resourceSpans": {}}', "resourceSpans is not a list"),
         (
             b'{"resourceSpans": [{"scopeSpans": [{"spans": [{"traceId": "zz", "spanId": "0102030405060708"}]}]}]}',
-            "resourceSpans[0].scopeSpans[0].spans[0].traceId",
+            "resourceSpans[0].scopeSpans[0].spans[0]: trace id 'zz' is not 32 hex digits",
         ),
     ],
 )
