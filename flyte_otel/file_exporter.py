@@ -36,10 +36,11 @@ class OtlpJsonLinesExporter(SpanExporter):
         # 0700 / 0600: span attributes (ids, node names, URIs) are for the owner, not every local user
         self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         # Unbuffered append: each line goes straight to the OS (nothing held in Python when the process
-        # dies), so a crash loses at most the line being written, and a failed write leaves nothing behind.
+        # dies), so a crash loses at most the line being written.
         fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         self._file = open(fd, "ab", buffering=0)  # noqa: SIM115 (held open for the exporter's lifetime)
         self._lock = threading.Lock()
+        self._torn = False  # a failed write left part of a line that could not be cut back
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         """Write one line holding these spans."""
@@ -48,13 +49,30 @@ class OtlpJsonLinesExporter(SpanExporter):
         try:
             line = json.dumps(encode_json(spans), separators=(",", ":"), allow_nan=False).encode() + b"\n"
             with self._lock:
-                view = memoryview(line)
-                while view:  # a raw write may be short
-                    view = view[self._file.write(view) :]
+                self._write(line)
         except Exception as exc:  # disk full, file closed: drop these spans, never raise into the SDK
             _log.debug("flyte_otel: writing %d spans to %s failed: %r", len(spans), self.path, exc)
             return SpanExportResult.FAILURE
         return SpanExportResult.SUCCESS
+
+    def _write(self, line: bytes) -> None:
+        """All of the line or none of it: a write the disk refuses part-way is cut back, and where even that
+        fails the next line starts on a line of its own, so a torn line never swallows a whole one."""
+        if self._torn:
+            line = b"\n" + line
+        size = os.fstat(self._file.fileno()).st_size
+        view = memoryview(line)
+        try:
+            while view:  # a raw write may be short
+                view = view[self._file.write(view) :]
+        except OSError:
+            try:
+                os.ftruncate(self._file.fileno(), size)
+                self._torn = False
+            except OSError:
+                self._torn = True
+            raise
+        self._torn = False
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         """Every export is already written through."""

@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import base64
+import errno
 import json
 import logging
 import os
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 from google.protobuf import json_format
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.proto.trace.v1.trace_pb2 import TracesData
+from opentelemetry.sdk.trace.export import SpanExportResult
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+import analyzer
 import flyte_otel as fo
 from flyte_otel import semconv as sc
 from flyte_otel.file_exporter import OtlpJsonLinesExporter, encode_json
@@ -172,3 +176,46 @@ def test_store_files_are_the_owner_s_alone(tmp_path: Path) -> None:
     for f in (tmp_path / "a" / "spans.jsonl", store.path):
         assert f.stat().st_mode & 0o777 == 0o600, f
         assert f.parent.stat().st_mode & 0o777 == 0o700, f.parent
+
+
+class _TornWrites:
+    """The exporter's file, on a disk that takes half of each write and then refuses (ENOSPC)."""
+
+    def __init__(self, real: Any) -> None:
+        self.real = real
+        self.full = True
+
+    def write(self, data: memoryview) -> int:
+        if not self.full:
+            return int(self.real.write(data))
+        self.real.write(data[: len(data) // 2])
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.real, name)
+
+
+@pytest.mark.parametrize("cut_back", [True, False], ids=["cut back", "cannot cut back"])
+def test_a_write_refused_part_way_never_tears_the_lines_after_it(
+    tmp_path: Path, monkeypatch, cut_back
+) -> None:
+    exporter = OtlpJsonLinesExporter(tmp_path / "spans.jsonl")
+    memory = InMemorySpanExporter()
+    fo.configure(exporter=memory, batch=False)
+    for _ in range(3):
+        with fo.round(E):
+            pass
+    first, lost, last = ([s] for s in memory.get_finished_spans())
+    assert exporter.export(first) == SpanExportResult.SUCCESS
+    torn = exporter._file = _TornWrites(exporter._file)
+    if not cut_back:
+        monkeypatch.setattr(os, "ftruncate", lambda *a: (_ for _ in ()).throw(OSError(errno.EINVAL, "no")))
+    assert exporter.export(lost) == SpanExportResult.FAILURE
+    monkeypatch.undo()
+    torn.full = False  # space returns
+    assert exporter.export(last) == SpanExportResult.SUCCESS
+    exporter.shutdown()
+    table = analyzer.load(tmp_path / "spans.jsonl")
+    assert sorted(table.df["span_id"]) == sorted(f"{s.context.span_id:016x}" for s in (*first, *last))
+    skipped = [w for w in table.warnings if "line skipped" in w]
+    assert len(skipped) == (0 if cut_back else 1)  # the torn half stands on a line of its own
