@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import math
 import os
 import re
 import time
@@ -20,7 +21,7 @@ from typing import Any
 import yaml
 
 from analyzer.errors import AnalyzerError
-from analyzer.source.http import HttpConfig
+from analyzer.source.http import DEFAULT_MAX_ANSWER_MIB, HttpConfig, bad_header_char
 from flyte_otel import semconv
 
 __all__ = [
@@ -56,7 +57,8 @@ class RemoteConfig:
     password: str | None = field(default=None, repr=False)
     ca_file: str | None = None
     insecure: bool = False
-    timeout_s: float = 30.0
+    timeout_s: float = 30.0  # one attempt, from connecting to the last byte
+    max_answer_mib: int = DEFAULT_MAX_ANSWER_MIB  # the largest answer body accepted
     retries: int = 4
     backoff_s: float = 0.5
     backoff_max_s: float = 10.0
@@ -72,6 +74,18 @@ class RemoteConfig:
     project: str | None = None  # FlyteAdmin execution id = project/domain/name
     domain: str | None = None
     admin_depth: int = 10  # FlyteAdmin span tree depth
+
+    def __post_init__(self) -> None:
+        # Checked here, where the setting can still be named: sent as they are, a newline would start another
+        # header (and http.client's ValueError would quote the value, token and all).
+        for name, setting in _HEADER_SETTINGS.items():
+            value = getattr(self, name)
+            at = None if value is None else bad_header_char(value)
+            if at is not None:
+                raise AnalyzerError(
+                    f"{setting} holds a character that cannot go into an HTTP header at position {at} "
+                    f"(a newline, another control character or non-ASCII text); the value is not shown"
+                )
 
     def http(self) -> HttpConfig:
         """The transport settings, with auth and tenant headers."""
@@ -100,6 +114,7 @@ class RemoteConfig:
     ) -> HttpConfig:
         return HttpConfig(
             timeout_s=self.timeout_s,
+            max_bytes=self.max_answer_mib * 2**20,
             retries=self.retries,
             backoff_s=self.backoff_s,
             backoff_max_s=self.backoff_max_s,
@@ -112,6 +127,15 @@ class RemoteConfig:
     def window(self) -> str:
         """The search window as two RFC 3339 UTC times, for messages."""
         return f"{rfc3339(self.start_ns)} and {rfc3339(self.end_ns)}"
+
+
+# The settings sent as header values as they are (basic auth is base64, so any user and password can go), and
+# how a user names each.
+_HEADER_SETTINGS = {
+    "token": "the token (OTEL_FOLD_TOKEN or --token-file)",
+    "tenant": "the tenant (--tenant or OTEL_FOLD_TENANT)",
+    "admin_token": "FlyteAdmin's token (OTEL_FOLD_ADMIN_TOKEN or --admin-token-file)",
+}
 
 
 @dataclass(frozen=True)
@@ -127,6 +151,21 @@ def _bool(text: str) -> bool:
     return str(text).strip().lower() in ("1", "true", "yes", "on")
 
 
+def _positive(parse: Callable[[str], float]) -> Callable[[str], Any]:
+    def checked(text: str) -> float:
+        value = parse(text)
+        if not (math.isfinite(value) and value > 0):
+            raise ValueError(text)
+        return value
+
+    return checked
+
+
+def _secret(text: str) -> str:
+    # A secret from a file or a Kubernetes secret often ends in a newline: never part of the token.
+    return text.strip()
+
+
 # One row per setting: the flag, the variable OTEL_FOLD_<NAME upper>, the YAML key <name>.
 SETTINGS: tuple[_Setting, ...] = (
     _Setting("backend", "--backend", "NAME", str, "where traces live (OTEL_FOLD_BACKEND)"),
@@ -139,15 +178,28 @@ SETTINGS: tuple[_Setting, ...] = (
     ),
     _Setting("tenant", "--tenant", "ID", str, "tenant sent as X-Scope-OrgID (OTEL_FOLD_TENANT)"),
     _Setting("user", "--user", "NAME", str, "basic-auth user; the password from OTEL_FOLD_PASSWORD(_FILE)"),
-    _Setting("token", None, "", str, ""),
-    _Setting("password", None, "", str, ""),
+    _Setting("token", None, "", _secret, ""),
+    _Setting("password", None, "", _secret, ""),
     _Setting("token_file", "--token-file", "PATH", str, "file holding a bearer token (or OTEL_FOLD_TOKEN)"),
     _Setting("password_file", "--password-file", "PATH", str, "file holding the basic-auth password"),
     _Setting(
         "ca_file", "--ca-file", "PATH", str, "PEM bundle of the CA that signed the backend's certificate"
     ),
     _Setting("insecure", "--insecure", "", _bool, "do not verify the backend's TLS certificate"),
-    _Setting("timeout_s", "--timeout", "SECONDS", float, "seconds to wait for one answer (default 30)"),
+    _Setting(
+        "timeout_s",
+        "--timeout",
+        "SECONDS",
+        _positive(float),
+        "seconds one attempt may take, from connecting to the answer's last byte (default 30)",
+    ),
+    _Setting(
+        "max_answer_mib",
+        "--max-answer-mib",
+        "MIB",
+        _positive(int),
+        f"largest answer accepted, in MiB; a longer one is an error (default {DEFAULT_MAX_ANSWER_MIB})",
+    ),
     _Setting("retries", "--retries", "N", int, "further attempts after a transient failure (default 4)"),
     _Setting(
         "backoff_s",
@@ -182,7 +234,7 @@ SETTINGS: tuple[_Setting, ...] = (
         str,
         "FlyteAdmin's REST gateway, for node segments of upstream traces",
     ),
-    _Setting("admin_token", None, "", str, ""),
+    _Setting("admin_token", None, "", _secret, ""),
     _Setting(
         "admin_token_file",
         "--admin-token-file",

@@ -30,6 +30,7 @@ from analyzer.decode.flyteadmin import (
     timeline_from_span,
 )
 from analyzer.errors import AnalyzerError, DecodeError, NotFound
+from analyzer.source import paths
 from analyzer.source.config import RemoteConfig
 from analyzer.source.http import HttpClient
 
@@ -72,18 +73,18 @@ class _Gateway:
         return resp.body
 
     def metrics(self, ex: _Execution, depth: int) -> bytes:
-        path = METRICS_PATH.format(project=ex.project, domain=ex.domain, name=ex.name)
+        path = paths.path(METRICS_PATH, project=ex.project, domain=ex.domain, name=ex.name)
         return self._get(path, {"depth": depth}, f"execution {ex.project}/{ex.domain}/{ex.name}")
 
     def nodes(self, ex: _Execution, parent: str | None, token: str) -> bytes:
-        path = NODES_PATH.format(project=ex.project, domain=ex.domain, name=ex.name)
+        path = paths.path(NODES_PATH, project=ex.project, domain=ex.domain, name=ex.name)
         query = {"limit": PAGE, **({"token": token} if token else {})}
         return self._get(
             path, {**query, **({"unique_parent_id": parent} if parent else {})}, "node executions"
         )
 
     def tasks(self, ex: _Execution, node: str, token: str) -> bytes:
-        path = TASKS_PATH.format(project=ex.project, domain=ex.domain, name=ex.name, node=node)
+        path = paths.path(TASKS_PATH, project=ex.project, domain=ex.domain, name=ex.name, node=node)
         return self._get(
             path, {"limit": PAGE, **({"token": token} if token else {})}, f"task executions of {node}"
         )

@@ -24,8 +24,9 @@ from analyzer.decode._columns import Columns, gc_paused
 from analyzer.errors import AnalyzerError, BackendError, NotFound
 from analyzer.execution import select_execution
 from analyzer.protowire import encode_varint
+from analyzer.source import paths
 from analyzer.source.config import RemoteConfig, rfc3339
-from analyzer.source.http import HttpClient, Response, backoff_delay
+from analyzer.source.http import HttpClient, Response, answer_too_large, backoff_delay
 from analyzer.source.widen import widen
 from analyzer.table import SpanTable
 from flyte_otel import semconv
@@ -110,9 +111,11 @@ class JaegerSource:
         return table
 
     def trace(self, trace_id: str) -> SpanTable | None:
-        """One whole trace by id, or None when Jaeger does not have it."""
+        """One whole trace by id, or None when Jaeger does not have it; AnalyzerError unless the id is 1-32 hex
+        digits (sent as 32)."""
+        tid = paths.trace_id(trace_id)
         for api in self._apis:  # v1 answers 200 or 404, so auto's last api_v3 is never asked again
-            got = _GETTERS[api](self, trace_id.lower())
+            got = _GETTERS[api](self, tid)
             if got is not _TRY_NEXT:
                 return got  # type: ignore[return-value]
         return None
@@ -153,7 +156,7 @@ class JaegerSource:
         return probe if probe is _TRY_NEXT else self._find_v3(exec_id, depth)
 
     def _get_v3(self, trace_id: str) -> SpanTable | None | object:
-        return self._v3(f"{V3_TRACES}/{trace_id}", None, none_if_empty=True)
+        return self._v3(paths.path(V3_TRACES + "/{id}", id=trace_id), None, none_if_empty=True)
 
     def _v3(self, path: str, params: dict[str, str | int] | None, *, none_if_empty: bool = False) -> object:
         assert self.client is not None
@@ -181,7 +184,7 @@ class JaegerSource:
 
     def _get_v1(self, trace_id: str) -> SpanTable | None:
         assert self.client is not None
-        resp = self.client.get(f"{V1_TRACES}/{trace_id}", expect=(200, 404))
+        resp = self.client.get(paths.path(V1_TRACES + "/{id}", id=trace_id), expect=(200, 404))
         return decode(resp.body, resp.url) if resp.status == 200 else None
 
     # --- api_v3 over gRPC -----------------------------------------------------------------------------------
@@ -267,9 +270,13 @@ class _GrpcQuery:
                 stream = channel.unary_stream(GRPC_SERVICE + method)(
                     request, timeout=self.http.timeout_s, metadata=self.metadata
                 )
-                cols, n = Columns(where), 0  # the stream's TracesData chunks, decoded into one table
+                cols, n, size = Columns(where), 0, 0  # the stream's TracesData chunks, decoded into one table
                 with gc_paused():
                     for n, chunk in enumerate(stream, 1):
+                        size += len(chunk)
+                        if size > self.http.max_bytes:
+                            stream.cancel()
+                            raise answer_too_large(where, self.http.max_bytes)
                         decode_into(chunk, cols, where=f"chunk {n}: ")
                     return cols.finish() if n else None
             except grpc.RpcError as e:

@@ -14,6 +14,7 @@ from analyzer import ids
 from analyzer.decode import decode, decode_into
 from analyzer.decode._columns import Columns, gc_paused
 from analyzer.errors import AnalyzerError, BackendError, NotFound
+from analyzer.source import paths
 from analyzer.source.config import RemoteConfig
 from analyzer.source.http import HttpClient, Response, fetch_each
 from analyzer.source.widen import widen
@@ -112,7 +113,9 @@ class TempoSource:
         try:
             doc = json.loads(resp.body)
             traces = doc.get("traces") or []
-            found = [(str(t["traceID"]), ids.normalize(str(t["traceID"]), 32)) for t in traces]
+            found = [
+                (str(t["traceID"]), ids.normalize(str(t["traceID"]), paths.TRACE_ID_DIGITS)) for t in traces
+            ]
             jobs = doc.get("metrics") or {}
             done, total = int(jobs.get("completedJobs", 0)), int(jobs.get("totalJobs", 0))
         except (ValueError, TypeError, KeyError, AttributeError) as e:
@@ -131,16 +134,16 @@ class TempoSource:
         return (list(dict.fromkeys(tid for _, tid in found if tid is not None)), warnings), len(traces)
 
     def trace(self, trace_id: str) -> SpanTable | None:
-        """One whole trace, or None when Tempo does not have it."""
+        """One whole trace, or None when Tempo does not have it; AnalyzerError unless the id is 1-32 hex digits."""
         resp = self._get(trace_id)
         return None if resp is None else decode(resp.body, resp.url)
 
     def _get(self, trace_id: str) -> Response | None:
         """The raw answer for one trace id from the first trace endpoint the server has; None if not found."""
-        trace_id = ids.normalize(trace_id, 32) or trace_id  # not an id: the server's 404 says so
+        tid = paths.trace_id(trace_id)  # ids typed by a user too: checked before they go into a URL
         for i in range(self._endpoint or 0, len(TRACE_ENDPOINTS)):
             ep = TRACE_ENDPOINTS[i]
-            resp = self.client.get(ep.path.format(id=trace_id), accept=ep.accept, expect=(200, 404))
+            resp = self.client.get(paths.path(ep.path, id=tid), accept=ep.accept, expect=(200, 404))
             if resp.status == 200:
                 with self._lock:
                     self._endpoint = i

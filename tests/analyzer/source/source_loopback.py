@@ -3,9 +3,12 @@ the upstream fixtures, and a canonical form of a span table for equality checks.
 
 from __future__ import annotations
 
+import contextlib
 import http.server
 import json
 import re
+import socket
+import ssl
 import threading
 import urllib.parse
 from collections.abc import Callable
@@ -36,6 +39,7 @@ class Request:
     headers: dict[str, str]
     method: str = "GET"
     body: bytes = b""
+    tls: bool = False  # arrived over TLS (a Loopback with `tls` speaks both on one port)
 
 
 @dataclass
@@ -48,6 +52,16 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
     truncate_to: int | None = None
     hang: bool = False  # never answer (until the test ends): the client's timeout must fire
+    endless: bool = (
+        False  # send `body` again and again, no Content-Length (unless in `headers`), until hung up
+    )
+    drip_s: float = 0.0  # write the response a byte at a time, this long apart (the head too if `drip_head`)
+    drip_head: bool = True
+
+
+ENDLESS_STOP = (
+    320 * 2**20
+)  # an endless answer stops here (past the 256 MiB default cap): an uncapped client ends
 
 
 Handler = Callable[[Request], Reply]
@@ -56,6 +70,17 @@ Handler = Callable[[Request], Reply]
 class _Server(http.server.ThreadingHTTPServer):
     request_queue_size = 64  # the default 5 drops the SYNs of concurrent fetches: a 1 s stall each
     daemon_threads = True
+    tls: ssl.SSLContext | None = None
+
+    def finish_request(self, request: Any, client_address: Any) -> None:
+        # With a TLS context, one port speaks both: a connection opening with a TLS handshake record (0x16) is
+        # wrapped, any other is plain HTTP. A redirect can then change the scheme and nothing else.
+        if self.tls is not None and request.recv(1, socket.MSG_PEEK) == b"\x16":
+            try:
+                request = self.tls.wrap_socket(request, server_side=True)
+            except (OSError, ssl.SSLError):
+                return
+        super().finish_request(request, client_address)
 
 
 class Loopback:
@@ -65,6 +90,7 @@ class Loopback:
     def __init__(self) -> None:
         self.routes: dict[str, list[Reply] | Handler] = {}
         self.requests: list[Request] = []
+        self.sent = 0  # body bytes written by endless and dripping replies
         self.release = threading.Event()
         outer = self
 
@@ -81,11 +107,19 @@ class Loopback:
                     {k.lower(): v for k, v in self.headers.items()},
                     self.command,
                     self.rfile.read(size) if size else b"",
+                    isinstance(self.connection, ssl.SSLSocket),
                 )
                 outer.requests.append(req)
                 reply = outer._reply(req)
                 if reply.hang:
                     outer.release.wait(30)
+                    return
+                if reply.endless or reply.drip_s:
+                    self.close_connection = True
+                    with contextlib.suppress(
+                        OSError
+                    ):  # the client hung up, as a capped or timed-out one does
+                        outer._stream(self.wfile, reply)
                     return
                 self.send_response(reply.status)
                 self.send_header("Content-Type", reply.content_type)
@@ -118,6 +152,43 @@ class Loopback:
         else:
             self.routes[path] = list(replies)  # type: ignore[arg-type]
 
+    @property
+    def https_url(self) -> str:
+        """https://127.0.0.1:<port> (the same port; needs `tls`)"""
+        return self.url.replace("http://", "https://")
+
+    def serve_tls(self, context: ssl.SSLContext) -> None:
+        """Speak TLS too, on the same port, to clients that start a handshake."""
+        self.httpd.tls = context
+
+    def _stream(self, out: Any, reply: Reply) -> None:
+        """Write `reply` endlessly and/or a byte at a time, until done, hung up, or the test ends."""
+        lines = [
+            f"HTTP/1.1 {reply.status} Status",
+            f"Content-Type: {reply.content_type}",
+            "Connection: close",
+        ]
+        if not reply.endless and "Content-Length" not in reply.headers:
+            lines.append(f"Content-Length: {len(reply.body)}")
+        lines += [f"{k}: {v}" for k, v in reply.headers.items()]
+        head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+        self._write(out, head, reply.drip_s if reply.drip_head else 0.0)
+        while not self.release.is_set():
+            self._write(out, reply.body, reply.drip_s)
+            self.sent += len(reply.body)
+            if not reply.endless or self.sent >= ENDLESS_STOP:
+                return
+
+    def _write(self, out: Any, data: bytes, drip_s: float) -> None:
+        if not drip_s:
+            out.write(data)
+            return
+        for i in range(len(data)):
+            if self.release.wait(drip_s):
+                return
+            out.write(data[i : i + 1])
+            out.flush()
+
     def paths(self) -> list[str]:
         """The paths asked, in order."""
         return [r.path for r in self.requests]
@@ -133,6 +204,43 @@ class Loopback:
         if callable(route):
             return route(req)
         return route.pop(0) if len(route) > 1 else route[0]
+
+
+def self_signed(directory: Path) -> tuple[Path, Path]:
+    """A fresh self-signed certificate for 127.0.0.1 and its key, as PEM files in `directory` (needs cryptography)."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "otel-fold test")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(hours=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_pem, key_pem = directory / "cert.pem", directory / "key.pem"
+    cert_pem.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_pem.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    return cert_pem, key_pem
 
 
 def canon(table: SpanTable) -> pd.DataFrame:

@@ -81,3 +81,26 @@ def test_an_unknown_backend_from_the_environment_is_a_clear_error(monkeypatch: p
     monkeypatch.setenv("OTEL_FOLD_BACKEND", "zipkin")
     with pytest.raises(AnalyzerError, match="unknown backend 'zipkin'"):
         source.from_args(parser.parse_args([]))
+
+
+def test_a_token_ending_in_a_newline_is_stripped_not_a_traceback_showing_it(
+    server: Loopback, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    FakeTempo(server, round_traces({"exec-nl": 1}))
+    monkeypatch.setenv("OTEL_FOLD_TOKEN", TOKEN + "\n")  # as a secret mounted from a file often is
+    assert main(["exec-nl", "--backend", "tempo", "--url", server.url, *WINDOW]) == 0
+    assert all(r.headers["authorization"] == f"Bearer {TOKEN}" for r in server.requests)
+    captured = capsys.readouterr()
+    assert TOKEN not in captured.out + captured.err
+
+
+def test_a_token_with_a_newline_inside_is_a_one_line_error_naming_the_setting(
+    server: Loopback, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    FakeTempo(server, round_traces({"exec-nl": 1}))
+    monkeypatch.setenv("OTEL_FOLD_TOKEN", f"{TOKEN}\nX-Evil: 1")
+    assert main(["exec-nl", "--backend", "tempo", "--url", server.url, *WINDOW]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("otel-fold: the token (OTEL_FOLD_TOKEN or --token-file) holds a character")
+    assert err.count("\n") == 1 and TOKEN not in err and "X-Evil" not in err
+    assert server.requests == []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import re
 from pathlib import Path
 
 import pytest
@@ -154,3 +155,79 @@ def test_durations() -> None:
     assert C.parse_duration_ns("2d") == 2 * 86400 * 10**9
     assert C.parse_duration_ns("1h 30m") == 5400 * 10**9
     assert C.parse_duration_ns("250ms") == 250 * 10**6
+
+
+# --- secrets and header values -----------------------------------------------------------------------------
+@pytest.mark.parametrize("name", ["OTEL_FOLD_TOKEN", "OTEL_FOLD_PASSWORD", "OTEL_FOLD_ADMIN_TOKEN"])
+def test_secrets_from_the_environment_are_stripped_of_surrounding_whitespace(name: str) -> None:
+    cfg = parse(["--user", "bob"], {name: f"  {SECRET}\n"})
+    assert getattr(cfg, name.removeprefix("OTEL_FOLD_").lower()) == SECRET
+
+
+@pytest.mark.parametrize(
+    ("argv", "env", "setting"),
+    [
+        ([], {"OTEL_FOLD_TOKEN": f"{SECRET}\nX-Evil: 1"}, "the token (OTEL_FOLD_TOKEN or --token-file)"),
+        (["--tenant", f"team\r\n X-Evil: {SECRET}"], {}, "the tenant (--tenant or OTEL_FOLD_TENANT)"),
+        ([], {"OTEL_FOLD_TENANT": f"t\x1b{SECRET}"}, "the tenant (--tenant or OTEL_FOLD_TENANT)"),
+        (
+            ["--admin-url", "http://admin"],
+            {"OTEL_FOLD_ADMIN_TOKEN": f"{SECRET}\x00"},
+            "FlyteAdmin's token (OTEL_FOLD_ADMIN_TOKEN or --admin-token-file)",
+        ),
+        ([], {"OTEL_FOLD_TOKEN": f"{SECRET}€"}, "the token (OTEL_FOLD_TOKEN or --token-file)"),
+    ],
+)
+def test_a_header_value_that_cannot_be_sent_names_the_setting_and_never_the_value(
+    argv: list[str], env: dict[str, str], setting: str
+) -> None:
+    with pytest.raises(AnalyzerError) as e:
+        parse(argv, env)
+    message = str(e.value)
+    assert message.startswith(f"{setting} holds a character that cannot go into an HTTP header")
+    assert "the value is not shown" in message
+    assert SECRET not in message and "X-Evil" not in message and "\n" not in message
+
+
+def test_a_token_file_with_a_newline_inside_is_refused_by_name(tmp_path: Path) -> None:
+    (tmp_path / "token").write_text(f"{SECRET}\nsecond line\n")
+    with pytest.raises(AnalyzerError, match=r"^the token \(OTEL_FOLD_TOKEN or --token-file\) holds") as e:
+        parse(["--token-file", str(tmp_path / "token")])
+    assert SECRET not in str(e.value)
+
+
+def test_a_remote_config_built_in_code_is_checked_too() -> None:
+    with pytest.raises(AnalyzerError, match="the tenant"):
+        C.RemoteConfig(tenant="a\nb")
+
+
+def test_each_credential_goes_only_to_its_own_host() -> None:
+    cfg = C.RemoteConfig(
+        url="http://tempo:3200", tenant="team-a", user="u", password="pw-1", admin_token="adm-2"
+    )
+    backend, admin = cfg.http(), cfg.admin_http()
+    assert set(backend.headers) == {"Authorization", "X-Scope-OrgID"} and "adm-2" not in backend.secrets
+    assert admin.headers == {"Authorization": "Bearer adm-2"} and admin.secrets == ("adm-2",)
+    bearer = C.RemoteConfig(token="tok-3", admin_url="http://admin").admin_http()
+    assert bearer.headers == {} and bearer.secrets == ()
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--timeout", "0"], "bad value for --timeout: '0'"),
+        (["--timeout", "-1"], "bad value for --timeout: '-1'"),
+        (["--timeout", "inf"], "bad value for --timeout: 'inf'"),
+        (["--max-answer-mib", "0"], "bad value for --max-answer-mib: '0'"),
+        (["--max-answer-mib", "lots"], "bad value for --max-answer-mib: 'lots'"),
+    ],
+)
+def test_timeout_and_answer_cap_must_be_positive(argv: list[str], message: str) -> None:
+    with pytest.raises(AnalyzerError, match=re.escape(message)):
+        parse(argv)
+
+
+def test_the_answer_cap_reaches_the_transport_of_both_hosts() -> None:
+    cfg = parse(["--max-answer-mib", "3", "--admin-url", "http://admin"])
+    assert cfg.http().max_bytes == cfg.admin_http().max_bytes == 3 * 2**20
+    assert parse([]).http().max_bytes == 256 * 2**20

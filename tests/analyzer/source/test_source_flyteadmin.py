@@ -251,6 +251,35 @@ def test_admin_url_or_config_is_required() -> None:
         FlyteAdmin(RemoteConfig(url="http://tempo:3200"))
 
 
+def test_a_hostile_node_id_from_flyteadmin_stays_one_path_segment(server: Loopback) -> None:
+    hostile = "../../../../admin?x=1#"
+    tree = span(
+        0, 10, "workflow_id", EXEC, node(hostile, 1, 9, task(hostile, 0, 1, 4), task(hostile, 1, 5, 9))
+    )
+    FakeAdmin(EXEC, tree).install(server)
+    got = _admin(server.url).execution("flytesnacks/development/f7a1b2c3d4")
+    tasks = [r.path for r in server.requests if r.path.startswith("/api/v1/task_executions/")]
+    assert tasks == [
+        "/api/v1/task_executions/flytesnacks/development/f7a1b2c3d4/..%2F..%2F..%2F..%2Fadmin%3Fx%3D1%23"
+    ]
+    assert got.attempt_phases == {hostile: {0: "FAILED", 1: "SUCCEEDED"}}
+
+
+@pytest.mark.parametrize("exec_id", ["../d/x", "p/./x", "p/d/.."])
+def test_dot_segments_in_an_execution_id_are_refused_before_any_request(
+    server: Loopback, exec_id: str
+) -> None:
+    with pytest.raises(AnalyzerError, match=r"cannot be a segment of a URL path"):
+        _admin(server.url).execution(exec_id)
+    assert server.requests == []
+
+
+def test_an_execution_name_is_quoted_as_one_segment(server: Loopback) -> None:
+    with pytest.raises(NotFound):
+        _admin(server.url, project="p", domain="d").execution("a?b")
+    assert server.paths() == ["/api/v1/metrics/executions/p/d/a%3Fb"]
+
+
 # --- merged with an upstream trace ---------------------------------------------------------------------
 def upstream_table() -> SpanTable:
     """handleNode spans of an upstream-dialect trace: n0 and the nested node by its path n1/n0 (docs/upstream.md §2)."""

@@ -10,12 +10,14 @@ import ssl
 import sys
 import threading
 import time
+import tracemalloc
+from pathlib import Path
 
 import pytest
-from source_loopback import Loopback, Reply
+from source_loopback import Loopback, Reply, self_signed
 
 from analyzer.errors import AnalyzerError, BackendError
-from analyzer.source.http import HttpClient, HttpConfig, fetch_all
+from analyzer.source.http import HttpClient, HttpConfig, fetch_all, redirect_refusal
 
 TOKEN = "s3cr3t-t0ken-value"
 
@@ -147,60 +149,30 @@ def test_query_parameters_are_url_encoded(server: Loopback) -> None:
 
 # --- TLS -----------------------------------------------------------------------------------------------
 @pytest.fixture
-def tls_server(server: Loopback, tmp_path):  # type: ignore[no-untyped-def]
-    """The loopback server behind TLS with a freshly made self-signed certificate for 127.0.0.1."""
-    x509 = pytest.importorskip("cryptography.x509")
-    import ipaddress
-
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "otel-fold test")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(hours=1))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False
-        )
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_pem = tmp_path / "cert.pem"
-    key_pem = tmp_path / "key.pem"
-    cert_pem.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_pem.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
-    )
+def tls_server(server: Loopback, tmp_path: Path) -> tuple[str, str]:
+    """The loopback server speaking TLS too (same port), with a freshly made self-signed certificate for 127.0.0.1."""
+    pytest.importorskip("cryptography")
+    cert_pem, key_pem = self_signed(tmp_path)
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(cert_pem, key_pem)
-    server.httpd.socket = ctx.wrap_socket(server.httpd.socket, server_side=True)
+    server.serve_tls(ctx)
     server.on("/api/echo", Reply(200, b"echo", "text/plain"))
-    return server.url.replace("http://", "https://"), str(cert_pem)
+    return server.https_url, str(cert_pem)
 
 
-def test_tls_with_a_custom_ca_verifies(tls_server) -> None:  # type: ignore[no-untyped-def]
+def test_tls_with_a_custom_ca_verifies(tls_server: tuple[str, str]) -> None:
     url, ca = tls_server
     assert client(url, ca_file=ca).get("/api/echo", accept="text/plain").body == b"echo"
 
 
-def test_tls_with_an_unknown_ca_fails_clearly_and_is_not_retried(tls_server) -> None:  # type: ignore[no-untyped-def]
+def test_tls_with_an_unknown_ca_fails_clearly_and_is_not_retried(tls_server: tuple[str, str]) -> None:
     url, _ = tls_server
     with pytest.raises(BackendError) as e:
         client(url).get("/api/echo")
     assert f"TLS error talking to {url}/api/echo" in str(e.value) and "--ca-file" in str(e.value)
 
 
-def test_tls_insecure_skips_verification_when_asked(tls_server) -> None:  # type: ignore[no-untyped-def]
+def test_tls_insecure_skips_verification_when_asked(tls_server: tuple[str, str]) -> None:
     url, _ = tls_server
     assert client(url, insecure=True).get("/api/echo", accept="text/plain").status == 200
 
@@ -293,7 +265,7 @@ def test_a_redirect_to_another_host_is_refused_so_credentials_stay_home(server: 
         other.on("/api/search", Reply(200, b"{}"))
         elsewhere = other.url.replace("127.0.0.1", "localhost") + "/api/search"
         server.on("/api/search", Reply(302, headers={"Location": elsewhere}))
-        with pytest.raises(BackendError, match="HTTP 302"):
+        with pytest.raises(BackendError, match="refused, it changes the host"):
             client(server.url, headers={"Authorization": f"Bearer {TOKEN}"}, secrets=(TOKEN,)).get(
                 "/api/search"
             )
@@ -307,3 +279,134 @@ def test_a_redirect_on_the_same_host_is_followed(server: Loopback) -> None:
     server.on("/old", Reply(301, headers={"Location": f"{server.url}/new"}))
     server.on("/new", Reply(200, b'{"moved": true}'))
     assert client(server.url).get("/old").body == b'{"moved": true}'
+
+
+# --- hostile backends: endless, slow, redirecting --------------------------------------------------------
+MIB = 2**20
+
+
+@pytest.mark.timeout(60)
+def test_an_endless_answer_ends_at_the_cap_with_memory_bounded(server: Loopback) -> None:
+    server.on("/api/search", Reply(body=b"x" * 65536, endless=True))
+    tracemalloc.start()
+    try:
+        with pytest.raises(BackendError) as e:
+            client(server.url, max_bytes=4 * MIB).get("/api/search")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert str(e.value) == (
+        f"the answer from {server.url}/api/search is larger than the 4 MiB cap (--max-answer-mib): "
+        f"narrow the search, or raise the cap"
+    )
+    assert peak < 4 * 4 * MIB  # the body read so far, not what the server would have sent
+    assert len(server.requests) == 1  # too large is an answer, never retried
+
+
+def test_a_declared_length_over_the_cap_is_refused_before_the_body_is_read(server: Loopback) -> None:
+    server.on("/big", Reply(body=b"x" * 65536, endless=True, headers={"Content-Length": str(2**40)}))
+    with pytest.raises(BackendError, match="larger than the 1 MiB cap"):
+        client(server.url, max_bytes=MIB).get("/big")
+
+
+def test_an_error_body_is_capped_too(server: Loopback) -> None:
+    server.on("/boom", Reply(500, b"y" * 65536, endless=True))
+    with pytest.raises(BackendError, match="larger than the 1 MiB cap"):
+        client(server.url, max_bytes=MIB, retries=0).get("/boom")
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("head", [True, False], ids=["head", "body"])
+def test_a_server_sending_a_byte_at_a_time_is_cut_at_the_deadline_of_each_attempt(
+    server: Loopback, head: bool
+) -> None:
+    # each byte comes well within any per-read timeout; only a deadline on the whole attempt ends this
+    server.on("/drip", Reply(body=b'{"a": 1}', endless=True, drip_s=0.05, drip_head=head))
+    with pytest.raises(BackendError) as e:
+        client(server.url, timeout_s=1.0, retries=1).get("/drip")
+    assert str(e.value) == f"timed out after 1s waiting for {server.url}/drip (gave up after 2 attempts)"
+    assert server.paths() == ["/drip", "/drip"]
+
+
+def test_credential_headers_never_follow_a_redirect_even_on_the_same_host(server: Loopback) -> None:
+    server.on("/old", Reply(302, headers={"Location": f"{server.url}/new"}))
+    server.on("/new", Reply(200, b"{}"))
+    headers = {"Authorization": f"Bearer {TOKEN}", "X-Scope-OrgID": "team-a", "X-Api-Key": "k"}
+    assert client(server.url, headers=headers, secrets=(TOKEN,)).get("/old").url == f"{server.url}/new"
+    first, second = server.requests
+    assert first.headers["authorization"] == f"Bearer {TOKEN}" and first.headers["x-scope-orgid"] == "team-a"
+    assert {"authorization", "x-scope-orgid", "x-api-key"}.isdisjoint(second.headers)
+    assert second.headers["accept"] == "application/json"  # what is not configured still goes
+
+
+def test_a_401_after_a_redirect_says_credentials_stay_behind(server: Loopback) -> None:
+    server.on("/old", Reply(307, headers={"Location": "/new"}))
+    server.on("/new", Reply(401, b"who are you"))
+    with pytest.raises(BackendError) as e:
+        client(server.url, headers={"Authorization": f"Bearer {TOKEN}"}, secrets=(TOKEN,)).get("/old")
+    assert f"authentication failed at {server.url}/new (HTTP 401)" in str(e.value)
+    assert f"{server.url}/old redirected there, and credentials never follow a redirect" in str(e.value)
+
+
+def test_an_https_to_http_redirect_on_the_same_host_and_port_is_refused(
+    server: Loopback, tls_server: tuple[str, str]
+) -> None:
+    url, ca = tls_server
+    downgrade = Reply(302, headers={"Location": f"{server.url}/api/search"})
+    server.on("/api/search", lambda req: downgrade if req.tls else Reply(200, b"{}"))
+    c = client(url, ca_file=ca, headers={"Authorization": f"Bearer {TOKEN}"}, secrets=(TOKEN,))
+    with pytest.raises(BackendError) as e:
+        c.get("/api/search")
+    assert str(e.value) == (
+        f"{url}/api/search redirects to {server.url}/api/search: refused, it changes the scheme (https -> http)"
+    )
+    assert [r.tls for r in server.requests] == [True]  # nothing went out in plain text
+
+
+def test_a_redirect_to_another_port_on_the_same_host_is_refused(server: Loopback) -> None:
+    other = Loopback()
+    other.thread.start()
+    try:
+        other.on("/api/search", Reply(200, b"{}"))
+        server.on("/api/search", Reply(301, headers={"Location": f"{other.url}/api/search"}))
+        with pytest.raises(BackendError, match=r"refused, it changes the port \(\d+ -> \d+\)"):
+            client(server.url, headers={"Authorization": f"Bearer {TOKEN}"}).get("/api/search")
+        assert other.requests == []
+    finally:
+        other.httpd.shutdown()
+        other.httpd.server_close()
+
+
+@pytest.mark.parametrize(
+    ("origin", "target", "refusal"),
+    [
+        ("https://tempo:3200/a", "http://tempo:3200/b", "it changes the scheme (https -> http)"),
+        ("http://tempo:3200/a", "https://tempo:3200/b", "it changes the scheme (http -> https)"),
+        ("https://tempo/a", "http://tempo/b", "it changes the scheme (https -> http)"),
+        ("http://tempo:3200/a", "http://tempo:3201/a", "it changes the port (3200 -> 3201)"),
+        ("http://tempo:3200/a", "http://admin:3200/a", "it changes the host (tempo -> admin)"),
+        ("http://tempo/a", "ftp://tempo/a", "it changes the scheme (http -> ftp)"),
+        ("http://tempo/a", "http://tempo:99999/a", "its location cannot be read (Port out of range 0-65535)"),
+        ("http://tempo/a", "http://[::1/a", "its location cannot be read (Invalid IPv6 URL)"),
+        ("http://tempo/a", "http://tempo:80/b", None),  # the default port, written out
+        ("https://Tempo:443/a", "https://tempo/b?c=d", None),
+        ("http://tempo:3200/a", "http://tempo:3200/api/v2/b", None),
+    ],
+)
+def test_the_redirect_rule_keeps_scheme_host_and_port(origin: str, target: str, refusal: str | None) -> None:
+    assert redirect_refusal(origin, target) == refusal
+
+
+def test_a_redirect_loop_ends(server: Loopback) -> None:
+    server.on("/a", Reply(302, headers={"Location": "/b"}))
+    server.on("/b", Reply(302, headers={"Location": "/a"}))
+    with pytest.raises(BackendError, match=f"{server.url}/a: more than 5 redirects"):
+        client(server.url).get("/a")
+
+
+@pytest.mark.parametrize("value", ["tok\n", "a\r\nX-Evil: 1", "a\r\n X-Evil: 1", "t\x00k", "tök€"])
+def test_a_header_value_that_cannot_be_sent_is_refused_without_showing_it(value: str) -> None:
+    with pytest.raises(AnalyzerError) as e:
+        HttpConfig(headers={"X-Scope-OrgID": value})
+    assert "the X-Scope-OrgID header" in str(e.value) and "the value is not shown" in str(e.value)
+    assert value not in str(e.value) and "X-Evil" not in str(e.value) and "\n" not in str(e.value)

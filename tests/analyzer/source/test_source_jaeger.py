@@ -23,7 +23,7 @@ from source_loopback import (
 )
 
 from analyzer.decode import decode
-from analyzer.errors import BackendError, NotFound
+from analyzer.errors import AnalyzerError, BackendError, NotFound
 from analyzer.source.config import RemoteConfig
 from analyzer.source.jaeger import JaegerSource, encode_find_traces, encode_get_trace
 from analyzer.table import SpanTable
@@ -398,6 +398,7 @@ class FakeJaegerGrpc:
         self.requests: list[Any] = []
         self.metadata: list[dict[str, str]] = []
         self.fail: list[Any] = []  # status codes to answer first, in turn
+        self.endless = False  # FindTraces repeats its traces until the client hangs up
         handler = grpc.method_handlers_generic_handler(
             "jaeger.api_v3.QueryService",
             {
@@ -429,6 +430,8 @@ class FakeJaegerGrpc:
             context.abort(self.grpc.StatusCode.NOT_FOUND, "trace not found")
         for tid in ids:
             yield otlp_proto(self.traces[tid])
+        while self.endless and context.is_active():
+            yield otlp_proto(self.traces[ids[0]])
 
     def get_trace(self, raw: bytes, context: Any) -> Iterator[bytes]:
         req = self._begin(raw, GetTraceRequest, context)
@@ -496,3 +499,36 @@ def test_grpc_refused_connection_is_a_backend_error(refused_url: str) -> None:
     url = refused_url.replace("http://", "grpc://")
     with pytest.raises(BackendError, match="UNAVAILABLE"):
         source(url, timeout_s=2.0).execution("exec-g")
+
+
+# --- hostile ids and answers -------------------------------------------------------------------------------
+@pytest.mark.parametrize("api", ["auto", "v3", "v1"])
+@pytest.mark.parametrize("typed", ["../../admin", "ab/cd", "ab%2fcd", "a" * 33, ""])
+def test_a_trace_id_typed_by_the_user_is_checked_before_any_request(
+    server: Loopback, api: str, typed: str
+) -> None:
+    with pytest.raises(AnalyzerError, match=r"^bad trace id .*: expected 1 to 32 hex digits$"):
+        source(server.url, jaeger_api=api).trace(typed)
+    assert server.requests == []
+
+
+def test_a_short_trace_id_is_asked_for_with_32_digits(server: Loopback) -> None:
+    server.on("/api/traces/*", Reply(404, b"{}"))
+    assert source(server.url, jaeger_api="v1").trace("1F") is None
+    assert server.paths() == ["/api/traces/" + "0" * 30 + "1f"]
+
+
+def test_grpc_get_trace_of_a_hostile_id_is_refused(grpc_jaeger: FakeJaegerGrpc) -> None:
+    with pytest.raises(AnalyzerError, match="bad trace id"):
+        source(grpc_jaeger.url).trace("../x")
+    assert grpc_jaeger.requests == []
+
+
+@pytest.mark.timeout(60)
+def test_grpc_an_endless_stream_ends_at_the_answer_cap(grpc_jaeger: FakeJaegerGrpc) -> None:
+    grpc_jaeger.traces = round_traces({"exec-g": 1})
+    grpc_jaeger.endless = True
+    with pytest.raises(BackendError) as e:
+        source(grpc_jaeger.url, retries=0, timeout_s=30.0, max_answer_mib=1).execution("exec-g")
+    assert str(e.value).startswith(f"the answer from {grpc_jaeger.url}/jaeger.api_v3.QueryService/FindTraces")
+    assert "is larger than the 1 MiB cap (--max-answer-mib)" in str(e.value)

@@ -23,7 +23,7 @@ from source_loopback import (
 )
 
 from analyzer.decode import decode
-from analyzer.errors import BackendError, DecodeError, NotFound
+from analyzer.errors import AnalyzerError, BackendError, DecodeError, NotFound
 from analyzer.source.config import RemoteConfig
 from analyzer.source.tempo import TempoSource
 from analyzer.table import SpanTable
@@ -292,3 +292,34 @@ def test_round_traces_are_spaced_on_the_virtual_clock() -> None:
     # the generator's clock is what the window checks rely on
     starts = sorted(min(s.start_time for s in spans) for spans in round_traces({"e": 3}).values())
     assert starts == [T0, T0 + 100 * MS, T0 + 200 * MS]
+
+
+# --- hostile ids -------------------------------------------------------------------------------------------
+def test_ids_from_a_hostile_search_never_reach_a_url(server: Loopback) -> None:
+    (tid, spans) = next(iter(round_traces({"exec-h": 1}).items()))
+    listed = [
+        {"traceID": "../../admin/config"},
+        {"traceID": "%2e%2e%2fadmin"},
+        {"traceID": "ab/../../x"},
+        {"traceID": "a" * 33},
+        {"traceID": tid},
+    ]
+    server.on("/api/search", Reply(body=json_bytes({"traces": listed, "metrics": {}})))
+    server.on("/api/v2/traces/*", Reply(body=json_bytes({"trace": tempo_json(spans)})))
+    table = TempoSource(config(server.url)).execution("exec-h")
+    assert server.paths() == ["/api/search", f"/api/v2/traces/{tid}"]
+    assert sum("not an id of at most 32 hex digits; skipped" in w for w in table.warnings) == 4
+
+
+@pytest.mark.parametrize("typed", ["../../admin", "ab/cd", "abc?x=1", "ab#c", "", "a" * 33, "ab cd", "zz"])
+def test_a_trace_id_typed_by_the_user_is_checked_before_any_request(server: Loopback, typed: str) -> None:
+    with pytest.raises(AnalyzerError, match=r"^bad trace id .*: expected 1 to 32 hex digits$"):
+        TempoSource(config(server.url)).trace(typed)
+    assert server.requests == []
+
+
+def test_a_short_trace_id_is_left_padded_to_32_digits(server: Loopback) -> None:
+    server.on("/api/v2/traces/*", Reply(404, b"trace not found", "text/plain"))
+    server.on("/api/traces/*", Reply(404, b"trace not found", "text/plain"))
+    assert TempoSource(config(server.url)).trace("ABC") is None
+    assert server.paths()[0] == "/api/v2/traces/" + "0" * 29 + "abc"
