@@ -12,12 +12,13 @@ A document may hold several entries (``otel-fold bench`` writes one ``flyte.benc
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping, Sequence, Set
 from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
+from analyzer.errors import AnalyzerError
 from analyzer.results.diff import (
     ADDED,
     CHANGED,
@@ -125,6 +126,7 @@ def _entry(
     """One entry of each side compared (None: absent on that side, so every leaf is added or removed)."""
     bruns, nruns = _runs(bbody), _runs(nbody)
     bsum, nsum = _values(bbody or {}), _values(nbody or {})
+    _same_shape(nkey, bsum.keys() | nsum.keys())
     bsamples, nsamples = _samples(bruns), _samples(nruns)
     assessed = len(bruns) > 1 and len(nruns) > 1
     rng = np.random.default_rng(seed)  # per entry: an entry's verdicts do not depend on the others
@@ -141,6 +143,17 @@ def _entry(
         leaves[path] = change
     d = Diff(bkey, nkey, len(bruns), len(nruns), unflatten(leaves), noise, assessed, method="")
     return replace(d, method=_method(d.status, assessed, noise))
+
+
+def _same_shape(key: str, paths: Set[tuple[str, ...]]) -> None:
+    """Refuse a value on one side where the other has a mapping: one tree cannot show both."""
+    for path in paths:
+        for i in range(1, len(path)):
+            if path[:i] in paths:
+                where = ".".join((key, *path[:i]))
+                raise AnalyzerError(
+                    f"BASE and NEW differ in shape at {where}: a value in one, a mapping in the other"
+                )
 
 
 def _runs(body: Mapping[str, Any] | None) -> list[Mapping[str, Any]]:

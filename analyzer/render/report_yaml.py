@@ -6,8 +6,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import yaml
-
+from analyzer.render.yaml_text import dump_yaml
 from analyzer.results.document import DURATION, RATIO, field_kind, map_leaves
 from analyzer.units import format_duration
 
@@ -16,7 +15,7 @@ __all__ = ["format_ratio", "render_json", "render_yaml"]
 
 def render_yaml(doc: Mapping[str, Any]) -> str:
     """YAML of a report document: durations like ``1m53s``/``21ms``, shares like ``14.2%``."""
-    return yaml.safe_dump(map_leaves(doc, _format), sort_keys=False, allow_unicode=True, width=120)
+    return dump_yaml(map_leaves(doc, _format), width=120)
 
 
 def render_json(doc: Mapping[str, Any]) -> str:

@@ -6,9 +6,9 @@ import json
 from typing import Any
 
 import pandas as pd
-import yaml
 
 from analyzer.render import fold_text
+from analyzer.render.yaml_text import dump_yaml
 from analyzer.results.fold import Fold
 
 __all__ = ["dump", "fold_document", "render_fold", "render_stats", "stats_document"]
@@ -46,7 +46,7 @@ def render_stats(stats: pd.DataFrame, fmt: str) -> str:
 
 
 def dump(document: dict[str, Any], fmt: str) -> str:
-    """``json`` (indented) or ``yaml`` (block style, keys in insertion order)."""
+    """``json`` (indented) or ``yaml`` (block style, keys in insertion order, no aliases)."""
     if fmt == "json":
         return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
-    return yaml.safe_dump(document, sort_keys=False, allow_unicode=True)
+    return dump_yaml(document)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import yaml
 
 import flyte_otel as fo
 from analyzer.decode.report import decode_report as load
+from analyzer.errors import AnalyzerError
 from analyzer.reduce import diff as D
 from analyzer.reduce import report as R
 from analyzer.render.diff_text import render_diff
@@ -203,3 +205,12 @@ def test_a_higher_user_code_share_is_an_improvement_and_a_lower_one_a_regression
     down = D.diff(new, base).changes()
     assert down[("userCode",)].verdict == DR.REGRESSED
     assert down[("flyteOverhead",)].verdict == DR.IMPROVED
+
+
+def test_a_value_on_one_side_where_the_other_has_a_mapping_is_an_error_naming_the_place():
+    base, new = {"x": {"duration": 1 * MS}}, {"x": {"duration": {"p50": 1 * MS}}}
+    for a, b in ((base, new), (new, base)):  # either order: the tree cannot hold both
+        with pytest.raises(
+            AnalyzerError, match=r"^BASE and NEW differ in shape at x\.duration: a value in one"
+        ):
+            D.diff_documents(a, b)
