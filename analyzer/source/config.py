@@ -18,8 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from analyzer.decode import plain_yaml
 from analyzer.errors import AnalyzerError
 from analyzer.source.http import DEFAULT_MAX_ANSWER_MIB, HttpConfig, bad_header_char
 from flyte_otel import semconv
@@ -40,6 +39,7 @@ __all__ = [
 # The search window when none is given (24 h), and the config file read when present.
 DEFAULT_WINDOW_NS = 24 * 3600 * 10**9
 DEFAULT_CONFIG_FILE = Path("~/.config/otel-fold/config.yaml")
+_CONFIG_DEPTH = 4  # a config file is one mapping of settings
 _NS = 10**9
 
 
@@ -392,8 +392,11 @@ def _read_config_file(path: Path, required: bool) -> dict[str, Any]:
             raise AnalyzerError(f"config file {path} does not exist")
         return {}
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as e:
+        # plain data only, aliases refused, errors on one line (decode/plain_yaml.py)
+        data = plain_yaml.load(
+            path.read_text(encoding="utf-8"), f"config file {path}", max_depth=_CONFIG_DEPTH
+        )
+    except (OSError, UnicodeDecodeError) as e:
         raise AnalyzerError(f"cannot read config file {path}: {e}") from None
     if data is None:
         return {}

@@ -128,10 +128,19 @@ def test_a_secret_written_in_the_config_file_is_refused_without_echoing_it(tmp_p
     assert "token" in str(e.value) and str(f) in str(e.value) and SECRET not in str(e.value)
 
 
-def test_config_file_is_read_with_safe_load(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "text, problem",
+    [
+        ("url: !!python/object/apply:os.system ['echo pwned']\n", "values are not allowed"),
+        ("a: &x http://h\nurl: *x\n", "anchors and aliases"),
+    ],
+)
+def test_config_file_holds_plain_data_only(tmp_path: Path, text: str, problem: str) -> None:
     f = tmp_path / "c.yaml"
-    f.write_text("url: !!python/object/apply:os.system ['echo pwned']\n")
-    with pytest.raises(AnalyzerError, match="cannot read config file"):
+    f.write_text(text)
+    with pytest.raises(
+        AnalyzerError, match=rf"^config file {re.escape(str(f))}: line \d+, column \d+: .*{problem}"
+    ):
         parse(["--config", str(f)])
 
 
