@@ -7,11 +7,19 @@ import os
 import signal
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
+from analyzer.collect.connections import (
+    DEFAULT_BODY_TIMEOUT_S,
+    DEFAULT_HEADER_TIMEOUT_S,
+    DEFAULT_MAX_CONNECTIONS,
+    Limits,
+)
 from analyzer.collect.intake import DEFAULT_MAX_BYTES
 from analyzer.collect.receiver import Receiver
 from analyzer.collect.sink import StoreSink
+from analyzer.errors import AnalyzerError
 from analyzer.store.files import STORE_ENV, default_store
 
 __all__ = ["HELP", "TOKEN_ENV", "add_arguments", "run"]
@@ -21,8 +29,21 @@ HELP = "receive OTLP traces (gRPC and HTTP, protobuf or JSON) and append them to
 TOKEN_ENV = "OTEL_FOLD_COLLECT_TOKEN"
 
 
+def _positive(kind: type[int] | type[float]) -> Callable[[str], int | float]:
+    def parse(value: str) -> int | float:
+        try:
+            n = kind(value)
+        except ValueError:
+            n = 0
+        if not n > 0:
+            raise argparse.ArgumentTypeError(f"{value!r} is not a positive number")
+        return n
+
+    return parse
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Listener addresses, store directory, token and size limit."""
+    """Listener addresses, store directory, token, size limit, timeouts and the connection cap."""
     parser.add_argument(
         "--grpc",
         default="127.0.0.1:4317",
@@ -44,10 +65,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--token-env",
-        default=TOKEN_ENV,
+        default=None,
         metavar="VAR",
-        help="require 'Authorization: Bearer <token>' with the token read from this environment "
-        "variable when it is set (default %(default)s); never passed on the command line",
+        help="require 'Authorization: Bearer <token>' with the token read from this environment variable "
+        f"(never from the command line); named explicitly, it must be set and not empty. Default: "
+        f"{TOKEN_ENV}, when it is set",
+    )
+    parser.add_argument(
+        "--insecure-no-token",
+        action="store_true",
+        help="allow a listener beyond loopback (e.g. --grpc 0.0.0.0:4317) without a token: anyone who can "
+        "connect can write to the store",
     )
     parser.add_argument(
         "--max-bytes",
@@ -55,6 +83,30 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=DEFAULT_MAX_BYTES,
         metavar="N",
         help="refuse requests larger than N bytes, also after gzip (default %(default)s)",
+    )
+    parser.add_argument(
+        "--header-timeout",
+        type=_positive(float),
+        default=DEFAULT_HEADER_TIMEOUT_S,
+        metavar="S",
+        help="HTTP: close a connection whose request line and headers are not in within S seconds of it "
+        "being ready for one (new or idle keep-alive); gRPC: the HTTP/2 handshake (default %(default)s)",
+    )
+    parser.add_argument(
+        "--body-timeout",
+        type=_positive(float),
+        default=DEFAULT_BODY_TIMEOUT_S,
+        metavar="S",
+        help="close an HTTP connection whose body is not in within S seconds, and cancel a gRPC call "
+        "whose message is not (default %(default)s)",
+    )
+    parser.add_argument(
+        "--max-connections",
+        type=_positive(int),
+        default=DEFAULT_MAX_CONNECTIONS,
+        metavar="N",
+        help="serve at most N HTTP connections (at the cap a new one evicts the one waiting longest for "
+        "a request) and N gRPC calls (more are refused, RESOURCE_EXHAUSTED) at once (default %(default)s)",
     )
     parser.add_argument(
         "--grace",
@@ -69,16 +121,27 @@ def _address(value: str) -> str | None:
     return None if value.lower() == "off" else value
 
 
+def _token(named: str | None) -> str | None:
+    """The token from the environment; an explicitly named variable must hold one."""
+    # Stripped: a secret read from a file often ends in a newline, which no header can carry.
+    token = os.environ.get(named or TOKEN_ENV, "").strip() or None
+    if named and token is None:
+        raise AnalyzerError(f"--token-env {named}: the variable is unset or empty")
+    return token
+
+
 def run(args: argparse.Namespace) -> int:
     """Serve until SIGTERM or SIGINT, then stop accepting, drain, flush and close."""
     store = args.store or default_store()
-    token = os.environ.get(args.token_env) or None
+    token = _token(args.token_env)
     receiver = Receiver(
         StoreSink(store),
         grpc_address=_address(args.grpc),
         http_address=_address(args.http),
         token=token,
         max_bytes=args.max_bytes,
+        limits=Limits(args.header_timeout, args.body_timeout, args.max_connections),
+        insecure_no_token=args.insecure_no_token,
     )
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):

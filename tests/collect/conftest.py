@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import json
+import re
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from opentelemetry.proto.trace.v1.trace_pb2 import TracesData
@@ -57,18 +61,30 @@ def store_ids() -> Callable[[Path], list[tuple[bytes, bytes]]]:
 
 
 @pytest.fixture
-def receiver(tmp_path: Path) -> Iterator[Receiver]:
+def make_receiver(tmp_path: Path) -> Iterator[Callable[..., Receiver]]:
+    """Starts receivers like `receiver`, with any Receiver keyword changed; stops them after the test."""
+    started: list[Receiver] = []
+
+    def make(**changes: Any) -> Receiver:
+        options: dict[str, Any] = {
+            "grpc_address": "127.0.0.1:0",
+            "http_address": "127.0.0.1:0",
+            "token": TOKEN,
+            "max_bytes": MAX_BYTES,
+            "poll_interval": POLL_INTERVAL_S,
+        }
+        started.append(Receiver(StoreSink(tmp_path / "store"), **{**options, **changes}).start())
+        return started[-1]
+
+    yield make
+    for r in started:
+        r.stop(grace=1)
+
+
+@pytest.fixture
+def receiver(make_receiver: Callable[..., Receiver]) -> Receiver:
     """A started receiver on free 127.0.0.1 ports storing into tmp_path/store, token "s3cret", 1 MiB limit."""
-    r = Receiver(
-        StoreSink(tmp_path / "store"),
-        grpc_address="127.0.0.1:0",
-        http_address="127.0.0.1:0",
-        token=TOKEN,
-        max_bytes=MAX_BYTES,
-        poll_interval=POLL_INTERVAL_S,
-    ).start()
-    yield r
-    r.stop(grace=1)
+    return make_receiver()
 
 
 @pytest.fixture
@@ -105,3 +121,46 @@ def finished_spans(n: int) -> list[ReadableSpan]:
 def make_spans() -> Callable[[int], list[ReadableSpan]]:
     """The finished_spans function."""
     return finished_spans
+
+
+def otel_fold_collect(*args: str) -> list[str]:
+    """The `otel-fold collect ARGS...` command line, run as a module of this interpreter."""
+    return [sys.executable, "-m", "analyzer", "collect", *args]
+
+
+@pytest.fixture
+def collect_command() -> Callable[..., list[str]]:
+    """The otel_fold_collect function."""
+    return otel_fold_collect
+
+
+# What start_collect returns: the process, its gRPC and HTTP ports (None when off), and its first line.
+Started = tuple["subprocess.Popen[str]", int | None, int | None, str]
+
+
+@pytest.fixture
+def start_collect() -> Iterator[Callable[..., Started]]:
+    """Starts `otel-fold collect --store DIR` on free 127.0.0.1 ports (later ARGS override); kills it after."""
+    procs: list[subprocess.Popen[str]] = []
+
+    def start(store: Path, *args: str, **popen: Any) -> Started:
+        cmd = otel_fold_collect(
+            "--grpc", "127.0.0.1:0", "--http", "127.0.0.1:0", "--store", str(store), *args
+        )
+        proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True, **popen)
+        procs.append(proc)
+        assert proc.stderr is not None
+        line = proc.stderr.readline()
+        ports = dict(re.findall(r"(grpc|http) 127\.0\.0\.1:(\d+)", line))
+        assert ports, line
+        return proc, _port(ports, "grpc"), _port(ports, "http"), line
+
+    yield start
+    for proc in procs:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def _port(ports: dict[str, str], name: str) -> int | None:
+    return int(ports[name]) if name in ports else None

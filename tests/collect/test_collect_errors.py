@@ -14,6 +14,7 @@ from google.protobuf.json_format import MessageToDict
 from google.rpc.status_pb2 import Status
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 
+from analyzer.collect.intake import DEFAULT_MAX_BYTES
 from analyzer.load import read_store
 
 EXPORT = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
@@ -188,3 +189,56 @@ def test_empty_request_is_accepted_and_writes_nothing(receiver, token, tmp_path)
     _grpc_export(receiver, b"", token)
     receiver.stop()
     assert list((tmp_path / "store").glob("*")) == []
+
+
+def _gzip_post(receiver, body: bytes, token: str):  # type: ignore[no-untyped-def]
+    return _post(receiver, body, {**_auth(token), "Content-Encoding": "gzip"})
+
+
+def test_http_gzip_of_several_members_is_decoded_whole(receiver, token, make_spans, store_ids, tmp_path):
+    first, second = encode_spans(make_spans(3)), encode_spans(make_spans(4))
+    # Concatenated protobuf messages merge: the body is one request holding both.
+    body = gzip.compress(first.SerializeToString()) + gzip.compress(second.SerializeToString())
+    assert _gzip_post(receiver, body, token)[0] == 200
+    receiver.stop()
+    sent = [
+        (s.trace_id, s.span_id) for r in (first, second) for s in r.resource_spans[0].scope_spans[0].spans
+    ]
+    assert sorted(store_ids(tmp_path / "store")) == sorted(sent)
+
+
+def test_http_gzip_with_trailing_bytes_is_400_and_stores_nothing(
+    receiver, token, make_spans, store_ids, tmp_path
+):
+    member = gzip.compress(encode_spans(make_spans(3)).SerializeToString())
+    status, _, body = _gzip_post(receiver, member + b"trailing", token)
+    assert status == 400
+    assert f"byte {len(member)}" in Status.FromString(body).message
+    receiver.stop()
+    assert store_ids(tmp_path / "store") == []
+
+
+def test_http_gzip_members_together_past_the_limit_are_413(receiver, token, max_bytes):
+    half = gzip.compress(b"\0" * (max_bytes // 2 + 1))
+    assert _gzip_post(receiver, half * 2, token)[0] == 413
+
+
+@pytest.mark.parametrize(
+    "authorized, status, code",
+    [(True, 413, grpc.StatusCode.RESOURCE_EXHAUSTED), (False, 401, grpc.StatusCode.UNAUTHENTICATED)],
+)
+def test_http_client_sending_a_large_refused_body_sees_the_answer(
+    make_receiver, token, authorized, status, code
+):
+    """http.client sends the whole body before reading: the receiver must not reset the connection under it.
+
+    The body is larger than the loopback socket buffers take, so an unread body means a reset.
+    """
+    receiver = make_receiver(max_bytes=DEFAULT_MAX_BYTES)
+    conn = http.client.HTTPConnection("127.0.0.1", receiver.http_port, timeout=60)
+    headers = _auth(token) if authorized else {"Content-Type": PROTO}
+    conn.request("POST", "/v1/traces", body=b"\0" * (3 * DEFAULT_MAX_BYTES), headers=headers)
+    response = conn.getresponse()
+    assert (response.status, response.getheader("Connection")) == (status, "close")
+    assert Status.FromString(response.read()).code == code.value[0]
+    conn.close()

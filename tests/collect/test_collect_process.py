@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import os
-import re
 import signal
 import subprocess
-import sys
 import threading
 
 import pytest
@@ -24,31 +22,12 @@ from analyzer.load import read_store
 TOKEN = "proc-token-7f3a"
 
 
-def _collect(grpc: str, http: str, store) -> list[str]:  # type: ignore[no-untyped-def]
-    """The `otel-fold collect` command line, run as a module of this interpreter."""
-    return [
-        sys.executable,
-        "-m",
-        "analyzer",
-        "collect",
-        "--grpc",
-        grpc,
-        "--http",
-        http,
-        "--store",
-        str(store),
-    ]
-
-
-def _start(store):  # type: ignore[no-untyped-def]
-    env = {**os.environ, "OTEL_FOLD_COLLECT_TOKEN": TOKEN}
-    cmd = _collect("127.0.0.1:0", "127.0.0.1:0", store)
-    proc = subprocess.Popen(cmd, env=env, stderr=subprocess.PIPE, text=True)
-    line = proc.stderr.readline()
-    m = re.search(r"grpc 127\.0\.0\.1:(\d+), http 127\.0\.0\.1:(\d+)", line)
-    assert m, line
+def _start(start_collect, store):  # type: ignore[no-untyped-def]
+    proc, grpc_port, http_port, line = start_collect(
+        store, env={**os.environ, "OTEL_FOLD_COLLECT_TOKEN": TOKEN}
+    )
     assert TOKEN not in line
-    return proc, int(m.group(1)), int(m.group(2))
+    return proc, grpc_port, http_port
 
 
 def _ids(spans) -> list[tuple[bytes, bytes]]:  # type: ignore[no-untyped-def]
@@ -56,10 +35,10 @@ def _ids(spans) -> list[tuple[bytes, bytes]]:  # type: ignore[no-untyped-def]
 
 
 def test_sigkill_mid_stream_leaves_a_readable_store_holding_every_acknowledged_span(
-    tmp_path, make_spans, records, store_ids
+    tmp_path, make_spans, records, store_ids, start_collect
 ):
     store = tmp_path / "store"
-    proc, grpc_port, _ = _start(store)
+    proc, grpc_port, _ = _start(start_collect, store)
     exporter = GrpcExporter(
         endpoint=f"127.0.0.1:{grpc_port}",
         insecure=True,
@@ -114,9 +93,11 @@ def test_sigkill_mid_stream_leaves_a_readable_store_holding_every_acknowledged_s
     assert any(path.name in w for w in table.warnings)
 
 
-def test_sigterm_flushes_and_exits_cleanly_with_every_span_stored(tmp_path, make_spans, records, store_ids):
+def test_sigterm_flushes_and_exits_cleanly_with_every_span_stored(
+    tmp_path, make_spans, records, store_ids, start_collect
+):
     store = tmp_path / "store"
-    proc, _, http_port = _start(store)
+    proc, _, http_port = _start(start_collect, store)
     exporter = HttpExporter(
         endpoint=f"http://127.0.0.1:{http_port}/v1/traces",
         headers={"authorization": f"Bearer {TOKEN}"},
@@ -138,8 +119,10 @@ def test_sigterm_flushes_and_exits_cleanly_with_every_span_stored(tmp_path, make
     assert sorted(store_ids(store)) == sorted(sent)
 
 
-def test_a_port_in_use_is_a_one_line_error_naming_the_address(receiver, tmp_path):
-    cmd = _collect(f"127.0.0.1:{receiver.grpc_port}", "off", tmp_path / "s")
+def test_a_port_in_use_is_a_one_line_error_naming_the_address(receiver, tmp_path, collect_command):
+    cmd = collect_command(
+        "--grpc", f"127.0.0.1:{receiver.grpc_port}", "--http", "off", "--store", str(tmp_path)
+    )
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
     assert done.returncode == 2
     assert f"127.0.0.1:{receiver.grpc_port}" in done.stderr
