@@ -106,7 +106,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=DEFAULT_MAX_CONNECTIONS,
         metavar="N",
         help="serve at most N HTTP connections (at the cap a new one evicts the one waiting longest for "
-        "a request) and N gRPC calls (more are refused, RESOURCE_EXHAUSTED) at once (default %(default)s)",
+        "a request) and N gRPC calls (more are refused with UNAVAILABLE) at once (default %(default)s)",
     )
     parser.add_argument(
         "--grace",

@@ -35,6 +35,8 @@ _IDLE_MS = 60_000
 # within _KEEPALIVE_TIMEOUT_MS: a peer that vanished without a FIN does not hold its descriptor.
 _KEEPALIVE_MS = 60_000
 _KEEPALIVE_TIMEOUT_MS = 20_000
+# Workers beyond --max-connections: they answer calls over the cap, and refused tokens, at once.
+_SPARE_WORKERS = 4
 
 _Behavior = Callable[[Iterator[bytes], grpc.ServicerContext], bytes]
 
@@ -110,13 +112,24 @@ def _receive(requests: Iterator[bytes], context: grpc.ServicerContext, timeout: 
 
 
 def _export(intake: Intake, limits: Limits) -> _Behavior:
+    slots = threading.BoundedSemaphore(limits.max_connections)
+
     def export(requests: Iterator[bytes], context: grpc.ServicerContext) -> bytes:
-        raw = _receive(requests, context, limits.body_timeout)
+        if not slots.acquire(blocking=False):
+            # UNAVAILABLE, which OTLP clients retry; grpc's own maximum_concurrent_rpcs answers
+            # RESOURCE_EXHAUSTED, which they drop unless it carries RetryInfo.
+            context.abort(
+                grpc.StatusCode.UNAVAILABLE, f"serving {limits.max_connections} calls already; retry later"
+            )
         try:
-            admitted = intake.accept_proto(raw)
-        except Rejected as e:
-            context.abort(e.reason.grpc_code, str(e))  # raises
-        return admitted.response_proto()
+            raw = _receive(requests, context, limits.body_timeout)
+            try:
+                admitted = intake.accept_proto(raw)
+            except Rejected as e:
+                context.abort(e.reason.grpc_code, str(e))  # raises
+            return admitted.response_proto()
+        finally:
+            slots.release()
 
     return export
 
@@ -124,13 +137,13 @@ def _export(intake: Intake, limits: Limits) -> _Behavior:
 def start_grpc(address: str, intake: Intake, *, limits: Limits | None = None) -> tuple[grpc.Server, int]:
     """Serve OTLP/gRPC on `host:port` (port 0: any free one); returns the server and the bound port."""
     limits = limits or Limits()
-    # As many workers as calls allowed: a slow client holds a worker (up to the body timeout), and further
-    # calls are refused with RESOURCE_EXHAUSTED (exporters retry) instead of queueing behind it.
+    # A worker for every call allowed, and spare ones to refuse the rest: a slow client holds its worker
+    # (up to the body timeout) while others are served or told to retry, never queued behind it.
+    workers = limits.max_connections + _SPARE_WORKERS
     server = grpc.server(
-        futures.ThreadPoolExecutor(max_workers=limits.max_connections, thread_name_prefix="otlp-grpc"),
+        futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="otlp-grpc"),
         interceptors=(_Authorize(intake),),
         options=_options(intake.max_bytes, limits),
-        maximum_concurrent_rpcs=limits.max_connections,
     )
     # Request streaming on the server side (the wire is the same for a unary client), so that the
     # handler can put a deadline on receiving the message.

@@ -226,9 +226,9 @@ def test_a_grpc_call_whose_message_never_comes_is_cancelled_at_the_body_deadline
             release.set()
 
 
-def test_stalled_grpc_calls_do_not_starve_the_sdk_exporter(make_receiver, monkeypatch, make_spans, token):
-    """More stalled calls than the old pool's 8 workers; the exporter is served while they stall."""
-    stalled = 12
+@pytest.fixture
+def receiving(monkeypatch) -> threading.Semaphore:  # type: ignore[no-untyped-def]
+    """Released each time an Export call starts waiting for its message (it holds a slot from then on)."""
     entered = threading.Semaphore(0)
     receive = grpc_server._receive
 
@@ -237,12 +237,18 @@ def test_stalled_grpc_calls_do_not_starve_the_sdk_exporter(make_receiver, monkey
         return receive(*args)
 
     monkeypatch.setattr(grpc_server, "_receive", observed)
+    return entered
+
+
+def test_stalled_grpc_calls_do_not_starve_the_sdk_exporter(make_receiver, receiving, make_spans, token):
+    """More stalled calls than the old pool's 8 workers; the exporter is served while they stall."""
+    stalled = 12
     receiver = make_receiver()
     with grpc.insecure_channel(f"127.0.0.1:{receiver.grpc_port}") as channel:
         calls, release = _never_sending(channel, stalled)
         try:
             for _ in range(stalled):
-                assert entered.acquire(timeout=GUARD_S)
+                assert receiving.acquire(timeout=GUARD_S)
             exporter = GrpcExporter(
                 endpoint=f"127.0.0.1:{receiver.grpc_port}",
                 insecure=True,
@@ -251,6 +257,22 @@ def test_stalled_grpc_calls_do_not_starve_the_sdk_exporter(make_receiver, monkey
             )
             assert exporter.export(make_spans(3)) == SpanExportResult.SUCCESS
             exporter.shutdown()
+            assert not any(c.done() for c in calls)
+        finally:
+            release.set()
+
+
+def test_grpc_calls_over_the_cap_are_unavailable_which_otlp_clients_retry(make_receiver, receiving, token):
+    receiver = make_receiver(limits=Limits(max_connections=2))
+    with grpc.insecure_channel(f"127.0.0.1:{receiver.grpc_port}") as channel:
+        calls, release = _never_sending(channel, 2)  # kept: a call is cancelled when its future is dropped
+        try:
+            for _ in range(2):
+                assert receiving.acquire(timeout=GUARD_S)
+            export = channel.unary_unary(EXPORT, request_serializer=None, response_deserializer=None)
+            with pytest.raises(grpc.RpcError) as e:
+                export(b"", metadata=[("authorization", f"Bearer {token}")], timeout=GUARD_S)
+            assert e.value.code() == grpc.StatusCode.UNAVAILABLE
             assert not any(c.done() for c in calls)
         finally:
             release.set()
