@@ -29,6 +29,35 @@ HELP = "receive OTLP traces (gRPC and HTTP, protobuf or JSON) and append them to
 TOKEN_ENV = "OTEL_FOLD_COLLECT_TOKEN"
 
 
+# The slow-client limits: flag, type, default, metavar, help.
+_LIMIT_FLAGS: tuple[tuple[str, type[int] | type[float], float, str, str], ...] = (
+    (
+        "--header-timeout",
+        float,
+        DEFAULT_HEADER_TIMEOUT_S,
+        "S",
+        "HTTP: close a connection whose request line and headers are not in within S seconds of it being "
+        "ready for one (new or idle keep-alive); gRPC: the HTTP/2 handshake",
+    ),
+    (
+        "--body-timeout",
+        float,
+        DEFAULT_BODY_TIMEOUT_S,
+        "S",
+        "close an HTTP connection whose body is not in within S seconds, and cancel a gRPC call whose "
+        "message is not",
+    ),
+    (
+        "--max-connections",
+        int,
+        DEFAULT_MAX_CONNECTIONS,
+        "N",
+        "serve at most N HTTP connections (at the cap a new one evicts the one waiting longest for a "
+        "request) and N gRPC calls (more are refused with UNAVAILABLE) at once",
+    ),
+)
+
+
 def _positive(kind: type[int] | type[float]) -> Callable[[str], int | float]:
     def parse(value: str) -> int | float:
         try:
@@ -84,30 +113,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="N",
         help="refuse requests larger than N bytes, also after gzip (default %(default)s)",
     )
-    parser.add_argument(
-        "--header-timeout",
-        type=_positive(float),
-        default=DEFAULT_HEADER_TIMEOUT_S,
-        metavar="S",
-        help="HTTP: close a connection whose request line and headers are not in within S seconds of it "
-        "being ready for one (new or idle keep-alive); gRPC: the HTTP/2 handshake (default %(default)s)",
-    )
-    parser.add_argument(
-        "--body-timeout",
-        type=_positive(float),
-        default=DEFAULT_BODY_TIMEOUT_S,
-        metavar="S",
-        help="close an HTTP connection whose body is not in within S seconds, and cancel a gRPC call "
-        "whose message is not (default %(default)s)",
-    )
-    parser.add_argument(
-        "--max-connections",
-        type=_positive(int),
-        default=DEFAULT_MAX_CONNECTIONS,
-        metavar="N",
-        help="serve at most N HTTP connections (at the cap a new one evicts the one waiting longest for "
-        "a request) and N gRPC calls (more are refused with UNAVAILABLE) at once (default %(default)s)",
-    )
+    for flag, kind, default, metavar, text in _LIMIT_FLAGS:
+        parser.add_argument(
+            flag, type=_positive(kind), default=default, metavar=metavar, help=f"{text} (default %(default)s)"
+        )
     parser.add_argument(
         "--grace",
         type=float,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import logging
 import math
 import socket
 import threading
@@ -35,6 +36,7 @@ __all__ = [
 DEFAULT_HEADER_TIMEOUT_S = 10.0
 DEFAULT_BODY_TIMEOUT_S = 30.0
 DEFAULT_MAX_CONNECTIONS = 64
+_log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -102,6 +104,7 @@ class ConnectionCap:
         del self._open[victim]
         with contextlib.suppress(OSError):
             victim.shutdown(socket.SHUT_RDWR)
+        _log.debug("http: %d connections open: closed the one waiting longest for a request", self._limit)
         return True
 
     def waiting(self, sock: socket.socket) -> None:
