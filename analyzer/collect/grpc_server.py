@@ -18,7 +18,7 @@ from typing import Any
 import grpc
 
 from analyzer.collect.connections import Limits
-from analyzer.collect.intake import INVALID, Intake, Rejected
+from analyzer.collect.intake import INVALID, UNAVAILABLE, Intake, Rejected
 from analyzer.errors import AnalyzerError
 
 __all__ = ["SERVICE", "start_grpc"]
@@ -119,7 +119,7 @@ def _export(intake: Intake, limits: Limits) -> _Behavior:
             # UNAVAILABLE, which OTLP clients retry; grpc's own maximum_concurrent_rpcs answers
             # RESOURCE_EXHAUSTED, which they drop unless it carries RetryInfo.
             context.abort(
-                grpc.StatusCode.UNAVAILABLE, f"serving {limits.max_connections} calls already; retry later"
+                UNAVAILABLE.grpc_code, f"serving {limits.max_connections} calls already; retry later"
             )
         try:
             raw = _receive(requests, context, limits.body_timeout)
