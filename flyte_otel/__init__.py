@@ -36,40 +36,8 @@ if TYPE_CHECKING:
         workflow_store_update,
     )
 
-# Which module defines each public name; kept equal to __all__ and the TYPE_CHECKING imports by
-# tests/test_public_surface.py.
-_HOME = {
-    name: module
-    for module, names in (
-        ("flyte_otel._runtime", ("is_enabled", "now_ns", "set_clock")),
-        ("flyte_otel.lifecycle", ("AttemptRecord", "ExecutionRecord", "NodeRecord", "execution")),
-        ("flyte_otel.setup", ("EXPORTERS", "configure", "force_flush", "shutdown", "tracer_provider")),
-        (
-            "flyte_otel.spans",
-            (
-                "Operation",
-                "admin_call",
-                "attempt_context",
-                "blob_read",
-                "blob_write",
-                "cache_lookup",
-                "cache_write",
-                "datacatalog_call",
-                "event",
-                "execution_context",
-                "handle_node",
-                "handle_task",
-                "k8s",
-                "operation",
-                "round",
-                "streak",
-                "workflow_store_get",
-                "workflow_store_update",
-            ),
-        ),
-    )
-    for name in names
-}
+# The modules that define the public names, searched in this order on a name's first use.
+_MODULES = ("flyte_otel.spans", "flyte_otel.lifecycle", "flyte_otel.setup", "flyte_otel._runtime")
 
 __all__ = [
     "EXPORTERS",
@@ -106,12 +74,15 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
-    home = _HOME.get(name)
-    if home is None:
-        raise AttributeError(f"module 'flyte_otel' has no attribute {name!r}")
-    value = getattr(importlib.import_module(home), name)
-    globals()[name] = value  # later lookups are plain attribute reads: the disabled path stays cheap
-    return value
+    if name in __all__:
+        for module in _MODULES:
+            value = getattr(importlib.import_module(module), name, __getattr__)
+            if value is not __getattr__:
+                globals()[name] = (
+                    value  # later lookups are plain attribute reads: the disabled path stays cheap
+                )
+                return value
+    raise AttributeError(f"module 'flyte_otel' has no attribute {name!r}")
 
 
 def __dir__() -> list[str]:
