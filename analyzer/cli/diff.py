@@ -39,7 +39,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--noise",
         type=_fraction,
         default=DEFAULT_NOISE,
-        help=f"noise band around a ratio of 1 (default {DEFAULT_NOISE}: ±{DEFAULT_NOISE:.0%})",
+        help=f"noise band around a ratio of 1 (default {DEFAULT_NOISE}: ±{DEFAULT_NOISE * 100:.0f}%%)",
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of the bootstrap resampling (default 0)")
     parser.add_argument(
