@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 from flyte_otel import ids
 from flyte_otel import semconv as sc
 from flyte_otel._runtime import RT, warn_once
+from flyte_otel.paths import default_store
 
 __all__ = ["EXPORTERS", "configure", "force_flush", "shutdown", "tracer_provider"]
 
@@ -33,7 +34,6 @@ _UPSTREAM_SERVICES = (
     sc.SERVICE_TASK_POD,  # not upstream's: a task pod's flytekit, for the simulator's pod-side spans
 )
 _DEFAULT_SERVICE = sc.SERVICE_PROPELLER
-_STORE_ENV = "OTEL_FOLD_STORE"
 
 _lock = threading.Lock()
 _provider: Any = None
@@ -258,7 +258,7 @@ def _http_traces_url(endpoint: str | None) -> str | None:
 
 def _file_path(path: str | os.PathLike[str] | None, service: str) -> Path:
     if path is None:
-        path = os.environ.get(_STORE_ENV) or Path.home() / ".local" / "share" / "otel-fold" / "store"
+        path = default_store()
     target = Path(path)
     if target.suffix == ".jsonl" or (target.exists() and not target.is_dir()):
         return target

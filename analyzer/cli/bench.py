@@ -104,7 +104,10 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
     entries = [BY_NAME[w] for w in (args.workflows or BY_NAME)]
     executor: _Executor = _Cluster(args) if args.remote else _Simulated(args)
     exec_ids: dict[str, list[str]] = {}
-    with tqdm(total=len(entries) * args.runs, desc="bench", unit="run", file=sys.stderr, leave=False) as bar:
+    # disable=None: drawn on a terminal only, not into a file or a pipe (tqdm v4.70.1 tqdm/std.py:297, 979)
+    with tqdm(
+        total=len(entries) * args.runs, desc="bench", unit="run", file=sys.stderr, leave=False, disable=None
+    ) as bar:
         try:
             for e in entries:
                 bar.set_postfix_str(e.name)

@@ -90,7 +90,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=Path,
         default=None,
         metavar="DIR",
-        help=f"store directory (default ${STORE_ENV}, else ~/.local/share/otel-fold/store)",
+        help=f"store directory (default ${STORE_ENV}, else $XDG_DATA_HOME/otel-fold/store, else ~/.local/share/otel-fold/store)",
     )
     parser.add_argument(
         "--token-env",

@@ -47,7 +47,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--store",
         metavar="DIR",
-        help=f"local trace store directory (default ${local.STORE_ENV}, else ~/.local/share/otel-fold/store)",
+        help=f"local trace store directory (default ${local.STORE_ENV}, else $XDG_DATA_HOME/otel-fold/store, else ~/.local/share/otel-fold/store)",
     )
     group.add_argument("--url", help="base URL of a remote backend")
     group.add_argument(

@@ -22,9 +22,9 @@ from analyzer.decode import plain_yaml
 from analyzer.errors import AnalyzerError
 from analyzer.source.http import DEFAULT_MAX_ANSWER_MIB, HttpConfig, bad_header_char
 from flyte_otel import semconv
+from flyte_otel.paths import CONFIG_ENV, default_config_file
 
 __all__ = [
-    "DEFAULT_CONFIG_FILE",
     "DEFAULT_WINDOW_NS",
     "SETTINGS",
     "RemoteConfig",
@@ -38,7 +38,6 @@ __all__ = [
 
 # The search window when none is given (24 h), and the config file read when present.
 DEFAULT_WINDOW_NS = 24 * 3600 * 10**9
-DEFAULT_CONFIG_FILE = Path("~/.config/otel-fold/config.yaml")
 _CONFIG_DEPTH = 4  # a config file is one mapping of settings
 _NS = 10**9
 
@@ -262,7 +261,9 @@ def add_arguments(parser: argparse.ArgumentParser, *, skip: tuple[str, ...] = ()
     """Add the remote-source flags (those in `skip` are left to whoever already defines them)."""
     group = parser.add_argument_group("remote backends (flags > OTEL_FOLD_* environment > --config file)")
     group.add_argument(
-        "--config", default=None, help=f"YAML settings file (OTEL_FOLD_CONFIG, default {DEFAULT_CONFIG_FILE})"
+        "--config",
+        default=None,
+        help=f"YAML settings file ({CONFIG_ENV}, default $XDG_CONFIG_HOME/otel-fold/config.yaml, else ~/.config/otel-fold/config.yaml)",
     )
     for s in SETTINGS:
         if s.flag is None or s.flag in skip:
@@ -285,10 +286,7 @@ def add_arguments(parser: argparse.ArgumentParser, *, skip: tuple[str, ...] = ()
 def configured_backend(args: argparse.Namespace, environ: Mapping[str, str] | None = None) -> str | None:
     """The backend named by OTEL_FOLD_BACKEND or the config file (the --backend flag is read by the caller)."""
     env = os.environ if environ is None else environ
-    cfg_path = getattr(args, "config", None) or env.get("OTEL_FOLD_CONFIG")
-    found = env.get("OTEL_FOLD_BACKEND") or _read_config_file(
-        Path(cfg_path) if cfg_path else DEFAULT_CONFIG_FILE.expanduser(), bool(cfg_path)
-    ).get("backend")
+    found = env.get("OTEL_FOLD_BACKEND") or _config_file_values(args, env).get("backend")
     return None if found is None else str(found)
 
 
@@ -297,10 +295,7 @@ def from_args(
 ) -> RemoteConfig:
     """Merge flags, environment and config file into a RemoteConfig (flags win, then environment, then file)."""
     env = os.environ if environ is None else environ
-    cfg_path = getattr(args, "config", None) or env.get("OTEL_FOLD_CONFIG")
-    file_values = _read_config_file(
-        Path(cfg_path) if cfg_path else DEFAULT_CONFIG_FILE.expanduser(), bool(cfg_path)
-    )
+    file_values = _config_file_values(args, env)
 
     def pick(name: str, *, flag: bool = True, from_file: bool = True) -> str | None:
         value = getattr(args, name, None) if flag else None
@@ -384,6 +379,13 @@ def _window(since: str | None, start: str | None, end: str | None, now_ns: int) 
             f"empty time window: start {rfc3339(start_ns)} is not before end {rfc3339(end_ns)}"
         )
     return start_ns, end_ns
+
+
+def _config_file_values(args: argparse.Namespace, env: Mapping[str, str]) -> dict[str, Any]:
+    """The settings file's values: the one --config or OTEL_FOLD_CONFIG names (it must exist), else the XDG
+    default's, if there is one."""
+    named = getattr(args, "config", None) or env.get(CONFIG_ENV)
+    return _read_config_file(Path(named) if named else default_config_file(env), bool(named))
 
 
 def _read_config_file(path: Path, required: bool) -> dict[str, Any]:

@@ -6,21 +6,13 @@ store stays a leaf that the decoders never import.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from analyzer.errors import NotFound
 from analyzer.framing import SUFFIXES
+from flyte_otel.paths import STORE_ENV, default_store
 
 __all__ = ["STORE_ENV", "default_store", "store_files"]
-
-STORE_ENV = "OTEL_FOLD_STORE"  # the environment variable naming the store directory
-
-
-def default_store() -> Path:
-    """``$OTEL_FOLD_STORE``, else ``~/.local/share/otel-fold/store``."""
-    env = os.environ.get(STORE_ENV)
-    return Path(env) if env else Path.home() / ".local" / "share" / "otel-fold" / "store"
 
 
 def store_files(directory: Path) -> list[Path]:

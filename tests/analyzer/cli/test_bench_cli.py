@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import fcntl
 import importlib
 import json
+import os
+import pty
+import struct
 import subprocess
 import sys
+import termios
+import threading
 from importlib import resources
 from pathlib import Path
 from types import SimpleNamespace
@@ -44,7 +51,31 @@ def test_bench_writes_one_entry_per_workflow_with_every_run_kept(
     for body in doc.values():
         assert len(body["runs"]) == 3
         assert len({r["execution"] for r in body["runs"]}) == 3
-    assert "bench" in capsys.readouterr().err  # the progress bar
+    assert "\r" not in capsys.readouterr().err  # stderr is not a terminal: no progress bar drawn into it
+
+
+def test_the_progress_bar_is_drawn_on_a_terminal_only(tmp_path: Path) -> None:
+    argv = [sys.executable, "-m", "analyzer", "bench", "tiny_chain", "-n", "2", "--small", "--profile", "fixed",
+            "--store", str(tmp_path / "store"), "-o", str(tmp_path / "b.yaml")]  # fmt: skip
+    leader, follower = pty.openpty()
+    # a new pty is 0 columns wide, and tqdm draws nothing in no width: give it a terminal's size
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
+    drawn = bytearray()
+
+    def drain() -> None:  # a pty holds a few KB: read as the bar is drawn, or the bench blocks writing it
+        with contextlib.suppress(OSError):  # EIO once the child has closed the terminal
+            while chunk := os.read(leader, 4096):
+                drawn.extend(chunk)
+
+    reader = threading.Thread(target=drain, daemon=True)
+    reader.start()
+    try:
+        subprocess.run(argv, stderr=follower, stdout=subprocess.DEVNULL, check=True, timeout=120)
+    finally:
+        os.close(follower)
+        reader.join(10)
+        os.close(leader)
+    assert b"bench" in drawn and b"\r" in drawn
 
 
 def test_bench_numbers_on_the_fixed_profile_are_the_profile_latencies(tmp_path: Path) -> None:

@@ -1,0 +1,37 @@
+"""Where otel-fold keeps its files by default: the trace store (data) and the settings file (configuration).
+
+Per the XDG Base Directory Specification (freedesktop.org basedir-spec 0.8, "Environment variables"):
+``$XDG_DATA_HOME`` / ``$XDG_CONFIG_HOME`` when set to an absolute path, else ``~/.local/share`` / ``~/.config``;
+a variable that is empty or relative is ignored, as the specification says.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+__all__ = ["CONFIG_ENV", "STORE_ENV", "default_config_file", "default_store"]
+
+STORE_ENV = "OTEL_FOLD_STORE"  # names the store directory, before any XDG default
+CONFIG_ENV = "OTEL_FOLD_CONFIG"  # names the settings file, before any XDG default
+_APP = "otel-fold"
+
+
+def _base(environ: Mapping[str, str], variable: str, *fallback: str) -> Path:
+    value = environ.get(variable, "")
+    return Path(value) if os.path.isabs(value) else Path.home().joinpath(*fallback)
+
+
+def default_store(environ: Mapping[str, str] | None = None) -> Path:
+    """``$OTEL_FOLD_STORE``, else ``$XDG_DATA_HOME/otel-fold/store``, else ``~/.local/share/otel-fold/store``."""
+    env = os.environ if environ is None else environ
+    named = env.get(STORE_ENV)
+    return Path(named) if named else _base(env, "XDG_DATA_HOME", ".local", "share") / _APP / "store"
+
+
+def default_config_file(environ: Mapping[str, str] | None = None) -> Path:
+    """``$XDG_CONFIG_HOME/otel-fold/config.yaml``, else ``~/.config/otel-fold/config.yaml`` (``$OTEL_FOLD_CONFIG``
+    and ``--config`` name one explicitly, and then it must exist)."""
+    env = os.environ if environ is None else environ
+    return _base(env, "XDG_CONFIG_HOME", ".config") / _APP / "config.yaml"

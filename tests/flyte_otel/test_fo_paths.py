@@ -1,0 +1,41 @@
+"""Default places of the store and the settings file: OTEL_FOLD_* first, then the XDG Base Directory variables
+when absolute, then ~/.local/share and ~/.config (freedesktop.org basedir-spec: empty or relative is ignored)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import pytest
+
+from analyzer.source import config
+from flyte_otel.paths import default_config_file, default_store
+
+HOME = Path.home()
+
+
+@pytest.mark.parametrize(
+    "environ, store, config_file",
+    [
+        ({}, HOME / ".local/share/otel-fold/store", HOME / ".config/otel-fold/config.yaml"),
+        ({"XDG_DATA_HOME": "/x/data", "XDG_CONFIG_HOME": "/x/cfg"}, Path("/x/data/otel-fold/store"),
+         Path("/x/cfg/otel-fold/config.yaml")),
+        ({"XDG_DATA_HOME": "", "XDG_CONFIG_HOME": ""}, HOME / ".local/share/otel-fold/store",
+         HOME / ".config/otel-fold/config.yaml"),
+        ({"XDG_DATA_HOME": "rel/data", "XDG_CONFIG_HOME": "rel"}, HOME / ".local/share/otel-fold/store",
+         HOME / ".config/otel-fold/config.yaml"),
+        ({"OTEL_FOLD_STORE": "/s", "XDG_DATA_HOME": "/x/data"}, Path("/s"), HOME / ".config/otel-fold/config.yaml"),
+    ],
+    ids=["unset", "absolute", "empty", "relative", "OTEL_FOLD_STORE wins"],
+)  # fmt: skip
+def test_defaults_follow_the_xdg_rules(environ: dict[str, str], store: Path, config_file: Path) -> None:
+    assert default_store(environ) == store
+    assert default_config_file(environ) == config_file
+
+
+def test_the_settings_file_under_xdg_config_home_is_read(tmp_path: Path) -> None:
+    (tmp_path / "otel-fold").mkdir()
+    (tmp_path / "otel-fold" / "config.yaml").write_text("backend: jaeger\n")
+    args = argparse.Namespace(config=None)
+    assert config.configured_backend(args, {"XDG_CONFIG_HOME": str(tmp_path)}) == "jaeger"
+    assert config.configured_backend(args, {"XDG_CONFIG_HOME": str(tmp_path / "elsewhere")}) is None
