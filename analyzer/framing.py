@@ -93,18 +93,21 @@ def walk(data: bytes | bytearray | memoryview) -> Iterator[tuple[int, int, int] 
     spans) are passed over without a tuple each, so a zero-filled file costs no memory per byte.
     """
     size = len(data)
-    pos = 0
+    pos, end = 0, _record_end(data, 0, size)
     while pos < size:
-        end = _record_end(data, pos, size)
-        if end is not None and _fits_before_next(data, pos, end, size):
+        # the next record's end, found once: it decides whether this one fits, and is the next step's `end`
+        following = _record_end(data, end, size) if end is not None else None
+        if end is not None and (following is not None or _fits_before_next(data, pos, end, size)):
             yield pos, pos + LENGTH_SIZE, end
-            pos = end
-        elif end is None and _empty_record(data, pos, size):
+            pos, end = end, following
+            continue
+        if end is None and _empty_record(data, pos, size):
             pos += LENGTH_SIZE
         else:
             resume = _resync(data, pos + 1, size)
             yield Damage(pos, resume, *_why(data, pos, size))
             pos = resume
+        end = _record_end(data, pos, size)
 
 
 def _fits_before_next(data: bytes | bytearray | memoryview, pos: int, end: int, size: int) -> bool:
