@@ -67,6 +67,4 @@ def read_store(directory: Path | str | None = None) -> SpanTable:
                     decode_store_file(path, cols, f"{path.name}: ")
             except OSError as e:
                 cols.warn(f"{path.name}: cannot read ({e.strerror}); file skipped")
-            except DecodeError as e:
-                cols.warn(f"{str(e).removeprefix(f'{directory}: ')}; file skipped")
         return cols.finish()

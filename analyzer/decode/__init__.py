@@ -24,7 +24,6 @@ from analyzer.table import SpanTable
 __all__ = [
     "FORMATS",
     "decode",
-    "decode_file",
     "decode_into",
     "decode_path",
     "decode_request",
@@ -94,7 +93,8 @@ def decode_path(path: Path) -> SpanTable:
     spans are walked in (no copy per record)."""
     cols = Columns(str(path))
     with gc_paused():
-        decode_file(path, cols)
+        with open(path, "rb") as f:
+            _decode_stream(f, cols, "")
         return cols.finish()
 
 
@@ -103,15 +103,10 @@ def decode_into(data: bytes, cols: Columns, where: str = "") -> str:
     return _decode_stream(io.BytesIO(data), cols, where, data)
 
 
-def decode_file(path: Path, cols: Columns, where: str = "") -> str:
-    """`decode_into` for a file (JSON lines streamed)."""
-    with open(path, "rb") as f:
-        return _decode_stream(f, cols, where)
-
-
 def decode_store_file(path: Path, cols: Columns, where: str = "") -> None:
     """Append the readable records of one store file, read as its suffix says (docs/store.md) rather than
-    sniffed, so that a file whose first record is damaged is read from its next one; damage is warned."""
+    sniffed, so that a file whose first record is damaged is read from its next one; damage is warned, and a
+    file that cannot be read at all is skipped with a warning (OSError if it cannot be opened)."""
     with open(path, "rb") as f:
         try:
             if path.suffix == framing.PROTO_SUFFIX:
@@ -119,8 +114,7 @@ def decode_store_file(path: Path, cols: Columns, where: str = "") -> None:
             else:
                 _decode_json_lines(f, cols, where)
         except SPAN_ERRORS as e:
-            cols.abandon(e)
-            raise DecodeError(f"{cols.source}: {where}unreadable ({type(e).__name__}: {e})") from None
+            cols.skip_record(e, where, "file")
 
 
 def _decode_stream(f: BinaryIO, cols: Columns, where: str, data: bytes | None = None) -> str:
@@ -298,16 +292,11 @@ def _decode_json_lines(f: BinaryIO, cols: Columns, where: str) -> str:
         try:
             _decode_json_line(text, cols, at)
         except SPAN_ERRORS as e:  # a structurally wrong value raises one of the built-ins
-            cols.abandon(e)
             if not complete:  # no newline after it: the writer was cut off mid-line
+                cols.abandon(e)
                 cols.warn(f"{at}last line truncated (byte {offset}); skipped")
                 break
-            detail = (
-                str(e).removeprefix(f"{cols.source}: ").removeprefix(at)
-                if isinstance(e, DecodeError)
-                else f"malformed ({type(e).__name__}: {e})"
-            )
-            cols.warn(f"{at}{detail}; line skipped")
+            cols.skip_record(e, at, "line")
     return "otlp-json-lines"
 
 

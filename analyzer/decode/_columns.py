@@ -316,6 +316,17 @@ class Columns:
         if any(len(getattr(self, key)) != done for key, _ in _PLACEHOLDERS):
             self.unreadable(error)
 
+    def skip_record(self, error: Exception, where: str, unit: str) -> None:
+        """A record of a file of many (a framed record, a line, a store file) that cannot be read: abandoned,
+        and warned as `<where><why>; <unit> skipped`, so that the records after it are read."""
+        self.abandon(error)
+        why = (
+            str(error).removeprefix(f"{self.source}: ").removeprefix(where)
+            if isinstance(error, DecodeError)
+            else f"malformed ({type(error).__name__}: {error})"
+        )
+        self.warn(f"{where}{why}; {unit} skipped")
+
     def _drop_skipped(self, table: t.SpanTable) -> t.SpanTable:
         """The table without the skipped rows, a warning for each of the first few; DecodeError if no span
         could be read at all."""

@@ -185,8 +185,7 @@ def _one_by_one(
         except DecodeError as e:
             if not skip_damaged:
                 raise
-            cols.abandon(e)
-            cols.warn(f"{str(e).removeprefix(cols.source + ': ')}; record skipped")
+            cols.skip_record(e, where, "record")
 
 
 class _Scanned:
