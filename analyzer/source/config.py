@@ -20,7 +20,7 @@ from typing import Any
 
 from analyzer.decode import plain_yaml
 from analyzer.errors import AnalyzerError
-from analyzer.source.http import DEFAULT_MAX_ANSWER_MIB, HttpConfig, bad_header_char
+from analyzer.source.http import DEFAULT_MAX_ANSWER_MIB, HttpConfig, check_header_value
 from flyte_otel import semconv
 from flyte_otel.paths import CONFIG_ENV, default_config_file
 
@@ -79,12 +79,8 @@ class RemoteConfig:
         # header (and http.client's ValueError would quote the value, token and all).
         for name, setting in _HEADER_SETTINGS.items():
             value = getattr(self, name)
-            at = None if value is None else bad_header_char(value)
-            if at is not None:
-                raise AnalyzerError(
-                    f"{setting} holds a character that cannot go into an HTTP header at position {at} "
-                    f"(a newline, another control character or non-ASCII text); the value is not shown"
-                )
+            if value is not None:
+                check_header_value(value, setting)
 
     def http(self) -> HttpConfig:
         """The transport settings, with auth and tenant headers."""

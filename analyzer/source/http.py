@@ -50,7 +50,7 @@ __all__ = [
     "Response",
     "answer_too_large",
     "backoff_delay",
-    "bad_header_char",
+    "check_header_value",
     "fetch_all",
     "fetch_each",
     "redirect_refusal",
@@ -94,12 +94,7 @@ class HttpConfig:
 
     def __post_init__(self) -> None:
         for name, value in self.headers.items():
-            at = bad_header_char(value)
-            if at is not None:
-                raise AnalyzerError(
-                    f"the {name} header holds a character that cannot go into an HTTP header at position {at} "
-                    f"(a newline, another control character or non-ASCII text); the value is not shown"
-                )
+            check_header_value(value, f"the {name} header")
 
 
 @dataclass(frozen=True)
@@ -329,10 +324,15 @@ def answer_too_large(where: str, max_bytes: int) -> BackendError:
     )
 
 
-def bad_header_char(value: str) -> int | None:
-    """The position of the first character that must not go into an HTTP header value as we send it (anything
-    but printable ASCII: a CR or LF would start another header), or None."""
-    return next((i for i, c in enumerate(value) if not " " <= c <= "~"), None)
+def check_header_value(value: str, what: str) -> None:
+    """AnalyzerError naming `what`, never the value, if `value` holds a character that must not go into an HTTP
+    header value as we send it (anything but printable ASCII: a CR or LF would start another header)."""
+    at = next((i for i, c in enumerate(value) if not " " <= c <= "~"), None)
+    if at is not None:
+        raise AnalyzerError(
+            f"{what} holds a character that cannot go into an HTTP header at position {at} "
+            f"(a newline, another control character or non-ASCII text); the value is not shown"
+        )
 
 
 def _auth_failure(url: str, resp: Response) -> str:
