@@ -78,9 +78,8 @@ def __getattr__(name: str) -> Any:
         for module in _MODULES:
             value = getattr(importlib.import_module(module), name, __getattr__)
             if value is not __getattr__:
-                globals()[name] = (
-                    value  # later lookups are plain attribute reads: the disabled path stays cheap
-                )
+                # kept: later lookups are plain attribute reads, so the disabled path stays cheap
+                globals()[name] = value
                 return value
     raise AttributeError(f"module 'flyte_otel' has no attribute {name!r}")
 

@@ -96,9 +96,7 @@ def admit_json(body: bytes) -> Admitted:
         doc = _parse(body)  # read whole above: its shape is known
         _drop(otlp_json.span_lists(doc), skipped)
         body = _one_line(doc)
-    elif (
-        b"\n" in body or b"\r" in body
-    ):  # a store line must be one line: re-serialize what was pretty-printed
+    elif b"\n" in body or b"\r" in body:  # a store line is one line: re-serialize what was pretty-printed
         body = _one_line(_parse(body))
     return Admitted(
         body.strip() + b"\n", spans - len(skipped), len(skipped), _message(warnings, len(skipped))

@@ -77,7 +77,7 @@ def decode_doc(doc: Any, cols: Columns, where: str = "") -> None:
         raise DecodeError(f"{cols.source}: {where}{path} is not a list")
     for ri, rs in enumerate(resource_spans):
         service = _service_name(rs.get("resource"))
-        scope_key = "scopeSpans" if "scopeSpans" in rs else "instrumentationLibrarySpans"
+        scope_key = _scope_key(rs)
         for si, ss in enumerate(rs.get(scope_key) or ()):
             spans = ss.get("spans") or ()
             cols.block(f"{where}{path}[{ri}].{scope_key}[{si}].spans")
@@ -91,10 +91,14 @@ def span_lists(doc: Any) -> Iterator[list[Any]]:
     """Each scope's list of spans in a document `decode_doc` has read, in the order it read them."""
     found = _resource_spans(doc)
     for rs in found[1] if found is not None else ():
-        scope_key = "scopeSpans" if "scopeSpans" in rs else "instrumentationLibrarySpans"
-        for ss in rs.get(scope_key) or ():
+        for ss in rs.get(_scope_key(rs)) or ():
             if ss.get("spans"):
                 yield ss["spans"]
+
+
+def _scope_key(rs: Any) -> str:
+    """The key of a resource's list of scopes: OTLP's, or its older name."""
+    return "scopeSpans" if "scopeSpans" in rs else "instrumentationLibrarySpans"
 
 
 def _resource_spans(doc: Any) -> tuple[str, Any] | None:
