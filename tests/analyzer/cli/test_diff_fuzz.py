@@ -24,6 +24,7 @@ from analyzer.cli import main
 from analyzer.decode.report import decode_report
 from analyzer.render.report_yaml import render_json
 from tests.analyzer.cli.bad_reports import laughs
+from tests.fuzzing import value_places
 
 SEED = 19
 CASES = 360  # 120 per input x 3 inputs: ~30 s here, most of it the diffs of inputs that are still reports
@@ -43,20 +44,6 @@ TOKENS: tuple[bytes, ...] = (
 )  # fmt: skip
 
 
-def _places(doc: Any) -> list[tuple[Any, Any]]:
-    """(container, key or index) of every value of `doc`."""
-    out: list[tuple[Any, Any]] = []
-
-    def walk(node: Any) -> None:
-        items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
-        for key, value in items:
-            out.append((node, key))
-            walk(value)
-
-    walk(doc)
-    return out
-
-
 def _dump(doc: Any, as_json: bool) -> str:
     """The document as JSON, or as YAML the way PyYAML writes it (anchors and aliases for shared objects)."""
     text = json.dumps(doc) if as_json else yaml.safe_dump(doc, sort_keys=False, allow_unicode=True)
@@ -66,19 +53,19 @@ def _dump(doc: Any, as_json: bool) -> str:
 
 def _swap_value(doc: Any, rng: random.Random) -> None:
     for _ in range(rng.randint(1, 3)):
-        node, key = rng.choice(_places(doc))
+        node, key = rng.choice(value_places(doc))
         node[key] = rng.choice(VALUES)
 
 
 def _swap_key(doc: Any, rng: random.Random) -> None:
-    maps = [(node, key) for node, key in _places(doc) if isinstance(node, dict)]
+    maps = [(node, key) for node, key in value_places(doc) if isinstance(node, dict)]
     node, key = rng.choice(maps)
     new = rng.choice([rng.choice(maps)[1], "runs", "nodes", "warnings", "kind", 1, None, True, 1.5, "\ud800"])
     node[new] = node.pop(key)
 
 
 def _nest(doc: Any, rng: random.Random) -> None:
-    node, key = rng.choice(_places(doc))
+    node, key = rng.choice(value_places(doc))
     depth = rng.choice([20, 40])
     value: Any = rng.choice([1, "1s"])
     for _ in range(depth):
@@ -87,9 +74,9 @@ def _nest(doc: Any, rng: random.Random) -> None:
 
 
 def _share(doc: Any, rng: random.Random) -> None:
-    containers = [(node, key) for node, key in _places(doc) if isinstance(node[key], dict | list)]
+    containers = [(node, key) for node, key in value_places(doc) if isinstance(node[key], dict | list)]
     a_node, a_key = rng.choice(containers)
-    inside = {id(node) for node, _ in _places(a_node[a_key])} | {id(a_node[a_key])}
+    inside = {id(node) for node, _ in value_places(a_node[a_key])} | {id(a_node[a_key])}
     # a place outside the shared value: sharing it with one of its own descendants would make a cycle
     b_node, b_key = rng.choice([(n, k) for n, k in containers if id(n) not in inside])
     b_node[b_key] = a_node[a_key]

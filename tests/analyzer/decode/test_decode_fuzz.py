@@ -23,6 +23,7 @@ from analyzer import framing
 from analyzer.cli import main
 from tests import builders as B
 from tests.builders import MS
+from tests.fuzzing import value_places
 
 SEED = 16
 CASES_PER_INPUT = 40  # x 11 inputs: 440 cases, a few seconds
@@ -62,15 +63,7 @@ def _damage_bytes(data: bytes, rng: random.Random) -> bytes:
 
 def _damage_json(data: bytes, rng: random.Random) -> bytes:
     doc = json.loads(data)
-    places: list[tuple[Any, Any]] = []  # (container, key) of every value
-
-    def walk(node: Any) -> None:
-        items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
-        for key, value in items:
-            places.append((node, key))
-            walk(value)
-
-    walk(doc)
+    places = value_places(doc)
     for _ in range(rng.randint(1, 3)):
         node, key = rng.choice(places)
         node[key] = rng.choice(VALUES) if rng.random() < 0.9 else _DEEP
