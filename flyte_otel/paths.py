@@ -1,8 +1,9 @@
 """Where otel-fold keeps its files by default: the trace store (data) and the settings file (configuration).
 
-Per the XDG Base Directory Specification (freedesktop.org basedir-spec 0.8, "Environment variables"):
-``$XDG_DATA_HOME`` / ``$XDG_CONFIG_HOME`` when set to an absolute path, else ``~/.local/share`` / ``~/.config``;
-a variable that is empty or relative is ignored, as the specification says.
+Per the XDG Base Directory Specification (specifications.freedesktop.org/basedir-spec, version 0.7, section 3
+"Environment variables": unset or empty means ``~/.local/share`` / ``~/.config``; the latest version adds that
+a relative path is invalid and ignored): ``$XDG_DATA_HOME`` / ``$XDG_CONFIG_HOME`` when set to an absolute
+path, else ``~/.local/share`` / ``~/.config``.
 """
 
 from __future__ import annotations

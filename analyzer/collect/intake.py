@@ -44,7 +44,7 @@ TOO_LARGE = Reason(grpc.StatusCode.RESOURCE_EXHAUSTED, 413)
 UNSUPPORTED_MEDIA = Reason(grpc.StatusCode.INVALID_ARGUMENT, 415)
 NOT_FOUND = Reason(grpc.StatusCode.UNIMPLEMENTED, 404)
 # Shutting down, or the store refused the write: retryable, the exporter sends it later or elsewhere
-# (opentelemetry-proto v1.9.0 docs/specification.md:314-330 for gRPC, :638-648 for HTTP).
+# (opentelemetry-proto v1.11.0 docs/specification.md:314-330 for gRPC, :638-648 for HTTP).
 UNAVAILABLE = Reason(grpc.StatusCode.UNAVAILABLE, 503)
 
 

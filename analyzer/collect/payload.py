@@ -2,7 +2,7 @@
 
 So the store only ever holds what reads back. A request that reads whole is stored as it came; spans the
 reader would skip are left out of what is stored and reported to the sender with OTLP's partial success
-(opentelemetry-proto v1.9.0 opentelemetry/proto/collector/trace/v1/trace_service.proto:44-59); a request
+(opentelemetry-proto v1.11.0 opentelemetry/proto/collector/trace/v1/trace_service.proto:44-59); a request
 of which nothing reads is refused.
 """
 
