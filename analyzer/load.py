@@ -6,6 +6,7 @@ import each other.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 from analyzer.decode import decode, decode_path, decode_store_file
@@ -16,7 +17,7 @@ from analyzer.store.files import default_store, store_files
 from analyzer.table import SpanTable
 from flyte_otel import semconv
 
-__all__ = ["load", "read", "read_store"]
+__all__ = ["load", "read", "read_store", "read_store_files"]
 
 
 def load(path_or_bytes: str | Path | bytes, *, exec_id: str | None = None) -> SpanTable:
@@ -62,9 +63,26 @@ def read_store(directory: Path | str | None = None) -> SpanTable:
     cols = Columns(str(directory))
     with gc_paused():
         for path in store_files(directory):
-            try:
-                if path.stat().st_size:  # a writer may have created the file and not written yet
-                    decode_store_file(path, cols, f"{path.name}: ")
-            except OSError as e:
-                cols.warn(f"{path.name}: cannot read ({e.strerror}); file skipped")
+            _read_store_file(path, cols)
         return cols.finish()
+
+
+def read_store_files(directory: Path | str) -> Iterator[tuple[Path, SpanTable]]:
+    """Each store file holding spans, decoded on its own (damage skipped and warned as by `read_store`)."""
+    for path in store_files(Path(directory)):
+        cols = Columns(str(path.parent))
+        with gc_paused():
+            _read_store_file(path, cols)
+            try:
+                table = cols.finish()
+            except DecodeError as e:  # not one span of the file could be read
+                table = SpanTable(SpanTable.empty().df, [str(e)])
+        yield path, table
+
+
+def _read_store_file(path: Path, cols: Columns) -> None:
+    try:
+        if path.stat().st_size:  # a writer may have created the file and not written yet
+            decode_store_file(path, cols, f"{path.name}: ")
+    except OSError as e:
+        cols.warn(f"{path.name}: cannot read ({e.strerror}); file skipped")

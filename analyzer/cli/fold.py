@@ -16,7 +16,7 @@ from analyzer.reduce.fold import DEFAULT_COLLAPSE, fold
 from analyzer.reduce.segments import node_timelines
 from analyzer.reduce.self_time import statistics
 from analyzer.render.formats import formats, picture_renderer, renderer
-from analyzer.source.executions import child_executions
+from analyzer.source.executions import child_executions, named_execution
 
 __all__ = ["HELP", "add_arguments", "load_execution", "run"]
 
@@ -82,7 +82,8 @@ def load_execution(args: argparse.Namespace, src: source.Source) -> Execution:
     """The stitched execution the flags name, from `src` (the source the flags name)."""
     if not args.exec_id and not args.file:
         raise AnalyzerError("an execution id is required (or --file PATH to read every span of one file)")
-    return stitch(src.execution(args.exec_id), args.exec_id)
+    table = named_execution(src, args.exec_id) if args.exec_id else src.execution(args.exec_id)
+    return stitch(table, args.exec_id)
 
 
 def _fold(args: argparse.Namespace, src: source.Source, ex: Execution) -> Any:

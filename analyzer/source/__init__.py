@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Protocol
 
 from analyzer.errors import AnalyzerError
+from analyzer.results.listing import ExecutionSummary
 from analyzer.source import config, jaeger, local, tempo
 from analyzer.table import SpanTable
 
@@ -18,10 +19,15 @@ __all__ = ["BACKENDS", "Source", "add_arguments", "from_args"]
 
 
 class Source(Protocol):
-    """Anything that can hand over one execution's spans."""
+    """Anything that can hand over one execution's spans, and list the executions it holds."""
 
     def execution(self, exec_id: str) -> SpanTable:
         """All spans of all traces of that execution, each trace whole; NotFound (saying what was searched) if none."""
+        ...
+
+    def executions(self) -> list[ExecutionSummary]:
+        """Every execution it holds (a backend: in the window), newest first; NotFound (saying what was
+        searched) if none."""
         ...
 
 

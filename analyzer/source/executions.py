@@ -10,12 +10,13 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from analyzer.errors import NotFound
+from analyzer.errors import AnalyzerError, NotFound
 from analyzer.execution import stitch
+from analyzer.source import listing
 from analyzer.table import SpanTable
 from flyte_otel import semconv
 
-__all__ = ["MAX_NESTING", "child_executions", "execution_table"]
+__all__ = ["MAX_NESTING", "child_executions", "execution_table", "named_execution"]
 
 if TYPE_CHECKING:
     from analyzer.source import Source
@@ -25,8 +26,32 @@ MAX_NESTING = 32  # launch plans launching launch plans: deeper than this is a c
 
 
 def execution_table(src: Source, exec_id: str) -> SpanTable:
-    """One execution's spans from `src`, stitched (a repeated span kept once), each stitch warning logged."""
-    ex = stitch(src.execution(exec_id), exec_id)
+    """One execution's spans from `src`, stitched (a repeated span kept once), each stitch warning logged;
+    NotFound names the nearest and newest ids."""
+    return _stitched(named_execution(src, exec_id), exec_id)
+
+
+def named_execution(src: Source, exec_id: str) -> SpanTable:
+    """``src.execution(exec_id)`` for an id a user typed: when there is none, the NotFound also names the
+    nearest ids and the newest ones that `src` lists (or, if it cannot list them, is left as it was)."""
+    try:
+        return src.execution(exec_id)
+    except NotFound as e:
+        missing = e
+    try:
+        suggestion = listing.hint(exec_id, src.executions())
+    except NotFound as e:  # nothing to suggest: say so, unless the first message already does
+        if str(e) in str(missing):
+            raise missing from None
+        suggestion = listing.hint(exec_id, [])
+    except AnalyzerError as e:  # a backend that answered the search but not the listing
+        log.info("listing the executions for suggestions failed: %s", e)
+        raise missing from None
+    raise NotFound(f"{missing}; {suggestion}") from None
+
+
+def _stitched(table: SpanTable, exec_id: str) -> SpanTable:
+    ex = stitch(table, exec_id)
     for warning in ex.warnings:
         log.warning("warning: %s", warning)
     return ex.table
@@ -42,7 +67,7 @@ def child_executions(src: Source, table: SpanTable, exec_id: str | None) -> dict
             if child in out or child == exec_id:
                 continue
             try:
-                out[child] = execution_table(src, child)
+                out[child] = _stitched(src.execution(child), child)
             except NotFound as e:  # the timeline then says the child is not available
                 log.warning("warning: launch plan child %s: %s", child, e)
                 continue

@@ -5,7 +5,8 @@ filters by exec_id itself: api_v3 over HTTP ignores ``query.attributes`` before 
 only after a probe for an exec_id no span has comes back empty; else the v1 API, whose ``tags`` every
 version honours; else (a server with neither) api_v3 unfiltered. FindTraces answers whole traces, so one
 search is the whole fetch. The answer is always narrowed here to the traces that hold a span with
-exec_id = X (`analyzer.execution.select_execution`), and a server that sent other traces is reported.
+exec_id = X (`analyzer.execution.select_execution`), and a server that sent other traces is reported. The
+listing of executions is the same search without the exec_id filter, its traces grouped by exec_id.
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ from analyzer.decode._columns import Columns, gc_paused
 from analyzer.errors import AnalyzerError, BackendError, NotFound
 from analyzer.execution import select_execution
 from analyzer.protowire import encode_varint
-from analyzer.source import paths
+from analyzer.results.listing import ExecutionSummary
+from analyzer.source import listing, paths
 from analyzer.source.config import RemoteConfig, rfc3339
 from analyzer.source.http import HttpClient, Response, answer_too_large, backoff_delay
 from analyzer.source.widen import widen
@@ -85,11 +87,11 @@ class JaegerSource:
     def execution(self, exec_id: str) -> SpanTable:
         """Every span of every trace holding a span with exec_id = `exec_id` in the window; NotFound if none."""
         found, warnings = widen(
-            lambda depth: self._counted(exec_id, depth),
+            lambda depth: self._counted({semconv.EXEC_ID: exec_id}, depth),
             limit=self.config.limit,
             max_limit=self.config.max_limit,
             backend=self.name,
-            exec_id=exec_id,
+            searched=f"{semconv.EXEC_ID}={exec_id}",
         )
         scanned = found.df[T.TRACE_ID].nunique()
         try:
@@ -120,14 +122,32 @@ class JaegerSource:
                 return got  # type: ignore[return-value]
         return None
 
-    def _counted(self, exec_id: str, depth: int) -> tuple[SpanTable, int]:
-        """One search and the number of traces it returned."""
-        found = self._find(exec_id, depth)
+    def executions(self) -> list[ExecutionSummary]:
+        """Every execution in the window's traces of the service, newest first; NotFound if none. Jaeger answers
+        whole traces, so this reads them all (as many as --limit / --max-limit let it)."""
+        found, _ = widen(  # its warning is logged
+            lambda depth: self._counted({}, depth),
+            limit=self.config.limit,
+            max_limit=self.config.max_limit,
+            backend=self.name,
+            searched=f"traces of service {self.config.service}",
+        )
+        executions = listing.summaries(found, self.url)
+        if not executions:
+            raise NotFound(
+                f"searched {self.name} at {self.url} for traces of service {self.config.service} between "
+                f"{self.config.window()}: {found.df[T.TRACE_ID].nunique()} traces, no span with an {semconv.EXEC_ID}"
+            )
+        return executions
+
+    def _counted(self, attributes: dict[str, str], depth: int) -> tuple[SpanTable, int]:
+        """One search (for traces with these attributes; {}: any) and the number of traces it returned."""
+        found = self._find(attributes, depth)
         return found, found.df[T.TRACE_ID].nunique()
 
-    def _find(self, exec_id: str, depth: int) -> SpanTable:
+    def _find(self, attributes: dict[str, str], depth: int) -> SpanTable:
         for api in self._apis:
-            got = _FINDERS[api](self, exec_id, depth)
+            got = _FINDERS[api](self, attributes, depth)
             if got is not _TRY_NEXT:
                 if api != self._apis[0]:
                     log.info("Jaeger at %s: using the %s API", self.url, api)
@@ -136,24 +156,24 @@ class JaegerSource:
         raise BackendError(f"{self.url} answers none of the Jaeger query APIs ({', '.join(self._apis)})")
 
     # --- api_v3 over HTTP (grpc-gateway); parameter names in the snake_case every version accepts --------
-    def _find_v3(self, exec_id: str, depth: int) -> SpanTable | object:
+    def _find_v3(self, attributes: dict[str, str], depth: int) -> SpanTable | object:
         params: dict[str, str | int] = {
             "query.service_name": self.config.service,
             "query.start_time_min": rfc3339(self.config.start_ns),
             "query.start_time_max": rfc3339(self.config.end_ns),
-            "query.attributes": json.dumps({semconv.EXEC_ID: exec_id}),
+            **({"query.attributes": json.dumps(attributes)} if attributes else {}),
             "query.search_depth": depth,
             "query.num_traces": depth,  # the name before search_depth, for older servers
         }
         return self._v3(V3_TRACES, params)
 
-    def _find_v3_if_filtering(self, exec_id: str, depth: int) -> SpanTable | object:
+    def _find_v3_if_filtering(self, attributes: dict[str, str], depth: int) -> SpanTable | object:
         """api_v3 over HTTP if it filters on attributes: a search for an exec_id no span has finds nothing."""
-        probe = self._find_v3(_PROBE_EXEC_ID, 1)
+        probe = self._find_v3({semconv.EXEC_ID: _PROBE_EXEC_ID}, 1)
         if isinstance(probe, SpanTable) and len(probe):
             log.info("Jaeger at %s ignores query.attributes on api_v3 over HTTP (before 2.19)", self.url)
             return _TRY_NEXT
-        return probe if probe is _TRY_NEXT else self._find_v3(exec_id, depth)
+        return probe if probe is _TRY_NEXT else self._find_v3(attributes, depth)
 
     def _get_v3(self, trace_id: str) -> SpanTable | None | object:
         return self._v3(paths.path(V3_TRACES + "/{id}", id=trace_id), None, none_if_empty=True)
@@ -170,11 +190,11 @@ class JaegerSource:
         return None if none_if_empty else SpanTable.empty()  # "No traces found" is an empty answer
 
     # --- v1 HTTP API (the UI's) ---------------------------------------------------------------------------
-    def _find_v1(self, exec_id: str, depth: int) -> SpanTable | object:
+    def _find_v1(self, attributes: dict[str, str], depth: int) -> SpanTable | object:
         assert self.client is not None
         params: dict[str, str | int] = {
             "service": self.config.service,
-            "tags": json.dumps({semconv.EXEC_ID: exec_id}),
+            **({"tags": json.dumps(attributes)} if attributes else {}),
             "start": self.config.start_ns // _US,
             "end": -(-self.config.end_ns // _US),
             "limit": depth,
@@ -188,10 +208,10 @@ class JaegerSource:
         return decode(resp.body, resp.url) if resp.status == 200 else None
 
     # --- api_v3 over gRPC -----------------------------------------------------------------------------------
-    def _find_grpc(self, exec_id: str, depth: int) -> SpanTable:
+    def _find_grpc(self, attributes: dict[str, str], depth: int) -> SpanTable:
         assert self._grpc is not None
         request = encode_find_traces(
-            self.config.service, {semconv.EXEC_ID: exec_id}, self.config.start_ns, self.config.end_ns, depth
+            self.config.service, attributes, self.config.start_ns, self.config.end_ns, depth
         )
         return self._grpc.call("FindTraces", request) or SpanTable.empty()
 
@@ -216,7 +236,7 @@ _UNFILTERED_HINT = (
 _PROBED = {"v3-filtering": "v3"}  # an API that passed its probe, as remembered: not probed again
 # A Flyte exec_id is a Kubernetes object name (lower-case letters, digits, '-', '.'): no span has this one.
 _PROBE_EXEC_ID = "otel-fold probe: no such execution"
-_FINDERS: dict[str, Callable[[JaegerSource, str, int], object]] = {
+_FINDERS: dict[str, Callable[[JaegerSource, dict[str, str], int], object]] = {
     "v3-filtering": JaegerSource._find_v3_if_filtering,
     "v3": JaegerSource._find_v3,
     "v1": JaegerSource._find_v1,

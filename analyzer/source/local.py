@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from analyzer.errors import AnalyzerError, NotFound
 from analyzer.execution import select_execution
-from analyzer.load import load, read
+from analyzer.load import load, read, read_store_files
+from analyzer.results.listing import ExecutionSummary
+from analyzer.source import listing
 from analyzer.store.files import STORE_ENV, default_store
 from analyzer.table import SpanTable
 
 __all__ = ["STORE_ENV", "FileSource", "StoreSource"]
+
+log = logging.getLogger(__name__)
 
 
 class StoreSource:
@@ -23,13 +28,37 @@ class StoreSource:
 
     def execution(self, exec_id: str) -> SpanTable:
         """The execution's traces, whole, from every store file."""
-        if not self.directory.is_dir():
-            raise NotFound(
-                f"execution {exec_id}: no trace store at {self.directory} (give --store DIR, --file PATH or set ${STORE_ENV})"
-            )
+        self._exists(f"execution {exec_id}: ")
         if self._spans is None:
             self._spans = read(self.directory)
         return select_execution(self._spans, exec_id, str(self.directory))
+
+    def executions(self) -> list[ExecutionSummary]:
+        """Every execution in the store, newest first, with the files holding it; NotFound if none.
+
+        File by file, one file's spans in memory at a time; a store `execution` has already read is not read
+        again (its executions are then placed in the store directory, not in files)."""
+        self._exists("")
+        if self._spans is not None:
+            found = listing.summaries(self._spans, str(self.directory))
+        else:
+            found = listing.combine(self._partials())
+        if not found:
+            raise NotFound(f"{self.directory}: no execution (no span has an exec_id)")
+        return found
+
+    def _partials(self) -> list[listing.Partial]:
+        out = []
+        for path, table in read_store_files(self.directory):
+            _warn(table.warnings)
+            out.append(listing.partial(table, str(path)))
+        return out
+
+    def _exists(self, what: str) -> None:
+        if not self.directory.is_dir():
+            raise NotFound(
+                f"{what}no trace store at {self.directory} (give --store DIR, --file PATH or set ${STORE_ENV})"
+            )
 
 
 class FileSource:
@@ -52,3 +81,18 @@ class FileSource:
         if not len(table):
             raise NotFound(f"{self.path}: no spans")
         return table
+
+    def executions(self) -> list[ExecutionSummary]:
+        """Every execution in the file, newest first; NotFound if no span has an exec_id."""
+        if self._spans is None:
+            self._spans = read(self.path)
+            _warn(self._spans.warnings)
+        found = listing.summaries(self._spans, str(self.path))
+        if not found:
+            raise NotFound(f"{self.path}: no execution (no span has an exec_id)")
+        return found
+
+
+def _warn(warnings: list[str]) -> None:
+    for warning in warnings:
+        log.warning("warning: %s", warning)

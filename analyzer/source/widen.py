@@ -10,8 +10,6 @@ import logging
 from collections.abc import Callable
 from typing import TypeVar
 
-from flyte_otel import semconv
-
 __all__ = ["widen"]
 
 log = logging.getLogger(__name__)
@@ -20,16 +18,17 @@ A = TypeVar("A")  # whatever one search answers
 
 
 def widen(
-    ask: Callable[[int], tuple[A, int]], *, limit: int, max_limit: int, backend: str, exec_id: str
+    ask: Callable[[int], tuple[A, int]], *, limit: int, max_limit: int, backend: str, searched: str
 ) -> tuple[A, list[str]]:
-    """`ask(limit)` -> (answer, traces in it), doubling the limit while full up to max_limit: the last answer, warnings."""
+    """`ask(limit)` -> (answer, traces in it), doubling the limit while full up to max_limit: the last answer,
+    warnings. `searched` says what the search was for (``exec_id=X``), for the warning."""
     while True:
         answer, returned = ask(limit)
         if returned < limit:
             return answer, []
         if limit >= max_limit:
             warning = (
-                f"{backend} search for {semconv.EXEC_ID}={exec_id} returned its limit of {limit} traces: "
+                f"{backend} search for {searched} returned its limit of {limit} traces: "
                 f"there may be more; narrow the window (--start/--end) or raise --max-limit"
             )
             log.warning("%s", warning)

@@ -24,7 +24,7 @@ def _backend(traces: int) -> tuple[list[int], Callable[[int], tuple[str, int]]]:
 
 def test_the_limit_doubles_while_full_and_the_first_answer_not_full_is_kept() -> None:
     asked, ask = _backend(traces=7)
-    answer, warnings = widen(ask, limit=2, max_limit=100, backend="B", exec_id="ex")
+    answer, warnings = widen(ask, limit=2, max_limit=100, backend="B", searched="exec_id=ex")
     assert asked == [2, 4, 8]
     assert (answer, warnings) == ("answer at 8", [])
 
@@ -34,7 +34,7 @@ def test_the_last_step_is_cut_to_max_limit_and_a_full_answer_there_is_one_warnin
 ) -> None:
     asked, ask = _backend(traces=50)
     with caplog.at_level(logging.WARNING):
-        answer, warnings = widen(ask, limit=2, max_limit=5, backend="Tempo", exec_id="ex-1")
+        answer, warnings = widen(ask, limit=2, max_limit=5, backend="Tempo", searched="exec_id=ex-1")
     assert asked == [2, 4, 5]
     assert answer == "answer at 5"
     assert warnings == [
@@ -46,11 +46,11 @@ def test_the_last_step_is_cut_to_max_limit_and_a_full_answer_there_is_one_warnin
 
 def test_a_first_limit_at_the_max_asks_once() -> None:
     asked, ask = _backend(traces=50)
-    _, warnings = widen(ask, limit=10, max_limit=10, backend="Jaeger", exec_id="ex")
+    _, warnings = widen(ask, limit=10, max_limit=10, backend="Jaeger", searched="exec_id=ex")
     assert asked == [10] and len(warnings) == 1
 
 
 def test_an_answer_exactly_at_the_limit_counts_as_full() -> None:
     asked, ask = _backend(traces=4)
-    _, warnings = widen(ask, limit=4, max_limit=100, backend="B", exec_id="ex")
+    _, warnings = widen(ask, limit=4, max_limit=100, backend="B", searched="exec_id=ex")
     assert asked == [4, 8] and warnings == []
