@@ -22,6 +22,7 @@ __all__ = ["COMMANDS", "DEFAULT_COMMAND", "build_parser", "main"]
 # name -> module under analyzer.cli; the first is the default.
 COMMANDS: dict[str, str] = {
     "fold": "analyzer.cli.fold",
+    "list": "analyzer.cli.listing",  # a submodule `list` would shadow the builtin in this package
     "report": "analyzer.cli.report",
     "diff": "analyzer.cli.diff",
     "collect": "analyzer.cli.collect",

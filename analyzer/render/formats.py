@@ -1,8 +1,8 @@
 """Which renderer formats which result, by format name: the one table the command line picks renderers from.
 
 Every renderer is a function from one reduction's result to text (``result -> str``): the fold, the trace
-statistics, the node timeline (with its critical path), the waterfall, the report document and the diffs.
-A picture's format is its file's suffix. Adding a format is one row here and one module.
+statistics, the node timeline (with its critical path), the waterfall, the report document, the diffs and
+the execution listing. A picture's format is its file's suffix. Adding a format is one row here and one module.
 """
 
 from __future__ import annotations
@@ -13,7 +13,16 @@ from pathlib import Path
 from typing import Any
 
 from analyzer.errors import AnalyzerError
-from analyzer.render import diff_text, fold_text, report_yaml, stats_text, structured, timeline, waterfall
+from analyzer.render import (
+    diff_text,
+    fold_text,
+    list_text,
+    report_yaml,
+    stats_text,
+    structured,
+    timeline,
+    waterfall,
+)
 
 __all__ = ["RENDERERS", "Renderer", "formats", "picture_renderer", "renderer"]
 
@@ -35,6 +44,11 @@ RENDERERS: Mapping[str, Mapping[str, Renderer]] = {
     "waterfall": {"svg": waterfall.svg_text, "html": waterfall.html_text},
     "report": {"yaml": report_yaml.render_yaml, "json": report_yaml.render_json},
     "diff": {"text": diff_text.render_diffs},
+    "list": {
+        "text": list_text.render,
+        "json": partial(structured.render_list, fmt="json"),
+        "yaml": partial(structured.render_list, fmt="yaml"),
+    },
 }
 
 

@@ -1,8 +1,11 @@
-"""The fold and the trace statistics as JSON or YAML documents (the same content as the text forms)."""
+"""The fold, the trace statistics and the execution listing as JSON or YAML documents (the same content as the
+text forms)."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 import pandas as pd
@@ -10,8 +13,17 @@ import pandas as pd
 from analyzer.render import fold_text
 from analyzer.render.yaml_text import dump_yaml
 from analyzer.results.fold import Fold
+from analyzer.results.listing import ExecutionSummary
 
-__all__ = ["dump", "fold_document", "render_fold", "render_stats", "stats_document"]
+__all__ = [
+    "dump",
+    "fold_document",
+    "list_document",
+    "render_fold",
+    "render_list",
+    "render_stats",
+    "stats_document",
+]
 
 
 def fold_document(fold: Fold) -> dict[str, Any]:
@@ -33,6 +45,32 @@ def stats_document(stats: pd.DataFrame) -> dict[str, Any]:
         for key, row in stats.iterrows()
     }
     return {"group_by": stats.index.name, "unit": "ns", "groups": groups}
+
+
+def list_document(executions: Sequence[ExecutionSummary]) -> dict[str, Any]:
+    """One mapping per execution, newest first: start as ISO 8601 in UTC (to the microsecond) and exactly in
+    ns since the epoch, duration in ns, spans (null where the backend does not say), where (a list)."""
+    return {
+        "executions": [
+            {
+                "exec_id": e.exec_id,
+                "workflow": e.workflow,
+                "start": datetime.fromtimestamp(e.start_ns // 10**9, UTC)
+                .replace(microsecond=e.start_ns % 10**9 // 1000)
+                .isoformat(),
+                "start_ns": e.start_ns,
+                "duration_ns": e.duration_ns,
+                "spans": e.spans,
+                "where": list(e.where),
+            }
+            for e in executions
+        ]
+    }
+
+
+def render_list(executions: Sequence[ExecutionSummary], fmt: str) -> str:
+    """The execution listing as a ``json`` or ``yaml`` document."""
+    return dump(list_document(executions), fmt)
 
 
 def render_fold(fold: Fold, fmt: str) -> str:
