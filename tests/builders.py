@@ -19,17 +19,22 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from opentelemetry import context as otel_context
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 import flyte_otel as fo
 from analyzer.execution import select_execution
 from analyzer.load import load
 from analyzer.results import timeline as TL
+from analyzer.results.listing import ExecutionSummary
 from analyzer.table import SpanTable
+from flyte_otel import ids as fo_ids
 from flyte_otel import semconv as sc
 from flyte_otel.semconv import IdleReason, NodeKind, Phase
 
@@ -74,12 +79,20 @@ class Recording:
 @contextmanager
 def recording(*, one_trace: bool = True, start: int = T0) -> Iterator[Recording]:
     """flyte_otel configured with an in-memory exporter (synchronous) and a virtual clock, for one block."""
-    exporter = InMemorySpanExporter()
+    with _recording(InMemorySpanExporter(), None, one_trace, start) as rec:
+        yield rec
+
+
+@contextmanager
+def _recording(
+    memory: InMemorySpanExporter, file: SpanExporter | None, one_trace: bool, start: int
+) -> Iterator[Recording]:
+    exporter = memory if file is None else _Tee(file, memory)
     clock = VirtualClock(start)
     fo.configure(exporter=exporter, batch=False, one_trace=one_trace, service_name="flytepropeller")
     fo.set_clock(clock)
     try:
-        yield Recording(exporter, clock)
+        yield Recording(memory, clock)
     finally:
         fo.set_clock(None)
         fo.shutdown()
@@ -354,3 +367,89 @@ def array(rec: Recording, subtasks: Sequence[Task], *, transition: int, node_set
     b.close("n0", max(ends) + node_teardown)
     b.finish(teardown=teardown, upstream=("n0",))
     return b
+
+
+# --- a store written by flyte_otel's own file exporter (otel-fold list's ground truth) ---------------------
+# Flyte execution names (20 characters): OLD and MID differ in their last one, a typo away from each other.
+OLD, MID, NOWF, NEW = (
+    "ab3kq9x2m7p4r8s1t6u0",
+    "ab3kq9x2m7p4r8s1t6u5",
+    "n0wfc4d7e1g3h5j7k9m2",
+    "zz9pl0w2c4v6b8n1m3q5",
+)
+_TASK = Task(transition=1 * MS, node_setup=2 * MS, task_setup=3 * MS, runtime=10 * MS, node_teardown=1 * MS)
+
+
+class _Tee(SpanExporter):
+    """The real file exporter, and an in-memory copy of what it was given (the tests' span counts)."""
+
+    def __init__(self, file: SpanExporter, memory: InMemorySpanExporter) -> None:
+        self.file, self.memory = file, memory
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        self.memory.export(spans)
+        return self.file.export(spans)
+
+    def shutdown(self) -> None:
+        self.file.shutdown()  # not the copy: it keeps counting across files
+
+
+@contextmanager
+def writing_to(path: Path, memory: InMemorySpanExporter) -> Iterator[Recording]:
+    """flyte_otel (one trace per execution, a virtual clock) writing `path` through its file exporter, every
+    span also copied to `memory`."""
+    from flyte_otel.file_exporter import OtlpJsonLinesExporter
+
+    with _recording(memory, OtlpJsonLinesExporter(path), True, T0) as rec:
+        yield rec
+
+
+@dataclass
+class Written:
+    """Executions written, and what is known of each: (start, end, workflow) and the files holding them."""
+
+    memory: InMemorySpanExporter
+    times: dict[str, tuple[int, int, str | None]]
+    files: dict[str, set[str]]
+
+    def spans(self, exec_id: str) -> int:
+        """Spans written in the execution's trace (one trace per execution), tagged with its id or not."""
+        trace_id = fo_ids.execution_ids(exec_id)[0]
+        return sum(s.context.trace_id == trace_id for s in self.memory.get_finished_spans())
+
+    def expected(self, exec_id: str) -> ExecutionSummary:
+        """The execution as `otel-fold list` must show it."""
+        start, end, workflow = self.times[exec_id]
+        return ExecutionSummary(
+            exec_id, workflow, start, end, self.spans(exec_id), tuple(sorted(self.files[exec_id]))
+        )
+
+
+def write_store(directory: Path) -> Written:
+    """Four executions in three files: OLD in a.jsonl with its pod's (un-tagged) spans alone in c.jsonl; MID
+    begun in a.jsonl and ended in b.jsonl; NOWF (no workflow name) and NEW in b.jsonl. Each starts 10 s after
+    the one before, from T0."""
+    directory.mkdir()
+    memory = InMemorySpanExporter()
+    a, b, c = (str(directory / n) for n in ("a.jsonl", "b.jsonl", "c.jsonl"))
+    times: dict[str, tuple[int, int, str | None]] = {}
+    with writing_to(Path(a), memory) as rec:
+        old = Builder(rec, OLD, setup=1 * MS, start=T0)
+        old.task("n0", _TASK)
+        times[OLD] = (T0, old.finish(teardown=2 * MS), "wf")
+        mid = Builder(rec, MID, setup=1 * MS, start=T0 + 10 * S)
+        mid.task("n0", _TASK)
+    with writing_to(Path(b), memory) as rec:
+        mid.task("n1", _TASK, upstream=("n0",))
+        times[MID] = (T0 + 10 * S, mid.finish(teardown=2 * MS), "wf")
+        nowf = fo.execution(NOWF, start=T0 + 20 * S)  # no wf: the workflow is unknown
+        node = nowf.node("n0", kind=NodeKind.TASK, start=T0 + 20 * S + 1 * MS)
+        node.end(Phase.SUCCEEDED, at=T0 + 20 * S + 5 * MS)
+        nowf.end(Phase.SUCCEEDED, at=T0 + 20 * S + 7 * MS)
+        times[NOWF] = (T0 + 20 * S, T0 + 20 * S + 7 * MS, None)
+        new = Builder(rec, NEW, setup=1 * MS, start=T0 + 30 * S)
+        new.task("n0", _TASK)
+        times[NEW] = (T0 + 30 * S, new.finish(teardown=2 * MS), "wf")
+    with writing_to(Path(c), memory):
+        pod_spans(old.nodes["n0"], 0, None, T0 + 5 * MS, T0 + 9 * MS, 1 * MS, 1 * MS)
+    return Written(memory, times, {OLD: {a, c}, MID: {a, b}, NOWF: {b}, NEW: {b}})

@@ -19,6 +19,7 @@ from typing import Any
 import pandas as pd
 
 from analyzer import table as T
+from analyzer.source.config import RemoteConfig
 from analyzer.table import SpanTable
 from flyte_otel import semconv
 
@@ -258,11 +259,33 @@ def json_bytes(doc: Any) -> bytes:
 # --- upstream-dialect traces made with the real OpenTelemetry SDK on a virtual clock ----------------------
 T0 = 1_767_225_600 * 10**9  # 2026-01-01T00:00:00Z
 MS = 10**6
+HOUR = 3600 * 10**9
 
 
-def round_traces(rounds: dict[str, int]) -> dict[str, list[Any]]:
+def remote_config(url: str, **kw: Any) -> RemoteConfig:
+    """A backend at `url` searched from an hour before T0 to an hour after, retried once, quickly."""
+    base: dict[str, Any] = {
+        "url": url,
+        "start_ns": T0 - HOUR,
+        "end_ns": T0 + HOUR,
+        "retries": 1,
+        "backoff_s": 0.001,
+    }
+    return RemoteConfig(**{**base, **kw})
+
+
+ROUND_EVERY = 100 * MS  # round_traces' rounds start this far apart, executions one after another
+ROUND_LENGTH = 9 * MS  # ... and each lasts this long
+ROUND_SPANS = 4  # ... with this many spans, the un-tagged gRPC event among them
+WORKFLOW = "wf.chain"  # round_traces' workflow name, unless told otherwise
+
+
+def round_traces(
+    rounds: dict[str, int], *, workflows: dict[str, str | None] | None = None
+) -> dict[str, list[Any]]:
     """{exec_id: n} -> {trace id hex: [ReadableSpan]}: each propeller round its own trace (upstream dialect),
-    a round holding a streak, a tagged handleNode and an un-tagged gRPC event span (no exec_id)."""
+    a round holding a streak, a tagged handleNode and an un-tagged gRPC event span (no exec_id). Executions
+    follow each other in the order given; `workflows` names an execution's workflow (None: no wf at all)."""
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -278,7 +301,12 @@ def round_traces(rounds: dict[str, int]) -> dict[str, list[Any]]:
     t = T0
     for exec_id, n in rounds.items():
         for r in range(n):
-            attrs = {sc.EXEC_ID: exec_id, sc.WORKFLOW: "wf.chain", sc.NAMESPACE: "flytesnacks-development"}
+            wf = (workflows or {}).get(exec_id, WORKFLOW)
+            attrs = {
+                sc.EXEC_ID: exec_id,
+                sc.NAMESPACE: "flytesnacks-development",
+                **({sc.WORKFLOW: wf} if wf else {}),
+            }
             root = tracer.start_span(sc.ROUND, attributes=attrs, start_time=t)
             ctx = set_span_in_context(root)
             streak = tracer.start_span(sc.STREAK, context=ctx, attributes=attrs, start_time=t + 1 * MS)
@@ -295,8 +323,8 @@ def round_traces(rounds: dict[str, int]) -> dict[str, list[Any]]:
             event.end(end_time=t + 5 * MS)
             node.end(end_time=t + 7 * MS)
             streak.end(end_time=t + 8 * MS)
-            root.end(end_time=t + 9 * MS)
-            t += 100 * MS
+            root.end(end_time=t + ROUND_LENGTH)
+            t += ROUND_EVERY
     provider.shutdown()
     out: dict[str, list[Any]] = {}
     for span in exporter.get_finished_spans():
@@ -357,7 +385,12 @@ class FakeTempo:
             server.on("/api/v2/traces/*", self.v2)
         server.on("/api/echo", Reply(200, b"echo", "text/plain"))
 
+    # `{ span.KEY != nil } | select(span.A, span.B) with (most_recent=true)`: the listing's searches
+    _LIST = re.compile(r"^\{ span\.(\w+) != nil \} \| select\(([^)]*)\) with \(most_recent=true\)$")
+
     def search(self, req: Request) -> Reply:
+        if self._LIST.match(req.query["q"]):
+            return self.listing(req)
         exec_id = json.loads(self._Q.match(req.query["q"]).group(1))  # type: ignore[union-attr]
         start, end = int(req.query["start"]) * 10**9, int(req.query["end"]) * 10**9
         ids = sorted(
@@ -371,6 +404,58 @@ class FakeTempo:
         # Tempo strips the leading zeros of the ids it lists
         return Reply(body=json_bytes({"traces": [{"traceID": t.lstrip("0")} for t in hits], "metrics": {}}))
 
+    def listing(self, req: Request) -> Reply:
+        """A TraceQL search for traces with a span having KEY, in the shape of Tempo's search answer
+        (pkg/tempopb/tempo.proto TraceSearchMetadata): the newest traces first (most_recent), `spss` spans
+        of each with the selected attributes, and serviceStats."""
+        key, selected = self._LIST.match(req.query["q"]).groups()  # type: ignore[union-attr]
+        keys = {key, *(k.strip().removeprefix("span.") for k in selected.split(","))}
+        start, end = int(req.query["start"]) * 10**9, int(req.query["end"]) * 10**9
+        hits = [
+            spans
+            for spans in self.listed.values()
+            if any(key in s.attributes and start <= s.start_time <= end for s in spans)
+        ]
+        hits.sort(key=lambda spans: -min(s.start_time for s in spans))
+        traces = [self._metadata(spans, key, keys, int(req.query["spss"])) for spans in hits]
+        return Reply(body=json_bytes({"traces": traces[: int(req.query["limit"])], "metrics": {}}))
+
+    @staticmethod
+    def _metadata(spans: list[Any], key: str, keys: set[str], spss: int) -> dict[str, Any]:
+        first, last = min(s.start_time for s in spans), max(s.end_time for s in spans)
+        root = min(spans, key=lambda s: s.start_time)
+        matched = [s for s in spans if key in s.attributes]
+        stats: dict[str, dict[str, int]] = {}
+        for s in spans:
+            svc = stats.setdefault(s.resource.attributes["service.name"], {"spanCount": 0})
+            svc["spanCount"] += 1
+        listed = {
+            "spans": [
+                {
+                    "spanID": f"{s.context.span_id:016x}",
+                    "startTimeUnixNano": str(s.start_time),
+                    "durationNanos": str(s.end_time - s.start_time),
+                    "attributes": [
+                        {"key": k, "value": {"stringValue": str(v)}}
+                        for k, v in s.attributes.items()
+                        if k in keys
+                    ],
+                }
+                for s in matched[:spss]
+            ],
+            "matched": len(matched),
+        }
+        return {
+            "traceID": f"{spans[0].context.trace_id:032x}".lstrip("0"),
+            "rootServiceName": root.resource.attributes["service.name"],
+            "rootTraceName": root.name,
+            "startTimeUnixNano": str(first),
+            "durationMs": (last - first) // 10**6,
+            "spanSet": listed,
+            "spanSets": [listed],
+            "serviceStats": stats,
+        }
+
     def v2(self, req: Request) -> Reply:
         spans = self.traces.get(req.path.rsplit("/", 1)[1])
         if spans is None:
@@ -382,6 +467,56 @@ class FakeTempo:
         if spans is None:
             return Reply(404, b"trace not found", "text/plain")
         return Reply(body=otlp_proto(spans), content_type="application/protobuf")
+
+
+def jaeger_v1_trace(spans: list[Any]) -> dict[str, Any]:
+    """One trace of SDK spans as Jaeger's v1 HTTP API writes it (the shape of the upstream fixture
+    jaeger_transform_ui_out.jaeger-v1-api.json): µs times, string tags, CHILD_OF references, processes."""
+    processes: dict[str, dict[str, Any]] = {}
+    out = []
+    for s in spans:
+        service = s.resource.attributes["service.name"]
+        pid = next((p for p, v in processes.items() if v["serviceName"] == service), f"p{len(processes) + 1}")
+        processes[pid] = {"serviceName": service, "tags": []}
+        tid = f"{s.context.trace_id:032x}"
+        out.append({
+            "traceID": tid,
+            "spanID": f"{s.context.span_id:016x}",
+            "operationName": s.name,
+            "references": [{"refType": "CHILD_OF", "traceID": tid, "spanID": f"{s.parent.span_id:016x}"}]
+            if s.parent
+            else [],
+            "startTime": s.start_time // 1000,
+            "duration": (s.end_time - s.start_time) // 1000,
+            "tags": [{"key": k, "type": "string", "value": str(v)} for k, v in s.attributes.items()],
+            "logs": [],
+            "processID": pid,
+            "warnings": None,
+        })  # fmt: skip
+    return {"traceID": out[0]["traceID"], "spans": out, "processes": processes, "warnings": None}
+
+
+def jaeger_v1_envelope(*traces: dict[str, Any]) -> bytes:
+    """Jaeger's v1 search answer: {data, total, limit, offset, errors}."""
+    return json_bytes({"data": list(traces), "total": 0, "limit": 0, "offset": 0, "errors": None})
+
+
+class FakeJaegerV1:
+    """The v1 search of Jaeger 1.x to 2.20 (`/api/traces`): `tags` (when given) filters on the server, else
+    every trace is a candidate; at most `limit` traces (the window is not checked)."""
+
+    def __init__(self, server: Loopback, traces: list[dict[str, Any]]) -> None:
+        self.traces = traces
+        server.on("/api/traces", self.search)
+
+    def search(self, req: Request) -> Reply:
+        wanted = json.loads(req.query["tags"]).items() if "tags" in req.query else ()
+        hits = [
+            t
+            for t in self.traces
+            if all(any((g["key"], g["value"]) == kv for s in t["spans"] for g in s["tags"]) for kv in wanted)
+        ]
+        return Reply(body=jaeger_v1_envelope(*hits[: int(req.query["limit"])]))
 
 
 _ADMIN_ROUTES = {

@@ -11,11 +11,13 @@ from typing import Any
 import pytest
 from source_loopback import (
     T0,
+    FakeJaegerV1,
     Loopback,
     Reply,
     Request,
     canon,
     fixture_bytes,
+    jaeger_v1_envelope,
     json_bytes,
     otlp_hex_json,
     otlp_proto,
@@ -171,30 +173,9 @@ def _v1_trace(exec_id: str, trace_id: str = V1_FIXTURE_TRACE) -> dict[str, Any]:
     return trace  # type: ignore[no-any-return]
 
 
-def _v1_envelope(*traces: dict[str, Any]) -> bytes:
-    return json_bytes({"data": list(traces), "total": 0, "limit": 0, "offset": 0, "errors": None})
-
-
 def _v1_with_exec_id(exec_id: str) -> bytes:
     """The upstream Jaeger v1 envelope with the execution's tag on one span."""
-    return _v1_envelope(_v1_trace(exec_id))
-
-
-class FakeJaegerV1:
-    """The v1 search of Jaeger 1.x to 2.20: `tags` filters on the server."""
-
-    def __init__(self, server: Loopback, traces: list[dict[str, Any]]) -> None:
-        self.traces = traces
-        server.on("/api/traces", self.search)
-
-    def search(self, req: Request) -> Reply:
-        wanted = json.loads(req.query["tags"]).items()
-        hits = [
-            t
-            for t in self.traces
-            if all(any((g["key"], g["value"]) == kv for s in t["spans"] for g in s["tags"]) for kv in wanted)
-        ]
-        return Reply(body=_v1_envelope(*hits[: int(req.query["limit"])]))
+    return jaeger_v1_envelope(_v1_trace(exec_id))
 
 
 def test_without_an_api_v3_route_it_falls_back_to_v1_and_remembers(server: Loopback) -> None:
@@ -238,7 +219,7 @@ def test_v1_get_trace_decodes_like_the_upstream_file(server: Loopback) -> None:
 
 
 def test_v1_search_without_the_execution_is_not_found(server: Loopback) -> None:
-    server.on("/api/traces", Reply(body=_v1_envelope()))
+    server.on("/api/traces", Reply(body=jaeger_v1_envelope()))
     with pytest.raises(NotFound, match="0 traces"):
         source(server.url, jaeger_api="v1").execution("exec-v1")
 
@@ -281,7 +262,7 @@ def test_auto_searches_v1_tags_where_api_v3_over_http_ignores_attributes(server:
         ("/api/v3/traces", PROBE, "1"),  # answers a trace: this server does not filter
         ("/api/traces", {"exec_id": "exec-x"}, "20"),
     ]
-    assert canon(table).equals(canon(decode(_v1_envelope(mine))))
+    assert canon(table).equals(canon(decode(jaeger_v1_envelope(mine))))
     assert table.warnings == []
 
 

@@ -18,6 +18,7 @@ from source_loopback import (
     fixture_bytes,
     json_bytes,
     otlp_proto,
+    remote_config,
     round_traces,
     tempo_json,
 )
@@ -33,15 +34,7 @@ HOUR = 3600 * 10**9
 TOKEN = "tempo-token-9f8e7d"
 
 
-def config(url: str, **kw: Any) -> RemoteConfig:
-    base: dict[str, Any] = {
-        "url": url,
-        "start_ns": T0 - HOUR,
-        "end_ns": T0 + HOUR,
-        "retries": 1,
-        "backoff_s": 0.001,
-    }
-    return RemoteConfig(**{**base, **kw})
+config = remote_config
 
 
 def decoded(traces: dict[str, list[Any]], exec_id: str) -> SpanTable:
