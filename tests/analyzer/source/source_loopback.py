@@ -19,6 +19,7 @@ from typing import Any
 import pandas as pd
 
 from analyzer import table as T
+from analyzer.results.listing import ExecutionSummary
 from analyzer.source.config import RemoteConfig
 from analyzer.table import SpanTable
 from flyte_otel import semconv
@@ -330,6 +331,20 @@ def round_traces(
     for span in exporter.get_finished_spans():
         out.setdefault(f"{span.context.trace_id:032x}", []).append(span)
     return out
+
+
+def rounds_listed(
+    rounds: dict[str, int], where: str, workflows: dict[str, str | None] | None = None
+) -> list[ExecutionSummary]:
+    """round_traces' executions as a listing must show them, newest (last) first: known from how they were
+    made (one after another from T0, ROUND_EVERY apart, each round ROUND_LENGTH long, ROUND_SPANS spans)."""
+    out, t = [], T0
+    for exec_id, n in rounds.items():
+        end = t + (n - 1) * ROUND_EVERY + ROUND_LENGTH
+        wf = (workflows or {}).get(exec_id, WORKFLOW)
+        out.append(ExecutionSummary(exec_id, wf, t, end, n * ROUND_SPANS, (where,)))
+        t += n * ROUND_EVERY
+    return out[::-1]
 
 
 def otlp_proto(spans: list[Any]) -> bytes:

@@ -22,6 +22,7 @@ from source_loopback import (
     otlp_hex_json,
     otlp_proto,
     round_traces,
+    rounds_listed,
 )
 
 from analyzer.decode import decode
@@ -69,7 +70,7 @@ class FakeJaegerV3:
 
     def find(self, req: Request) -> Reply:
         depth = int(req.query["query.search_depth"])
-        wanted = json.loads(req.query["query.attributes"]).items() if self.filters else ()
+        wanted = json.loads(req.query.get("query.attributes", "{}")).items() if self.filters else ()
         hits = [t for t, spans in self.traces.items() if all(_has(spans, k, v) for k, v in wanted)]
         ids = sorted(hits)[:depth]
         if not ids:
@@ -513,3 +514,21 @@ def test_grpc_an_endless_stream_ends_at_the_answer_cap(grpc_jaeger: FakeJaegerGr
         source(grpc_jaeger.url, retries=0, timeout_s=30.0, max_answer_mib=1).execution("exec-g")
     assert str(e.value).startswith(f"the answer from {grpc_jaeger.url}/jaeger.api_v3.QueryService/FindTraces")
     assert "is larger than the 1 MiB cap (--max-answer-mib)" in str(e.value)
+
+
+# --- listing: the same searches without the exec_id filter ------------------------------------------------
+LISTED = {"exec-a": 2, "exec-b": 1}
+
+
+def test_auto_lists_over_api_v3_http_without_attributes_after_the_probe(server: Loopback) -> None:
+    FakeJaegerV3(server, round_traces(LISTED))  # Jaeger 2.19 or later: the stack's 2.20
+    assert source(server.url).executions() == rounds_listed(LISTED, server.url)
+    probe, search = server.requests
+    assert json.loads(probe.query["query.attributes"]) == PROBE
+    assert "query.attributes" not in search.query and search.query["query.service_name"] == "flytepropeller"
+
+
+def test_grpc_lists_with_find_traces_without_attributes(grpc_jaeger: FakeJaegerGrpc) -> None:
+    grpc_jaeger.traces = round_traces(LISTED)
+    assert source(grpc_jaeger.url).executions() == rounds_listed(LISTED, grpc_jaeger.url)
+    assert [dict(r.query.attributes) for r in grpc_jaeger.requests] == [{}]

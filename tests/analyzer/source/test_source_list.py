@@ -17,11 +17,8 @@ import pytest
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from source_loopback import (
     MS,
-    ROUND_EVERY,
-    ROUND_LENGTH,
     ROUND_SPANS,
     T0,
-    WORKFLOW,
     FakeJaegerV1,
     FakeTempo,
     Loopback,
@@ -31,6 +28,7 @@ from source_loopback import (
     json_bytes,
     remote_config,
     round_traces,
+    rounds_listed,
 )
 
 from analyzer.errors import BackendError, NotFound
@@ -155,20 +153,6 @@ def tempo(url: str, **kw: Any) -> TempoSource:
     return TempoSource(remote_config(url, **{"retries": 0, **kw}))
 
 
-def _rounds_expected(
-    rounds: dict[str, int], where: str, workflows: dict[str, str | None]
-) -> list[ExecutionSummary]:
-    """round_traces' executions as listed: one after another, ROUND_EVERY apart, newest (last) first."""
-    out, t = [], T0
-    for exec_id, n in rounds.items():
-        end = t + (n - 1) * ROUND_EVERY + ROUND_LENGTH
-        out.append(
-            ExecutionSummary(exec_id, workflows.get(exec_id, WORKFLOW), t, end, n * ROUND_SPANS, (where,))
-        )
-        t += n * ROUND_EVERY
-    return out[::-1]
-
-
 ROUNDS = {OLD: 2, NOWF: 1, NEW: 3}
 NO_WF: dict[str, str | None] = {NOWF: None}
 TYPO = NEW[:3] + NEW[4] + NEW[3] + NEW[5:]  # two characters of NEW swapped
@@ -176,7 +160,7 @@ TYPO = NEW[:3] + NEW[4] + NEW[3] + NEW[5:]  # two characters of NEW swapped
 
 def test_tempo_lists_the_executions_of_its_round_traces(server: Loopback) -> None:
     FakeTempo(server, round_traces(ROUNDS, workflows=NO_WF))
-    assert tempo(server.url).executions() == _rounds_expected(ROUNDS, server.url, NO_WF)
+    assert tempo(server.url).executions() == rounds_listed(ROUNDS, server.url, NO_WF)
 
 
 def test_tempo_listing_sends_traceql_for_the_newest_spans_with_an_exec_id_in_the_window(
@@ -262,7 +246,7 @@ def _jaeger_traces(rounds: dict[str, int], workflows: dict[str, str | None]) -> 
 
 def test_jaeger_v1_lists_the_executions_of_the_services_traces(server: Loopback) -> None:
     FakeJaegerV1(server, _jaeger_traces(ROUNDS, NO_WF))
-    assert jaeger(server.url, jaeger_api="v1").executions() == _rounds_expected(ROUNDS, server.url, NO_WF)
+    assert jaeger(server.url, jaeger_api="v1").executions() == rounds_listed(ROUNDS, server.url, NO_WF)
     q = server.requests[0].query
     assert (q["service"], q["start"], q["end"]) == (
         "flytepropeller",
@@ -274,7 +258,7 @@ def test_jaeger_v1_lists_the_executions_of_the_services_traces(server: Loopback)
 
 def test_jaeger_auto_falls_back_to_v1_for_the_listing_too(server: Loopback) -> None:
     FakeJaegerV1(server, _jaeger_traces(ROUNDS, NO_WF))
-    assert jaeger(server.url).executions() == _rounds_expected(ROUNDS, server.url, NO_WF)
+    assert jaeger(server.url).executions() == rounds_listed(ROUNDS, server.url, NO_WF)
     assert server.paths() == ["/api/v3/traces", "/api/traces"]  # the router's 404, then v1
 
 
