@@ -6,12 +6,15 @@ import each other.
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 from analyzer.decode import decode, decode_path, decode_store_file
 from analyzer.decode._columns import Columns, gc_paused
 from analyzer.errors import DecodeError, NotFound
 from analyzer.execution import select_execution
+from analyzer.indexing import Regions, file_index, regions_to_read
+from analyzer.progress import Progress, reading
 from analyzer.store.files import default_store, store_files
 from analyzer.table import SpanTable
 from flyte_otel import semconv
@@ -55,16 +58,40 @@ def _source(path_or_bytes: str | Path | bytes) -> str:
     )
 
 
-def read_store(directory: Path | str | None = None) -> SpanTable:
-    """Decode every store file. Damage never hides the rest: a damaged record, line or file is skipped with
-    a warning naming the file and the byte offset or line, and everything else is read."""
+def read_store(directory: Path | str | None = None, exec_id: str | None = None) -> SpanTable:
+    """Decode every store file, or with `exec_id` only the records that the files' indexes say may hold its
+    traces (analyzer/store/index.py; the caller selects the execution: `select_execution`). Damage never
+    hides the rest: a damaged record, line or file is skipped with a warning naming the file and the byte
+    offset or line, and everything else is read."""
     directory = Path(directory) if directory is not None else default_store()
     cols = Columns(str(directory))
-    with gc_paused():
-        for path in store_files(directory):
+    files = store_files(directory)
+    with gc_paused(), reading(_size(files), f"reading {directory}") as progress:
+        for path in files:
+            where = f"{path.name}: "
             try:
-                if path.stat().st_size:  # a writer may have created the file and not written yet
-                    decode_store_file(path, cols, f"{path.name}: ")
+                regions = None if exec_id is None else _regions(path, exec_id, where, cols, progress)
+                if path.stat().st_size and regions != []:  # a writer may have created the file, not written
+                    decode_store_file(path, cols, where, regions)
             except OSError as e:
                 cols.warn(f"{path.name}: cannot read ({e.strerror}); file skipped")
+            if exec_id is None:  # else the index's scan tells the bytes it reads
+                progress.update(_size([path]))
         return cols.finish()
+
+
+def _size(files: list[Path]) -> int:
+    total = 0
+    for path in files:
+        with contextlib.suppress(OSError):  # said when it is read
+            total += path.stat().st_size
+    return total
+
+
+def _regions(path: Path, exec_id: str, where: str, cols: Columns, progress: Progress) -> Regions:
+    index, size = file_index(path, where, progress)
+    regions = regions_to_read(index, size, exec_id)
+    if exec_id in index.executions:
+        for warning in index.warnings:  # damage between records: it may have held some of its spans
+            cols.warn(warning)
+    return regions

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from analyzer.errors import AnalyzerError, NotFound
 from analyzer.execution import select_execution
-from analyzer.load import load, read
+from analyzer.load import load, read, read_store
 from analyzer.store.files import STORE_ENV, default_store
 from analyzer.table import SpanTable
 
@@ -18,18 +18,15 @@ class StoreSource:
 
     def __init__(self, directory: str | Path | None = None) -> None:
         self.directory = Path(directory) if directory else default_store()
-        self._spans: SpanTable | None = None  # the store, decoded once: a report of several runs and
-        # their launch plans' children asks for many executions
 
     def execution(self, exec_id: str) -> SpanTable:
-        """The execution's traces, whole, from every store file."""
+        """The execution's traces, whole, from the store files' records that hold them (their indexes say
+        which)."""
         if not self.directory.is_dir():
             raise NotFound(
                 f"execution {exec_id}: no trace store at {self.directory} (give --store DIR, --file PATH or set ${STORE_ENV})"
             )
-        if self._spans is None:
-            self._spans = read(self.directory)
-        return select_execution(self._spans, exec_id, str(self.directory))
+        return select_execution(read_store(self.directory, exec_id), exec_id, str(self.directory))
 
 
 class FileSource:
