@@ -200,11 +200,14 @@ def iter_records(data: bytes) -> Iterator[tuple[int, bytes]]:
     return ((offset, data[start:end]) for offset, start, end in records(data))
 
 
-def read_lines(f: BinaryIO) -> Iterator[tuple[int, int, bytes, bool]]:
+def read_lines(
+    f: BinaryIO, first_line: int = 1, first_byte: int = 0
+) -> Iterator[tuple[int, int, bytes, bool]]:
     """Yield (1-based line number, byte offset, line without its newline, whether a newline ended it) for
-    each non-blank line of an open file (a line without its newline is the last one, maybe cut off)."""
-    offset = 0
-    for lineno, raw in enumerate(f, 1):
+    each non-blank line of an open file (a line without its newline is the last one, maybe cut off); `f`
+    may start part-way through a file, at line number `first_line` and byte `first_byte`."""
+    offset = first_byte
+    for lineno, raw in enumerate(f, first_line):
         complete = raw.endswith(b"\n")
         line = raw[:-1] if complete else raw
         if line and not line.isspace():  # no stripped copy: a zero-filled "line" may be the whole file

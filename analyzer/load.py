@@ -6,6 +6,7 @@ import each other.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,11 +14,14 @@ from analyzer.decode import decode, decode_path, decode_store_file
 from analyzer.decode._columns import Columns, gc_paused
 from analyzer.errors import DecodeError, NotFound
 from analyzer.execution import select_execution
+from analyzer.indexing import Regions, file_index, regions_to_read, unindexed_regions
+from analyzer.progress import Progress, reading
 from analyzer.store.files import default_store, store_files
+from analyzer.store.index import FileIndex
 from analyzer.table import SpanTable
 from flyte_otel import semconv
 
-__all__ = ["load", "read", "read_store", "read_store_files"]
+__all__ = ["indexed_store", "load", "read", "read_store"]
 
 
 def load(path_or_bytes: str | Path | bytes, *, exec_id: str | None = None) -> SpanTable:
@@ -56,33 +60,65 @@ def _source(path_or_bytes: str | Path | bytes) -> str:
     )
 
 
-def read_store(directory: Path | str | None = None) -> SpanTable:
-    """Decode every store file. Damage never hides the rest: a damaged record, line or file is skipped with
-    a warning naming the file and the byte offset or line, and everything else is read."""
+def read_store(directory: Path | str | None = None, exec_id: str | None = None) -> SpanTable:
+    """Decode every store file, or with `exec_id` only the records that the files' indexes say may hold its
+    traces (analyzer/store/index.py; the caller selects the execution: `select_execution`). Damage never
+    hides the rest: a damaged record, line or file is skipped with a warning naming the file and the byte
+    offset or line, and everything else is read."""
     directory = Path(directory) if directory is not None else default_store()
     cols = Columns(str(directory))
-    with gc_paused():
-        for path in store_files(directory):
-            _read_store_file(path, cols)
+    files = store_files(directory)
+    with gc_paused(), reading(_size(files), f"reading {directory}") as progress:
+        for path in files:
+            where = f"{path.name}: "
+            try:
+                regions = None if exec_id is None else _regions(path, exec_id, where, cols, progress)
+                if path.stat().st_size and regions != []:  # a writer may have created the file, not written
+                    decode_store_file(path, cols, where, regions)
+            except OSError as e:
+                cols.warn(f"{path.name}: cannot read ({e.strerror}); file skipped")
+            if exec_id is None:  # else the index's scan tells the bytes it reads
+                progress.update(_size([path]))
         return cols.finish()
 
 
-def read_store_files(directory: Path | str) -> Iterator[tuple[Path, SpanTable]]:
-    """Each store file holding spans, decoded on its own (damage skipped and warned as by `read_store`)."""
+def _size(files: list[Path]) -> int:
+    total = 0
+    for path in files:
+        with contextlib.suppress(OSError):  # said when it is read
+            total += path.stat().st_size
+    return total
+
+
+def _regions(path: Path, exec_id: str, where: str, cols: Columns, progress: Progress) -> Regions:
+    index, size = file_index(path, where, progress)
+    regions = regions_to_read(index, size, exec_id)
+    if exec_id in index.executions:
+        for warning in index.warnings:  # damage between records: it may have held some of its spans
+            cols.warn(warning)
+    return regions
+
+
+def indexed_store(directory: Path | str) -> Iterator[tuple[Path, FileIndex | None, SpanTable]]:
+    """Each store file's index, brought up to date, and what it says nothing about decoded (the records it
+    could not read, what was appended after it; its damage warned): what the store holds, read without
+    decoding the records an index covers. A file that cannot be read has no index, and a warning."""
     for path in store_files(Path(directory)):
+        where = f"{path.name}: "
         cols = Columns(str(path.parent))
+        index = None
         with gc_paused():
-            _read_store_file(path, cols)
+            try:
+                index, size = file_index(path, where)
+                for warning in index.warnings:  # damage between records: it may have held spans
+                    cols.warn(warning)
+                regions = unindexed_regions(index, size)
+                if regions:
+                    decode_store_file(path, cols, where, regions)
+            except OSError as e:
+                cols.warn(f"{path.name}: cannot read ({e.strerror}); file skipped")
             try:
                 table = cols.finish()
-            except DecodeError as e:  # not one span of the file could be read
+            except DecodeError as e:  # not one span of what was read could be read
                 table = SpanTable(SpanTable.empty().df, [str(e)])
-        yield path, table
-
-
-def _read_store_file(path: Path, cols: Columns) -> None:
-    try:
-        if path.stat().st_size:  # a writer may have created the file and not written yet
-            decode_store_file(path, cols, f"{path.name}: ")
-    except OSError as e:
-        cols.warn(f"{path.name}: cannot read ({e.strerror}); file skipped")
+        yield path, index, table

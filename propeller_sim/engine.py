@@ -25,6 +25,7 @@ from opentelemetry import context as otel_context
 import flyte_otel as fo
 from flyte_otel import semconv as sc
 from propeller_sim.clock import Clock, VirtualClock
+from propeller_sim.dialects import DIALECTS, Dialect
 from propeller_sim.plan import START_NODE, Plan, PlanNode
 from propeller_sim.profile import POD_OPERATIONS, Latencies, Profile
 from propeller_sim.writers import WRITERS, Writer
@@ -42,22 +43,6 @@ _POD_KINDS = frozenset({K.TASK, K.DYNAMIC, K.ARRAY})  # count against max parall
 _LOOKS_UP = frozenset({K.TASK, K.DYNAMIC})  # cacheable kinds that check the data catalog before a pod
 # Node phases as their events name them (nodes/transformers.go:56-77): Succeeding is sent as SUCCEEDED.
 _EVENT_PHASE = {P.SUCCEEDING: P.SUCCEEDED, P.FAILING: P.FAILED}
-
-
-@dataclass(frozen=True)
-class Dialect:
-    """How the traces look: flyte_otel's one trace per execution with lifecycle records, or upstream's."""
-
-    one_trace: bool
-    upstream_services: bool  # blobstore-client, k8s-client, admin-client as their own services
-    writer: Callable[[], Writer]
-
-
-# The dialects by the name `otel-fold bench --dialect` takes.
-DIALECTS: Mapping[str, Dialect] = {
-    "flyte_otel": Dialect(one_trace=True, upstream_services=False, writer=WRITERS["flyte_otel"]),
-    "upstream": Dialect(one_trace=False, upstream_services=True, writer=WRITERS["upstream"]),
-}
 
 
 def configure(dialect: str, **kwargs: Any) -> None:
@@ -221,7 +206,7 @@ class Simulator:
         self._lat = Latencies(profile, seed)
         self._draw = self._lat.draw
         self._clock = clock if clock is not None else VirtualClock()
-        self._w: Writer = DIALECTS[dialect].writer()
+        self._w: Writer = WRITERS[dialect]()
         self._lifecycle = self._w.lifecycle
         self._pod_side = all(op in profile.operations for op in POD_OPERATIONS)
         self._ids = np.random.default_rng()  # execution ids are unique per process, like FlyteAdmin's

@@ -239,5 +239,5 @@ class _FlyteOtel:
         return fo.admin_call(method, exec_id=self._exec_id)
 
 
-# The writers by dialect name (engine.DIALECTS).
+# The writers by dialect name (dialects.DIALECTS).
 WRITERS: Mapping[str, Callable[[], Writer]] = {"upstream": _Upstream, "flyte_otel": _FlyteOtel}

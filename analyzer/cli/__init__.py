@@ -2,6 +2,14 @@
 
 A subcommand module defines ``HELP`` (one line), ``add_arguments(parser)`` and ``run(args) -> int``.
 ``otel-fold <execution-id> ...`` with no subcommand means ``otel-fold fold <execution-id> ...``.
+
+Every subcommand module is imported to build the parser, so `--version` and `--help` cost what the modules'
+top-level imports cost. At its top a subcommand module imports only what its flags need: the standard library
+and modules that import nothing heavy (analyzer.errors, analyzer.cli.output, analyzer.source and
+analyzer.source.config for the source flags, analyzer.reduce.defaults, analyzer.render.formats, the constants
+of analyzer.collect.connections). Whatever the work needs (decoders, reductions, the receiver; pandas, numpy,
+pyarrow, scipy, grpc, yaml, tqdm, the OpenTelemetry SDK) is imported inside `run` or the function that uses
+it. tests/analyzer/cli/test_import_set.py holds every subcommand in COMMANDS to this.
 """
 
 from __future__ import annotations

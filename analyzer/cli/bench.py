@@ -17,13 +17,9 @@ import time
 from pathlib import Path
 from typing import Any, Protocol
 
-from tqdm import tqdm
-
 from analyzer import source
 from analyzer.cli.report import execution_report, write_document
 from analyzer.errors import AnalyzerError, BackendError, DecodeError
-from analyzer.reduce.report import report
-from analyzer.source.local import FileSource
 from analyzer.store.files import default_store
 
 __all__ = ["HELP", "add_arguments", "bench", "require_flytekit", "run"]
@@ -41,7 +37,7 @@ def _positive(text: str) -> int:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Which workflows, how often, on which executor, and where the YAML goes."""
-    from propeller_sim.engine import DIALECTS
+    from propeller_sim.dialects import DIALECTS
     from propeller_sim.portfolio import BY_NAME
 
     parser.add_argument("workflows", nargs="*", metavar="WORKFLOW",
@@ -93,6 +89,9 @@ def run(args: argparse.Namespace) -> int:
 
 def bench(args: argparse.Namespace) -> dict[str, Any]:
     """The benchmark document (``flyte.benchmark.<workflow>`` -> report over its runs) the flags ask for."""
+    from tqdm import tqdm
+
+    from analyzer.reduce.report import report
     from propeller_sim.portfolio import BY_NAME
 
     unknown = [w for w in args.workflows if w not in BY_NAME]
@@ -167,6 +166,7 @@ class _Simulated:
     def finish(self) -> source.Source:
         """Flush the file and read it back once."""
         import flyte_otel as fo
+        from analyzer.source.local import FileSource
 
         fo.shutdown()
         return FileSource(self.path)

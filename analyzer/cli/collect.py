@@ -13,12 +13,10 @@ from pathlib import Path
 from analyzer.collect.connections import (
     DEFAULT_BODY_TIMEOUT_S,
     DEFAULT_HEADER_TIMEOUT_S,
+    DEFAULT_MAX_BYTES,
     DEFAULT_MAX_CONNECTIONS,
     Limits,
 )
-from analyzer.collect.intake import DEFAULT_MAX_BYTES
-from analyzer.collect.receiver import Receiver
-from analyzer.collect.sink import StoreSink
 from analyzer.errors import AnalyzerError
 from analyzer.store.files import STORE_ENV, default_store
 
@@ -141,6 +139,9 @@ def _token(named: str | None) -> str | None:
 
 def run(args: argparse.Namespace) -> int:
     """Serve until SIGTERM or SIGINT, then stop accepting, drain, flush and close."""
+    from analyzer.collect.receiver import Receiver
+    from analyzer.collect.sink import StoreSink
+
     store = args.store or default_store()
     token = _token(args.token_env)
     receiver = Receiver(

@@ -16,7 +16,6 @@ from analyzer.cli import bench
 from analyzer.cli import main as cli_main
 from analyzer.cli.output import emit
 from analyzer.errors import AnalyzerError
-from analyzer.reduce.diff import diff_documents, notable
 from analyzer.render.formats import renderer
 from analyzer.results.diff import REGRESSED
 
@@ -40,6 +39,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run both sides, show the fold and the diff; exit 1 if the slower etcd went undetected."""
+    from analyzer.reduce.diff import diff_documents, notable
     from propeller_sim.portfolio import SMALL
 
     bench.require_flytekit()

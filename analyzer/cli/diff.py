@@ -10,9 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from analyzer.cli.output import emit
-from analyzer.decode.report import decode_report
 from analyzer.errors import AnalyzerError, NotFound
-from analyzer.reduce.diff import DEFAULT_NOISE, diff_documents, notable
+from analyzer.reduce.defaults import DEFAULT_NOISE
 from analyzer.render.formats import renderer
 
 __all__ = ["HELP", "add_arguments", "run"]
@@ -51,6 +50,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Read both reports, diff, print."""
+    from analyzer.reduce.diff import diff_documents, notable
+
     base, new = _read(args.base), _read(args.new)
     diffs = diff_documents(base, new, noise=args.noise, seed=args.seed)
     emit(renderer("diff", "text")([notable(d) for d in diffs] if args.only_changes else diffs), None, "diff")
@@ -58,6 +59,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _read(path: str) -> dict[str, Any]:
+    from analyzer.decode.report import decode_report
+
     try:
         text = Path(path).read_text(encoding="utf-8")
     except FileNotFoundError:

@@ -5,18 +5,16 @@ from __future__ import annotations
 import argparse
 import logging
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from analyzer import source
 from analyzer.cli.output import emit
 from analyzer.errors import AnalyzerError
-from analyzer.execution import Execution, stitch
-from analyzer.reduce.critical_path import timeline_view
-from analyzer.reduce.fold import DEFAULT_COLLAPSE, fold
-from analyzer.reduce.segments import node_timelines
-from analyzer.reduce.self_time import statistics
+from analyzer.reduce.defaults import DEFAULT_COLLAPSE
 from analyzer.render.formats import formats, picture_renderer, renderer
-from analyzer.source.executions import child_executions, named_execution
+
+if TYPE_CHECKING:
+    from analyzer.execution import Execution
 
 __all__ = ["HELP", "add_arguments", "load_execution", "run"]
 
@@ -62,6 +60,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Fetch, stitch, reduce, render; warnings to stderr. Renderers are chosen before anything is fetched."""
+    from analyzer.reduce.self_time import statistics
+
     pictures = [(p, path, picture_renderer(p, path)) for p in _PICTURES if (path := getattr(args, p))]
     text = renderer("stats" if args.stats else "fold", args.format)
     src = source.from_args(args)
@@ -80,6 +80,9 @@ def run(args: argparse.Namespace) -> int:
 
 def load_execution(args: argparse.Namespace, src: source.Source) -> Execution:
     """The stitched execution the flags name, from `src` (the source the flags name)."""
+    from analyzer.execution import stitch
+    from analyzer.source.executions import named_execution
+
     if not args.exec_id and not args.file:
         raise AnalyzerError("an execution id is required (or --file PATH to read every span of one file)")
     table = named_execution(src, args.exec_id) if args.exec_id else src.execution(args.exec_id)
@@ -87,10 +90,16 @@ def load_execution(args: argparse.Namespace, src: source.Source) -> Execution:
 
 
 def _fold(args: argparse.Namespace, src: source.Source, ex: Execution) -> Any:
+    from analyzer.reduce.fold import fold
+
     return fold(ex, collapse=args.collapse, max_depth=args.depth, node=args.node)
 
 
 def _timeline(args: argparse.Namespace, src: source.Source, ex: Execution) -> Any:
+    from analyzer.reduce.critical_path import timeline_view
+    from analyzer.reduce.segments import node_timelines
+    from analyzer.source.executions import child_executions
+
     tl = node_timelines(ex.table, child_executions(src, ex.table, args.exec_id))
     _warn(tl.warnings)
     return timeline_view(tl)

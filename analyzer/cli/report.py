@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from analyzer import source
 from analyzer.cli.output import emit
-from analyzer.reduce.report import report, run_report
-from analyzer.reduce.segments import has_lifecycle
 from analyzer.render.formats import renderer
 from analyzer.source import config
-from analyzer.source.executions import child_executions, execution_table
-from analyzer.source.flyteadmin import FlyteAdmin
+
+if TYPE_CHECKING:
+    from analyzer.source.flyteadmin import FlyteAdmin
 
 __all__ = ["HELP", "add_arguments", "admin_source", "execution_report", "run", "write_document"]
 
@@ -35,6 +34,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Fetch every execution (and its launch plans' children, and FlyteAdmin's metrics if asked), reduce, render."""
+    from analyzer.reduce.report import report
+
     src, admin = source.from_args(args), admin_source(args)
     runs = [execution_report(src, exec_id, admin) for exec_id in args.exec_ids]
     write_document(report(runs, args.name), args, "report")
@@ -49,6 +50,10 @@ def write_document(doc: dict[str, Any], args: argparse.Namespace, what: str) -> 
 def execution_report(src: source.Source, exec_id: str, admin: FlyteAdmin | None = None) -> dict[str, Any]:
     """One run's report (also `otel-fold bench`'s): everything is fetched first (its spans, its launch plans'
     children, and FlyteAdmin's segments when the trace has no lifecycle records), then reduced once."""
+    from analyzer.reduce.report import run_report
+    from analyzer.reduce.segments import has_lifecycle
+    from analyzer.source.executions import child_executions, execution_table
+
     table = execution_table(src, exec_id)
     children = child_executions(src, table, exec_id)
     segments = admin.execution(exec_id) if admin is not None and not has_lifecycle(table) else None
@@ -57,5 +62,7 @@ def execution_report(src: source.Source, exec_id: str, admin: FlyteAdmin | None 
 
 def admin_source(args: argparse.Namespace) -> FlyteAdmin | None:
     """FlyteAdmin when --admin-config or --admin-url (or OTEL_FOLD_ADMIN_*, or the config file) names it."""
+    from analyzer.source.flyteadmin import FlyteAdmin
+
     cfg = config.from_args(args)
     return FlyteAdmin(cfg) if cfg.admin_config or cfg.admin_url else None

@@ -1,4 +1,4 @@
-"""How long a client may take and how many are served at once: the listeners' deadlines and connection cap.
+"""How long a client may take, how much it may send, and how many are served at once: the listeners' limits.
 
 A slow client (one that never finishes its headers or body) must not hold a thread and a descriptor
 forever, nor crowd out the exporters the receiver is for. HTTP reads run against a deadline for the whole
@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_BODY_TIMEOUT_S",
     "DEFAULT_HEADER_TIMEOUT_S",
+    "DEFAULT_MAX_BYTES",
     "DEFAULT_MAX_CONNECTIONS",
     "ConnectionCap",
     "DeadlineReader",
@@ -36,6 +37,8 @@ __all__ = [
 DEFAULT_HEADER_TIMEOUT_S = 10.0
 DEFAULT_BODY_TIMEOUT_S = 30.0
 DEFAULT_MAX_CONNECTIONS = 64
+# The largest request accepted by default, in bytes after gunzip (`otel-fold collect --max-bytes`).
+DEFAULT_MAX_BYTES = 16 * 1024 * 1024
 _log = logging.getLogger(__name__)
 
 

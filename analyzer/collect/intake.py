@@ -9,11 +9,11 @@ from dataclasses import dataclass
 
 import grpc
 
+from analyzer.collect.connections import DEFAULT_MAX_BYTES
 from analyzer.collect.payload import Admitted, InvalidRequest, admit_json, admit_proto
 from analyzer.collect.sink import Closed, Sink, Unwritable
 
 __all__ = [
-    "DEFAULT_MAX_BYTES",
     "INVALID",
     "NOT_FOUND",
     "TOO_LARGE",
@@ -24,9 +24,6 @@ __all__ = [
     "Reason",
     "Rejected",
 ]
-
-# The largest request accepted by default, in bytes after gunzip (`otel-fold collect --max-bytes`).
-DEFAULT_MAX_BYTES = 16 * 1024 * 1024
 
 
 @dataclass(frozen=True)

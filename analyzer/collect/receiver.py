@@ -7,10 +7,10 @@ from http.server import ThreadingHTTPServer
 
 import grpc
 
-from analyzer.collect.connections import Limits
+from analyzer.collect.connections import DEFAULT_MAX_BYTES, Limits
 from analyzer.collect.grpc_server import start_grpc
 from analyzer.collect.http_server import POLL_INTERVAL_S, start_http
-from analyzer.collect.intake import DEFAULT_MAX_BYTES, Intake
+from analyzer.collect.intake import Intake
 from analyzer.collect.sink import Sink
 from analyzer.errors import AnalyzerError
 

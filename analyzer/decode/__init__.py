@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -27,6 +28,7 @@ __all__ = [
     "decode_into",
     "decode_path",
     "decode_request",
+    "damage_message",
     "decode_store_file",
     "detect",
 ]
@@ -103,18 +105,47 @@ def decode_into(data: bytes, cols: Columns, where: str = "") -> str:
     return _decode_stream(io.BytesIO(data), cols, where, data)
 
 
-def decode_store_file(path: Path, cols: Columns, where: str = "") -> None:
+def decode_store_file(
+    path: Path, cols: Columns, where: str = "", regions: list[tuple[int, int, int]] | None = None
+) -> None:
     """Append the readable records of one store file, read as its suffix says (docs/store.md) rather than
     sniffed, so that a file whose first record is damaged is read from its next one; damage is warned, and a
-    file that cannot be read at all is skipped with a warning (OSError if it cannot be opened)."""
+    file that cannot be read at all is skipped with a warning (OSError if it cannot be opened).
+
+    With `regions`, only those byte ranges are read: (offset, end, number of the first line), each starting at
+    a record (an index's answer); positions in warnings are the file's all the same."""
     with open(path, "rb") as f:
         try:
             if path.suffix == framing.PROTO_SUFFIX:
-                _decode_framed(_whole(f, None), cols, where)
-            else:
+                _decode_framed_regions(f, regions, cols, where)
+            elif regions is None:
                 _decode_json_lines(f, cols, where)
+            else:
+                for offset, end, line in regions:
+                    f.seek(offset)
+                    _decode_json_lines(io.BytesIO(f.read(end - offset)), cols, where, line, offset)
         except SPAN_ERRORS as e:
             cols.skip_record(e, where, "file")
+
+
+def _decode_framed_regions(
+    f: BinaryIO, regions: list[tuple[int, int, int]] | None, cols: Columns, where: str
+) -> None:
+    """The regions' bytes are read into one buffer, and their records decoded together."""
+    if regions is None:
+        _decode_framed(_whole(f, None), cols, where)
+        return
+    size = os.fstat(f.fileno()).st_size
+    buf = np.empty(sum(end - offset for offset, end, _ in regions), dtype=np.uint8)
+    records: list[tuple[int, int, str]] = []
+    at = 0
+    for offset, end, _ in regions:
+        f.seek(offset)
+        part = buf[at : at + end - offset]
+        f.readinto(part.data)  # type: ignore[attr-defined]  # BinaryIO does not declare readinto; files have it
+        records += _framed_records(part, cols, where, offset, size, at)
+        at += end - offset
+    otlp_proto.decode_records(buf, records, cols, skip_damaged=True)
 
 
 def _decode_stream(f: BinaryIO, cols: Columns, where: str, data: bytes | None = None) -> str:
@@ -166,22 +197,31 @@ def _sniff(f: BinaryIO, source: str) -> str:
 def _decode_framed(buf: np.ndarray, cols: Columns, where: str) -> None:
     """Every readable record of a framed file: damage (a cut-off end, a partial record mid-file, a zero-filled
     stretch) and records that do not parse are skipped with a warning naming their byte offset."""
+    otlp_proto.decode_records(buf, _framed_records(buf, cols, where, 0, len(buf), 0), cols, skip_damaged=True)
+
+
+def _framed_records(
+    part: np.ndarray, cols: Columns, where: str, offset: int, size: int, at: int
+) -> list[tuple[int, int, str]]:
+    """(start, end, where) of each plausible record in `part` (bytes of a file of `size` bytes from `offset`,
+    at `at` in the buffer the records will be read in); damage is warned."""
     records: list[tuple[int, int, str]] = []
-    size = len(buf)
-    for item in framing.walk(buf.data):
+    for item in framing.walk(part.data):
         if isinstance(item, framing.Damage):
-            cols.warn(_damage_message(item, size, where))
+            cols.warn(damage_message(item, offset, size, where))
         else:
-            offset, start, end = item
-            records.append((start, end, f"{where}byte {offset}: "))
-    otlp_proto.decode_records(buf, records, cols, skip_damaged=True)
+            pos, start, end = item
+            records.append((at + start, at + end, f"{where}byte {offset + pos}: "))
+    return records
 
 
-def _damage_message(d: framing.Damage, size: int, where: str) -> str:
-    if d.cut and d.resume == size:  # the writer was killed mid-record (docs/store.md): all before it is whole
-        return f"{where}byte {d.offset}: last record truncated ({d.why}); skipped"
-    resumed = f", reading resumed at byte {d.resume}" if d.resume < size else " (to the end)"
-    return f"{where}byte {d.offset}: damaged: {d.why}; {d.resume - d.offset} byte(s) skipped{resumed}"
+def damage_message(d: framing.Damage, offset: int, size: int, where: str) -> str:
+    """The warning for a damaged stretch found in bytes read from `offset` of a file of `size` bytes."""
+    begin, resume = offset + d.offset, offset + d.resume
+    if d.cut and resume == size:  # the writer was killed mid-record (docs/store.md): all before it is whole
+        return f"{where}byte {begin}: last record truncated ({d.why}); skipped"
+    resumed = f", reading resumed at byte {resume}" if resume < size else " (to the end)"
+    return f"{where}byte {begin}: damaged: {d.why}; {resume - begin} byte(s) skipped{resumed}"
 
 
 def _whole(f: BinaryIO, data: bytes | None) -> np.ndarray:
@@ -218,6 +258,7 @@ def _loads(data: bytes, cols: Columns, where: str) -> Any:
         return orjson.loads(data)
     except orjson.JSONDecodeError:
         pass
+    cols.lone_surrogates_possible = True
     try:
         return json.loads(_utf8(data, cols, where))
     except RecursionError:  # the standard library recurses once per level, orjson stops at 1,024
@@ -279,10 +320,13 @@ def _decode_json_doc(doc: Any, cols: Columns, where: str) -> str:
     raise DecodeError(f"{cols.source}: {where}JSON {type(doc).__name__} where a trace object was expected")
 
 
-def _decode_json_lines(f: BinaryIO, cols: Columns, where: str) -> str:
+def _decode_json_lines(
+    f: BinaryIO, cols: Columns, where: str, first_line: int = 1, first_byte: int = 0
+) -> str:
     """Each line is one record: a line that cannot be read is skipped with a warning naming it, and the
-    lines after it are read (zero bytes before a line, a crash's leftovers, are skipped with a warning)."""
-    for lineno, offset, line, complete in framing.read_lines(f):
+    lines after it are read (zero bytes before a line, a crash's leftovers, are skipped with a warning).
+    `f` may start part-way through a file, at line number `first_line` and byte `first_byte`."""
+    for lineno, offset, line, complete in framing.read_lines(f, first_line, first_byte):
         at = f"{where}line {lineno}: "
         text = line.lstrip(b"\0")
         if len(text) < len(line):

@@ -84,6 +84,10 @@ class Columns:
         self._id_chunks: dict[str, list[pa.Array]] = {k: [] for k, *_ in _IDS}
         self._flushed = 0  # rows moved into the chunks
         self.text_ids = False  # set by text decoders: their ids still need the hex-alphabet check
+        # Set where the standard library's JSON parser read the input: of the parsers used (upb, orjson,
+        # msgspec, json) only it turns an escaped lone surrogate ("\ud800") into text, so only then are the
+        # attribute plans walked for it (~30 µs a plan: most of the decoding time where plans are unique).
+        self.lone_surrogates_possible = False
         self.services: dict[str, int] = {}
         self.names: dict[str, int] = {}
         self.warnings: list[str] = []
@@ -220,6 +224,8 @@ class Columns:
     def _clean_plans(self) -> None:
         """Attribute keys and values that are not clean text (a lone surrogate from a JSON escape) replaced,
         one warning for all: they cannot be written out as UTF-8 (Arrow, the terminal, a YAML file)."""
+        if not self.lone_surrogates_possible:
+            return
         bad = [i for i, plan in enumerate(self.plans) if _clean(plan) is not plan]
         for i in bad:
             self.plans[i] = _clean(self.plans[i])

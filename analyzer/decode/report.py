@@ -5,7 +5,7 @@ counts to numbers, as `analyzer.results.document.FIELD_KIND` says by key.
 
 The files come from elsewhere (CI artifacts), so the document is checked on the way in, and a bad one is one
 line naming the file and the place in it, never a traceback: YAML without anchors, aliases or tags
-(`analyzer.decode.plain_yaml`); mappings with text keys; lists only where `document.LISTS` puts them, holding
+(`analyzer.plain_yaml`); mappings with text keys; lists only where `document.LISTS` puts them, holding
 what it says; numbers finite and within ±2**63; text where FIELD_KIND says text; at most
 `document.MAX_DEPTH` levels.
 """
@@ -19,7 +19,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from analyzer.decode import plain_yaml
+from analyzer import plain_yaml
 from analyzer.errors import DecodeError
 from analyzer.results.document import (
     COUNT,

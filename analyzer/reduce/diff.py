@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from analyzer.errors import AnalyzerError
+from analyzer.reduce.defaults import DEFAULT_NOISE
 from analyzer.results.diff import (
     ADDED,
     CHANGED,
@@ -44,12 +45,12 @@ __all__ = [
     "notable",
 ]
 
-# The significance test's settings: level, interval, resamples, the fewest spans behind a p99, noise band.
+# The significance test's settings: level, interval, resamples, the fewest spans behind a p99 (the noise band,
+# DEFAULT_NOISE, is in reduce/defaults.py with the other defaults `otel-fold --help` shows).
 ALPHA = 0.05
 CONFIDENCE = 0.95
 RESAMPLES = 2000
 MIN_P99_OBSERVATIONS = 100
-DEFAULT_NOISE = 0.05
 HIGHER_IS_BETTER = frozenset({"userCode"})  # every other metric: more time, share or work is worse
 _SKIP = frozenset({"method", "warnings", "runs", "execution", "absent"})
 

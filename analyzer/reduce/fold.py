@@ -14,14 +14,13 @@ import pandas as pd
 
 from analyzer import table as t
 from analyzer.execution import Execution
+from analyzer.reduce.defaults import DEFAULT_COLLAPSE
 from analyzer.reduce.nodes import enclosing_nodes
 from analyzer.results.fold import Fold
 from flyte_otel import semconv
 
 __all__ = ["DEFAULT_COLLAPSE", "NEVER_COLLAPSED", "fold"]
 
-# More alike siblings than this become one line, unless the caller says otherwise.
-DEFAULT_COLLAPSE = 20
 # Categories whose runs are never collapsed: a propeller round is the fold's unit of time (fold-logs.py's
 # "Processing" line), and with upstream FlytePropeller every round is a top-level sibling of the last.
 NEVER_COLLAPSED = (semconv.Category.ROUND,)

@@ -3,51 +3,68 @@
 Every renderer is a function from one reduction's result to text (``result -> str``): the fold, the trace
 statistics, the node timeline (with its critical path), the waterfall, the report document, the diffs and
 the execution listing. A picture's format is its file's suffix. Adding a format is one row here and one module.
+
+The table names each renderer's module rather than importing it: renderers import pandas, numpy and yaml, and
+the command line offers the formats (``--format``'s choices) before it knows whether it will render at all. A
+renderer's module is imported when the renderer is picked.
 """
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable, Mapping
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from analyzer.errors import AnalyzerError
-from analyzer.render import (
-    diff_text,
-    fold_text,
-    list_text,
-    report_yaml,
-    stats_text,
-    structured,
-    timeline,
-    waterfall,
-)
 
-__all__ = ["RENDERERS", "Renderer", "formats", "picture_renderer", "renderer"]
+__all__ = ["RENDERERS", "Renderer", "RendererName", "formats", "picture_renderer", "renderer"]
 
 Renderer = Callable[[Any], str]  # a reduction's result -> the text written out
 
-# result -> format -> renderer; a result's first format is its default.
-RENDERERS: Mapping[str, Mapping[str, Renderer]] = {
+
+class RendererName(NamedTuple):
+    """A renderer by name: `function` of `analyzer.render.<module>`, given ``fmt=fmt`` when `fmt` is set."""
+
+    module: str
+    function: str
+    fmt: str | None = None
+
+    def load(self) -> Renderer:
+        """The renderer itself, its module imported."""
+        render: Callable[..., str] = getattr(
+            importlib.import_module(f"analyzer.render.{self.module}"), self.function
+        )
+        return render if self.fmt is None else partial(render, fmt=self.fmt)
+
+
+# result -> format -> the renderer, by name; a result's first format is its default.
+RENDERERS: Mapping[str, Mapping[str, RendererName]] = {
     "fold": {
-        "text": fold_text.render,
-        "json": partial(structured.render_fold, fmt="json"),
-        "yaml": partial(structured.render_fold, fmt="yaml"),
+        "text": RendererName("fold_text", "render"),
+        "json": RendererName("structured", "render_fold", fmt="json"),
+        "yaml": RendererName("structured", "render_fold", fmt="yaml"),
     },
     "stats": {
-        "text": stats_text.render,
-        "json": partial(structured.render_stats, fmt="json"),
-        "yaml": partial(structured.render_stats, fmt="yaml"),
+        "text": RendererName("stats_text", "render"),
+        "json": RendererName("structured", "render_stats", fmt="json"),
+        "yaml": RendererName("structured", "render_stats", fmt="yaml"),
     },
-    "timeline": {"svg": timeline.svg_text, "html": timeline.html_text},
-    "waterfall": {"svg": waterfall.svg_text, "html": waterfall.html_text},
-    "report": {"yaml": report_yaml.render_yaml, "json": report_yaml.render_json},
-    "diff": {"text": diff_text.render_diffs},
+    "timeline": {"svg": RendererName("timeline", "svg_text"), "html": RendererName("timeline", "html_text")},
+    "waterfall": {
+        "svg": RendererName("waterfall", "svg_text"),
+        "html": RendererName("waterfall", "html_text"),
+    },
+    "report": {
+        "yaml": RendererName("report_yaml", "render_yaml"),
+        "json": RendererName("report_yaml", "render_json"),
+    },
+    "diff": {"text": RendererName("diff_text", "render_diffs")},
     "list": {
-        "text": list_text.render,
-        "json": partial(structured.render_list, fmt="json"),
-        "yaml": partial(structured.render_list, fmt="yaml"),
+        "text": RendererName("list_text", "render"),
+        "json": RendererName("structured", "render_list", fmt="json"),
+        "yaml": RendererName("structured", "render_list", fmt="yaml"),
     },
 }
 
@@ -62,7 +79,7 @@ def renderer(result: str, fmt: str) -> Renderer:
     by_format = RENDERERS[result]
     if fmt not in by_format:
         raise AnalyzerError(f"the {result} is written as {' or '.join(by_format)}, not {fmt!r}")
-    return by_format[fmt]
+    return by_format[fmt].load()
 
 
 def picture_renderer(result: str, path: str | Path) -> Renderer:
@@ -72,4 +89,4 @@ def picture_renderer(result: str, path: str | Path) -> Renderer:
     if suffix[1:] not in by_format:
         shown = " or ".join(f".{f}" for f in by_format)
         raise AnalyzerError(f"{path}: the {result} is written as {shown}, not {suffix or 'no suffix'!r}")
-    return by_format[suffix[1:]]
+    return by_format[suffix[1:]].load()

@@ -2,7 +2,7 @@
 
 PyYAML's SafeDumper writes a mapping or list that appears twice in a document once, with an anchor, and the
 second time as an alias (PyYAML 6.0.2 lib/yaml/representer.py:33-43, lib/yaml/serializer.py:60-63); the
-report reader refuses aliases (`analyzer.decode.plain_yaml`), so a writer that shared a dict would write a
+report reader refuses aliases (`analyzer.plain_yaml`), so a writer that shared a dict would write a
 file that its own reader rejects. This dumper writes a shared object out again each time it appears.
 """
 

@@ -1,19 +1,23 @@
 """Where an execution's spans come from: the Source protocol and the table of backends that provide it.
 
 A backend is one entry of BACKENDS: a factory from the parsed command line to a Source. Adding a backend
-is adding a row (and its flags), never an ``if``.
+is adding a row (and its flags), never an ``if``. A factory imports its backend's module when it is called:
+the flags are added (and `otel-fold --help` printed) without the decoders, pandas or numpy.
 """
 
 from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from analyzer.errors import AnalyzerError
-from analyzer.results.listing import ExecutionSummary
-from analyzer.source import config, jaeger, local, tempo
-from analyzer.table import SpanTable
+from analyzer.source import config
+from analyzer.store.files import STORE_ENV
+
+if TYPE_CHECKING:
+    from analyzer.results.listing import ExecutionSummary
+    from analyzer.table import SpanTable
 
 __all__ = ["BACKENDS", "Source", "add_arguments", "from_args"]
 
@@ -31,12 +35,36 @@ class Source(Protocol):
         ...
 
 
+def _store(args: argparse.Namespace) -> Source:
+    from analyzer.source.local import StoreSource
+
+    return StoreSource(args.store)
+
+
+def _file(args: argparse.Namespace) -> Source:
+    from analyzer.source.local import FileSource
+
+    return FileSource(args.file)
+
+
+def _tempo(args: argparse.Namespace) -> Source:
+    from analyzer.source.tempo import TempoSource
+
+    return TempoSource(config.from_args(args))
+
+
+def _jaeger(args: argparse.Namespace) -> Source:
+    from analyzer.source.jaeger import JaegerSource
+
+    return JaegerSource(config.from_args(args))
+
+
 # Backend name -> the Source it builds from the parsed command line.
 BACKENDS: dict[str, Callable[[argparse.Namespace], Source]] = {
-    "store": lambda args: local.StoreSource(args.store),
-    "file": lambda args: local.FileSource(args.file),
-    "tempo": lambda args: tempo.TempoSource(config.from_args(args)),
-    "jaeger": lambda args: jaeger.JaegerSource(config.from_args(args)),
+    "store": _store,
+    "file": _file,
+    "tempo": _tempo,
+    "jaeger": _jaeger,
 }
 
 
@@ -53,7 +81,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--store",
         metavar="DIR",
-        help=f"local trace store directory (default ${local.STORE_ENV}, else $XDG_DATA_HOME/otel-fold/store, else ~/.local/share/otel-fold/store)",
+        help=f"local trace store directory (default ${STORE_ENV}, else $XDG_DATA_HOME/otel-fold/store, else ~/.local/share/otel-fold/store)",
     )
     group.add_argument("--url", help="base URL of a remote backend")
     group.add_argument(

@@ -2,6 +2,10 @@
 
 Secrets (token, password) come only from the environment or from a file named by a flag, a variable or the
 config file (``token_file``), never from a flag's value, and never appear in a repr, a log line or a message.
+
+The transport (`analyzer.source.http`: ssl, http.client, urllib) and the YAML reader are imported where a
+RemoteConfig is built or a config file read, not with this module: the command line adds these flags to
+every subcommand, and its `--help` need not wait for them.
 """
 
 from __future__ import annotations
@@ -16,15 +20,17 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from analyzer.decode import plain_yaml
 from analyzer.errors import AnalyzerError
-from analyzer.source.http import DEFAULT_MAX_ANSWER_MIB, HttpConfig, check_header_value
 from flyte_otel import semconv
 from flyte_otel.paths import CONFIG_ENV, default_config_file
 
+if TYPE_CHECKING:
+    from analyzer.source.http import HttpConfig
+
 __all__ = [
+    "DEFAULT_MAX_ANSWER_MIB",
     "DEFAULT_WINDOW_NS",
     "SETTINGS",
     "RemoteConfig",
@@ -38,6 +44,7 @@ __all__ = [
 
 # The search window when none is given (24 h), and the config file read when present.
 DEFAULT_WINDOW_NS = 24 * 3600 * 10**9
+DEFAULT_MAX_ANSWER_MIB = 256  # the largest answer body read by default (--max-answer-mib)
 _CONFIG_DEPTH = 4  # a config file is one mapping of settings
 _NS = 10**9
 
@@ -75,6 +82,8 @@ class RemoteConfig:
     admin_depth: int = 10  # FlyteAdmin span tree depth
 
     def __post_init__(self) -> None:
+        from analyzer.source.http import check_header_value
+
         # Checked here, where the setting can still be named: sent as they are, a newline would start another
         # header (and http.client's ValueError would quote the value, token and all).
         for name, setting in _HEADER_SETTINGS.items():
@@ -107,6 +116,8 @@ class RemoteConfig:
     def _transport(
         self, ca_file: str | None, insecure: bool, headers: dict[str, str], secrets: list[str]
     ) -> HttpConfig:
+        from analyzer.source.http import HttpConfig
+
         return HttpConfig(
             timeout_s=self.timeout_s,
             max_bytes=self.max_answer_mib * 2**20,
@@ -389,8 +400,10 @@ def _read_config_file(path: Path, required: bool) -> dict[str, Any]:
         if required:
             raise AnalyzerError(f"config file {path} does not exist")
         return {}
+    from analyzer import plain_yaml  # here: yaml is loaded only when there is a config file to read
+
     try:
-        # plain data only, aliases refused, errors on one line (decode/plain_yaml.py)
+        # plain data only, aliases refused, errors on one line (analyzer/plain_yaml.py)
         data = plain_yaml.load(
             path.read_text(encoding="utf-8"), f"config file {path}", max_depth=_CONFIG_DEPTH
         )

@@ -33,13 +33,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from tqdm import tqdm
-
 from analyzer.errors import AnalyzerError, BackendError
+from analyzer.source.config import DEFAULT_MAX_ANSWER_MIB
 
 __all__ = [
     "AUTH_STATUSES",
-    "DEFAULT_MAX_ANSWER_MIB",
     "MAX_REDIRECTS",
     "PROGRESS_MIN_ITEMS",
     "REDIRECT_STATUSES",
@@ -66,7 +64,6 @@ REJECTED_CONTENT_TYPES = ("text/html", "application/xhtml+xml", "application/xml
 # Redirects followed (to the same scheme, host and port only), and how many in a row before giving up.
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 MAX_REDIRECTS = 5
-DEFAULT_MAX_ANSWER_MIB = 256  # the largest answer body read by default (--max-answer-mib)
 _MIB = 2**20
 _CHUNK = 256 * 1024  # bytes read at a time, so the cap is checked as the body arrives
 _DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -500,6 +497,8 @@ def fetch_each(items: Sequence[T], fetch: Callable[[T], R], *, concurrency: int,
     The caller consumes (decodes) each answer while the next ones are in flight, so bodies do not pile up.
     The first failure met in input order is raised and the fetches not yet started are cancelled.
     """
+    from tqdm import tqdm  # here: only fetching needs it, not every command that builds a RemoteConfig
+
     if len(items) <= 1 or concurrency <= 1:
         with tqdm(
             total=len(items), desc=what, unit="trace", file=sys.stderr, disable=_quiet(len(items))

@@ -12,6 +12,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -21,10 +22,15 @@ from analyzer.results.listing import ExecutionSummary
 from analyzer.table import SpanTable
 from flyte_otel import semconv
 
-__all__ = ["SUGGESTED", "Partial", "combine", "hint", "partial", "summaries", "trace_rows"]
+if TYPE_CHECKING:
+    from analyzer.store.index import FileIndex
+
+__all__ = ["SUGGESTED", "Partial", "combine", "hint", "indexed", "partial", "summaries", "trace_rows"]
 
 SUGGESTED = 3  # nearest and newest ids named when an id is not found
 _SPANS, _WORKFLOW, _WHERE = "spans", "workflow", "where"
+# An index's execution-in-trace row adds no span and moves neither end: the trace's own row has them.
+_NO_START, _NO_END = 2**63 - 1, -(2**63)
 _CLOSE = 0.6  # difflib's ratio from which an id is "near" (a typo of a 20-character Flyte id scores ~0.95)
 # The per-trace counts: how many spans, first start, last end.
 _COUNTS = {_SPANS: (T.START, "size"), T.START: (T.START, "min"), T.END: (T.END, "max")}
@@ -62,11 +68,26 @@ def partial(table: SpanTable, where: str) -> Partial:
     return Partial(_named(by_exec, trace_ids, where), _named(loose, trace_ids, where))
 
 
+def indexed(index: FileIndex, where: str) -> Partial:
+    """The counts a store file's index holds (analyzer/store/index.py): each trace's spans, first start and
+    last end, shared by every execution tagged in it (a trace holding two executions counts for both, where
+    a fold would leave out the other's tagged spans), and which executions each trace holds."""
+    members = [
+        (index.trace_ids[code], exec_id, entry.workflow, 0, _NO_START, _NO_END)
+        for exec_id, entry in index.executions.items()
+        for code in entry.traces
+    ]
+    shared = [(trace, *stats) for trace, stats in zip(index.trace_ids, index.trace_stats, strict=True)]
+    return Partial(
+        _frame(members, [T.TRACE_ID, semconv.EXEC_ID, _WORKFLOW, _SPANS, T.START, T.END], where),
+        _frame(shared, [T.TRACE_ID, _SPANS, T.START, T.END], where),
+    )
+
+
 def trace_rows(rows: Iterable[tuple[str, str, str | None, int, int, int | None]], where: str) -> Partial:
     """A backend's search answer as counts: (trace_id, exec_id, workflow, start_ns, end_ns, spans or None) each."""
     columns = [T.TRACE_ID, semconv.EXEC_ID, _WORKFLOW, T.START, T.END, _SPANS]
-    tagged = pd.DataFrame(list(rows), columns=columns).assign(where=where)
-    return Partial(tagged, pd.DataFrame(columns=[T.TRACE_ID, _SPANS, T.START, T.END, _WHERE]))
+    return Partial(_frame(rows, columns, where), _frame([], [T.TRACE_ID, _SPANS, T.START, T.END], where))
 
 
 def combine(partials: Iterable[Partial]) -> list[ExecutionSummary]:
@@ -133,3 +154,7 @@ def _named(counts: pd.DataFrame, trace_ids: np.ndarray, where: str) -> pd.DataFr
     """Counts keyed by trace code, keyed by trace id instead (codes differ between tables), at `where`."""
     named = pd.Series(trace_ids[counts[T.TRACE_ID].to_numpy()], dtype=object)
     return counts.assign(**{T.TRACE_ID: named, _WHERE: where})
+
+
+def _frame(rows: Iterable[tuple[Any, ...]], columns: list[str], where: str) -> pd.DataFrame:
+    return pd.DataFrame(list(rows), columns=columns).assign(where=where)

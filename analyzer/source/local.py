@@ -7,7 +7,7 @@ from pathlib import Path
 
 from analyzer.errors import AnalyzerError, NotFound
 from analyzer.execution import select_execution
-from analyzer.load import load, read, read_store_files
+from analyzer.load import indexed_store, load, read, read_store
 from analyzer.results.listing import ExecutionSummary
 from analyzer.source import listing
 from analyzer.store.files import STORE_ENV, default_store
@@ -23,36 +23,27 @@ class StoreSource:
 
     def __init__(self, directory: str | Path | None = None) -> None:
         self.directory = Path(directory) if directory else default_store()
-        self._spans: SpanTable | None = None  # the store, decoded once: a report of several runs and
-        # their launch plans' children asks for many executions
 
     def execution(self, exec_id: str) -> SpanTable:
-        """The execution's traces, whole, from every store file."""
+        """The execution's traces, whole, from the store files' records that hold them (their indexes say
+        which)."""
         self._exists(f"execution {exec_id}: ")
-        if self._spans is None:
-            self._spans = read(self.directory)
-        return select_execution(self._spans, exec_id, str(self.directory))
+        return select_execution(read_store(self.directory, exec_id), exec_id, str(self.directory))
 
     def executions(self) -> list[ExecutionSummary]:
-        """Every execution in the store, newest first, with the files holding it; NotFound if none.
-
-        File by file, one file's spans in memory at a time; a store `execution` has already read is not read
-        again (its executions are then placed in the store directory, not in files)."""
+        """Every execution in the store, newest first, with the files holding it; NotFound if none. From the
+        files' indexes: only what they do not cover is decoded (docs/store.md, the index)."""
         self._exists("")
-        if self._spans is not None:
-            found = listing.summaries(self._spans, str(self.directory))
-        else:
-            found = listing.combine(self._partials())
+        parts = []
+        for path, index, rest in indexed_store(self.directory):
+            _warn(rest.warnings)
+            if index is not None:
+                parts.append(listing.indexed(index, str(path)))
+            parts.append(listing.partial(rest, str(path)))
+        found = listing.combine(parts)
         if not found:
             raise NotFound(f"{self.directory}: no execution (no span has an exec_id)")
         return found
-
-    def _partials(self) -> list[listing.Partial]:
-        out = []
-        for path, table in read_store_files(self.directory):
-            _warn(table.warnings)
-            out.append(listing.partial(table, str(path)))
-        return out
 
     def _exists(self, what: str) -> None:
         if not self.directory.is_dir():

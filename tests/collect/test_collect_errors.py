@@ -14,7 +14,7 @@ from google.protobuf.json_format import MessageToDict
 from google.rpc.status_pb2 import Status
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 
-from analyzer.collect.intake import DEFAULT_MAX_BYTES
+from analyzer.collect.connections import DEFAULT_MAX_BYTES
 from analyzer.load import read_store
 
 EXPORT = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"

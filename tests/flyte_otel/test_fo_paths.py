@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from analyzer.source import config
-from flyte_otel.paths import default_config_file, default_store
+from flyte_otel.paths import default_cache, default_config_file, default_store
 
 HOME = Path.home()
 
@@ -31,6 +31,16 @@ HOME = Path.home()
 def test_defaults_follow_the_xdg_rules(environ: dict[str, str], store: Path, config_file: Path) -> None:
     assert default_store(environ) == store
     assert default_config_file(environ) == config_file
+
+
+@pytest.mark.parametrize(
+    "environ, cache",
+    [({}, HOME / ".cache/otel-fold"), ({"XDG_CACHE_HOME": "/x/c"}, Path("/x/c/otel-fold")),
+     ({"XDG_CACHE_HOME": ""}, HOME / ".cache/otel-fold"), ({"XDG_CACHE_HOME": "rel"}, HOME / ".cache/otel-fold")],
+    ids=["unset", "absolute", "empty", "relative"],
+)  # fmt: skip
+def test_the_cache_follows_the_xdg_rules(environ: dict[str, str], cache: Path) -> None:
+    assert default_cache(environ) == cache
 
 
 def test_the_settings_file_under_xdg_config_home_is_read(tmp_path: Path) -> None:

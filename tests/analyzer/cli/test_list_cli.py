@@ -128,11 +128,3 @@ def test_a_bad_format_is_refused_before_anything_is_read(capsys: pytest.CaptureF
     with pytest.raises(SystemExit) as e:
         main(["list", "--format", "svg"])
     assert e.value.code == 2 and "invalid choice: 'svg'" in capsys.readouterr().err
-
-
-def test_the_format_choices_are_the_renderers_of_the_listing() -> None:
-    # cli/listing.py names them without importing the renderers, so that `otel-fold list --help` stays light
-    from analyzer.cli.listing import FORMATS
-    from analyzer.render.formats import formats
-
-    assert formats("list") == FORMATS

@@ -3,7 +3,7 @@ every file we write loads back through the report reader, which refuses aliases.
 
 from __future__ import annotations
 
-from analyzer.decode import plain_yaml
+from analyzer import plain_yaml
 from analyzer.render.structured import dump
 
 

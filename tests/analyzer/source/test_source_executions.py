@@ -53,20 +53,25 @@ def test_a_child_that_cannot_be_found_is_logged_and_left_out(
     assert any("ex-child" in r.getMessage() for r in caplog.records)
 
 
-def test_the_store_is_decoded_once_for_an_execution_and_its_children(
+def test_each_execution_of_the_store_is_read_through_its_index(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from analyzer.load import load, read
+    """An execution and its child: each asks the store for its own records (docs/store.md, the index),
+    and each is what a full load of the store selects for it."""
+    from analyzer.load import load, read_store
     from analyzer.source import local
 
     store = _store(tmp_path, with_child=True)
-    reads: list[Path] = []
-    monkeypatch.setattr(local, "read", lambda path: reads.append(path) or read(path))
+    reads: list[tuple[Path, str | None]] = []
+    monkeypatch.setattr(
+        local,
+        "read_store",
+        lambda path, exec_id=None: reads.append((path, exec_id)) or read_store(path, exec_id),
+    )
     src = StoreSource(store)
     parent = execution_table(src, "ex-parent")
     child_executions(src, parent, "ex-parent")
-    assert reads == [store]
-    # and each execution is what a fresh load of the store selects for it
+    assert reads == [(store, "ex-parent"), (store, "ex-child")]
     for exec_id in ("ex-parent", "ex-child"):
         expected = load(store, exec_id=exec_id).df
         got = src.execution(exec_id).df

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from analyzer.decode import plain_yaml
+from analyzer import plain_yaml
 from analyzer.errors import DecodeError
 
 

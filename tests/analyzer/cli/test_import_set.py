@@ -1,0 +1,134 @@
+"""Start-up (issue 18): the modules each path of otel-fold loads, each in a fresh interpreter.
+
+Building the parser (`--version`, `--help`, every subcommand's `--help`) loads none of the heavy packages. Folding an
+execution from the store, its report and a diff of two reports load only what their work needs: never the
+receiver's grpc, the progress bars' tqdm, the significance test's scipy (one run a side), the OpenTelemetry SDK
+or its exporters, the simulator or flytekit.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from analyzer.cli import COMMANDS, main
+
+# Top-level packages that take tens or hundreds of milliseconds to import: the parser needs none of them.
+_HEAVY = (
+    "pandas",
+    "numpy",
+    "pyarrow",
+    "scipy",
+    "grpc",
+    "google.protobuf",
+    "opentelemetry",
+    "tqdm",
+    "msgspec",
+    "orjson",
+    "yaml",
+    "flytekit",
+)
+# What reading traces and reports never needs (the decoders' opentelemetry.proto is not in it; the parser's
+# `bench --help` reads the portfolio's names and the dialects', but not the simulator).
+_NOT_FOR_READING = (
+    "grpc",
+    "scipy",
+    "tqdm",
+    "opentelemetry.sdk",
+    "opentelemetry.exporter",
+    "propeller_sim.engine",
+    "flytekit",
+)
+# Runs otel-fold's main in this interpreter, then writes its exit code and every module it loaded to argv[1].
+_PROBE = """
+import json, sys
+from analyzer.cli import main
+try:
+    code = main(sys.argv[2:])
+except SystemExit as e:
+    code = e.code
+with open(sys.argv[1], "w", encoding="utf-8") as f:
+    json.dump({"code": code, "modules": sorted(sys.modules)}, f)
+"""
+
+
+def _env(tmp_path: Path) -> dict[str, str]:
+    """No settings file and no OTEL_FOLD_* variable: the flags alone decide."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_FOLD_")}
+    return {**env, "XDG_CONFIG_HOME": str(tmp_path / "config")}
+
+
+def _loaded(modules: list[str], packages: tuple[str, ...]) -> list[str]:
+    return [p for p in packages if any(m == p or m.startswith(f"{p}.") for m in modules)]
+
+
+def _otel_fold(tmp_path: Path, argv: list[str]) -> list[str]:
+    """The modules `otel-fold ARGV` loaded, in a fresh interpreter; it must have succeeded."""
+    out = tmp_path / "modules.json"
+    done = subprocess.run(
+        [sys.executable, "-c", _PROBE, str(out), *argv],
+        env=_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    found = json.loads(out.read_text(encoding="utf-8"))
+    assert found["code"] in (0, None), done.stderr
+    return list(found["modules"])
+
+
+def test_building_the_parser_loads_no_heavy_module(tmp_path: Path) -> None:
+    code = (
+        "import analyzer.cli, json, sys; analyzer.cli.build_parser(); print(json.dumps(sorted(sys.modules)))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=_env(tmp_path), capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert _loaded(json.loads(done.stdout), _HEAVY) == []
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["--version"], ["--help"], *([name, "--help"] for name in COMMANDS)],
+    ids=["--version", "--help", *(f"{name} --help" for name in COMMANDS)],
+)
+def test_version_and_help_load_no_heavy_module(tmp_path: Path, argv: list[str]) -> None:
+    assert _loaded(_otel_fold(tmp_path, argv), _HEAVY) == []
+
+
+@pytest.fixture(scope="module")
+def tiny_store(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, Path]:
+    """A store holding one tiny_chain run, written by `otel-fold bench` (flyte_otel's file exporter): the store,
+    the execution id, and the run's report."""
+    tmp = tmp_path_factory.mktemp("tiny-store")
+    report = tmp / "report.yaml"
+    rc = main(["bench", "tiny_chain", "-n", "1", "--small", "--store", str(tmp / "store"), "-o", str(report)])
+    assert rc == 0
+    exec_id = yaml.safe_load(report.read_text())["flyte.benchmark.tiny_chain"][
+        "execution"
+    ]  # one run: no "runs" list
+    return tmp / "store", exec_id, report
+
+
+@pytest.mark.slow
+def test_fold_report_diff_and_list_load_only_what_their_work_needs(
+    tmp_path: Path, tiny_store: tuple[Path, str, Path]
+) -> None:
+    store, exec_id, report = tiny_store
+    fold = _otel_fold(tmp_path, [exec_id, "--store", str(store)])
+    assert _loaded(fold, (*_NOT_FOR_READING, "yaml")) == []  # a text fold, no settings file: no YAML
+    assert _loaded(fold, ("pandas", "opentelemetry.proto")) == [
+        "pandas",
+        "opentelemetry.proto",
+    ]  # it did read
+    assert _loaded(_otel_fold(tmp_path, ["report", exec_id, "--store", str(store)]), _NOT_FOR_READING) == []
+    assert _loaded(_otel_fold(tmp_path, ["diff", str(report), str(report)]), _NOT_FOR_READING) == []
+    assert _loaded(_otel_fold(tmp_path, ["list", "--store", str(store)]), _NOT_FOR_READING) == []

@@ -1,0 +1,47 @@
+"""Reading the store draws progress on stderr on a terminal only, and only once it has taken DELAY_S."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+
+from analyzer import progress
+from analyzer.load import read_store
+from tests.analyzer.store.test_store_index import _spans, _write
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.fixture
+def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    _write(tmp_path / "a.jsonl", _spans(), 2)
+    return tmp_path
+
+
+@pytest.mark.parametrize("exec_id", [None, "exec-a"], ids=["every span", "one execution"])
+def test_a_read_that_takes_long_draws_a_bar_on_a_terminal(store, monkeypatch, exec_id):
+    terminal = _Terminal()
+    monkeypatch.setattr("sys.stderr", terminal)
+    monkeypatch.setattr(progress, "DELAY_S", 0.0)  # every read "takes long"
+    read_store(store, exec_id)
+    drawn = terminal.getvalue()
+    assert f"reading {store}" in drawn and "\r" in drawn
+
+
+def test_nothing_is_drawn_off_a_terminal_or_before_the_delay(store, monkeypatch):
+    redirected = io.StringIO()
+    monkeypatch.setattr("sys.stderr", redirected)
+    monkeypatch.setattr(progress, "DELAY_S", 0.0)
+    read_store(store, "exec-a")
+    assert redirected.getvalue() == ""
+    terminal = _Terminal()
+    monkeypatch.setattr("sys.stderr", terminal)
+    monkeypatch.setattr(progress, "DELAY_S", 3600.0)  # no read of this store takes an hour
+    read_store(store, "exec-b")
+    assert terminal.getvalue() == ""
