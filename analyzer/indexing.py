@@ -39,11 +39,11 @@ def file_index(path: Path, where: str = "", progress: Progress | None = None) ->
         return index, stat.st_size
 
 
-def regions_to_read(index: FileIndex, size: int, exec_id: str) -> Regions:
-    """What to read of a file of `size` bytes for `exec_id`: its records, the records the index could not
-    read, and the part after `covered`."""
-    regions = index.regions(exec_id)
-    return unindexed_regions(index, size) if regions is None else _with_tail(regions, index, size)
+def regions_to_read(index: FileIndex, size: int, traces: set[str]) -> Regions:
+    """What to read of a file of `size` bytes for an execution whose traces are `traces` (gathered from every
+    file's index: `FileIndex.traces_of`): their records, the records the index could not read, and the part
+    after `covered`."""
+    return _with_tail(index.regions(traces), index, size)
 
 
 def unindexed_regions(index: FileIndex, size: int) -> Regions:

@@ -69,12 +69,11 @@ def read_store(directory: Path | str | None = None, exec_id: str | None = None) 
     cols = Columns(str(directory))
     files = store_files(directory)
     with gc_paused(), reading(_size(files), f"reading {directory}") as progress:
-        for path in files:
-            where = f"{path.name}: "
+        plan = dict.fromkeys(files) if exec_id is None else _plan(files, exec_id, cols, progress)
+        for path, regions in plan.items():
             try:
-                regions = None if exec_id is None else _regions(path, exec_id, where, cols, progress)
-                if path.stat().st_size and regions != []:  # a writer may have created the file, not written
-                    decode_store_file(path, cols, where, regions)
+                if regions != [] and path.stat().st_size:  # a writer may have created the file, not written
+                    decode_store_file(path, cols, f"{path.name}: ", regions)
             except OSError as e:
                 cols.warn(f"{path.name}: cannot read ({e.strerror}); file skipped")
             if exec_id is None:  # else the index's scan tells the bytes it reads
@@ -90,13 +89,29 @@ def _size(files: list[Path]) -> int:
     return total
 
 
-def _regions(path: Path, exec_id: str, where: str, cols: Columns, progress: Progress) -> Regions:
-    index, size = file_index(path, where, progress)
-    regions = regions_to_read(index, size, exec_id)
-    if exec_id in index.executions:
-        for warning in index.warnings:  # damage between records: it may have held some of its spans
-            cols.warn(warning)
-    return regions
+def _plan(files: list[Path], exec_id: str, cols: Columns, progress: Progress) -> dict[Path, Regions | None]:
+    """Per file, in order, the byte ranges to read for `exec_id`: the records of every trace that any file's
+    index says holds one of its spans (so its untagged spans in a file where it is never tagged are read
+    too), and what the indexes could not read. A file whose index cannot be made is read whole (None): the
+    reading says why it cannot."""
+    indexes: dict[Path, tuple[FileIndex, int] | None] = {}
+    for path in files:
+        try:
+            indexes[path] = file_index(path, f"{path.name}: ", progress)
+        except OSError:
+            indexes[path] = None
+    traces = set().union(*(found[0].traces_of(exec_id) for found in indexes.values() if found))
+    plan: dict[Path, Regions | None] = {}
+    for path, found in indexes.items():
+        if found is None:
+            plan[path] = None
+            continue
+        index, size = found
+        plan[path] = regions_to_read(index, size, traces)
+        if index.holds_any(traces):
+            for warning in index.warnings:  # damage between records: it may have held some of its spans
+                cols.warn(warning)
+    return plan
 
 
 def indexed_store(directory: Path | str) -> Iterator[tuple[Path, FileIndex | None, SpanTable]]:

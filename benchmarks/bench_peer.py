@@ -67,11 +67,11 @@ def _regions_bytes(store: Path, exec_id: str) -> int:
     from analyzer.indexing import file_index, regions_to_read
     from analyzer.store.files import store_files
 
-    total = 0
-    for path in store_files(store):
-        index, size = file_index(path)
-        total += sum(end - start for start, end, _ in regions_to_read(index, size, exec_id))
-    return total
+    indexes = [file_index(path) for path in store_files(store)]
+    traces = set().union(*(index.traces_of(exec_id) for index, _ in indexes))
+    return sum(
+        end - start for index, size in indexes for start, end, _ in regions_to_read(index, size, traces)
+    )
 
 
 def main() -> None:

@@ -102,16 +102,20 @@ class FileIndex:
             self.trace_records[code].append(record)
         return code
 
-    def regions(self, exec_id: str) -> list[tuple[int, int, int]] | None:
-        """The byte ranges (offset, end, first line) to read for `exec_id`: the records of every trace holding
-        one of its spans, and the unread ones; adjacent records are merged into one range. None if no span of
-        this file's indexed part is tagged with it."""
+    def traces_of(self, exec_id: str) -> set[str]:
+        """The traces of this file holding a span tagged with `exec_id` (its spans in other files, untagged
+        ones included, belong to it through these)."""
         entry = self.executions.get(exec_id)
-        if entry is None:
-            return None
+        return set() if entry is None else {self.trace_ids[code] for code in entry.traces}
+
+    def regions(self, traces: set[str]) -> list[tuple[int, int, int]]:
+        """The byte ranges (offset, end, first line) of the records holding spans of `traces`, and of the
+        unread ones; adjacent records are merged into one range."""
         numbers = set(self.unread)
-        for code in entry.traces:
-            numbers.update(self.trace_records[code])
+        for trace in traces:
+            code = self._trace_codes.get(trace)
+            if code is not None:
+                numbers.update(self.trace_records[code])
         merged: list[tuple[int, int, int]] = []
         for offset, end, line in (self.records[n] for n in sorted(numbers)):
             if merged and merged[-1][1] == offset:
@@ -119,6 +123,10 @@ class FileIndex:
             else:
                 merged.append((offset, end, line))
         return merged
+
+    def holds_any(self, traces: set[str]) -> bool:
+        """Whether a record of this file holds a span of one of `traces`."""
+        return not traces.isdisjoint(self._trace_codes)
 
     def unread_regions(self) -> list[tuple[int, int, int]]:
         """The records the scan could not read (they may hold any execution)."""

@@ -143,11 +143,6 @@ def test_the_store_listing_agrees_with_what_a_full_read_selects(written: tuple[P
         )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the store index gives a fold the records of the files where the execution's id is tagged only: "
-    "its traces' un-tagged spans in another file (here the task pod's, alone in c.jsonl) are not read",
-)
 def test_an_indexed_fold_reads_its_traces_untagged_spans_in_other_files(
     written: tuple[Path, Written],
 ) -> None:

@@ -285,3 +285,13 @@ def test_readers_indexing_while_a_writer_appends_agree_with_a_full_read(tmp_path
         assert counts == sorted(counts) and counts[-1] <= len(_truth(spans, "exec-b"))
     assert _ids(_indexed(tmp_path, "exec-b")) == _ids(_full(tmp_path, "exec-b"))
     assert set(_ids(_indexed(tmp_path, "exec-b"))) == _truth(spans, "exec-b")
+
+
+def test_untagged_spans_in_a_file_where_the_execution_is_never_tagged_are_read(tmp_path):
+    """A trace's tagged spans in one file, its untagged root in another (a pod's spans, another writer):
+    the execution's traces are gathered from every file's index before any file's records are chosen."""
+    spans = _spans()
+    _write(tmp_path / "a.jsonl", [s for s in spans if s.attributes], 3)
+    _write(tmp_path / "b.binpb", [s for s in spans if not s.attributes], 3)
+    for x in EXECS:
+        assert set(_ids(_indexed(tmp_path, x))) == _truth(spans, x)
