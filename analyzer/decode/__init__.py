@@ -9,7 +9,7 @@ from __future__ import annotations
 import io
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -26,6 +26,7 @@ __all__ = [
     "FORMATS",
     "decode",
     "decode_into",
+    "decode_lines",
     "decode_path",
     "decode_request",
     "damage_message",
@@ -59,6 +60,9 @@ _SNIFF = 64  # bytes read to recognise a format
 _MAX_DEPTH = 1_024  # orjson's nesting limit; deeper JSON is refused with its position (_too_deep_at)
 _QUOTE, _BACKSLASH, _OPEN, _CLOSE = ord('"'), ord("\\"), b"[{", b"]}"
 _RESOURCE_SPANS_TAG = 0x0A  # field 1 (resource_spans), wire type 2: the first byte of a TracesData
+# Bytes of JSON lines read (and their spans converted) at a time: a few thousand spans, so that the cost of
+# one conversion is shared, and little memory (the parsed lines are held until converted).
+_LINES_READ = 1 << 23
 
 # Every format `detect` can name.
 FORMATS = ("otlp-json", "otlp-json-lines", "jaeger-v1", "jaeger-domain", "otlp-proto", "otlp-proto-framed")
@@ -326,26 +330,90 @@ def _decode_json_lines(
     """Each line is one record: a line that cannot be read is skipped with a warning naming it, and the
     lines after it are read (zero bytes before a line, a crash's leftovers, are skipped with a warning).
     `f` may start part-way through a file, at line number `first_line` and byte `first_byte`."""
-    for lineno, offset, line, complete in framing.read_lines(f, first_line, first_byte):
-        at = f"{where}line {lineno}: "
-        text = line.lstrip(b"\0")
-        if len(text) < len(line):
-            cols.warn(f"{at}damaged: {len(line) - len(text)} zero byte(s) skipped")
-            if not text.strip():
-                continue
-        try:
-            _decode_json_line(text, cols, at)
-        except SPAN_ERRORS as e:  # a structurally wrong value raises one of the built-ins
-            if not complete:  # no newline after it: the writer was cut off mid-line
-                cols.abandon(e)
-                cols.warn(f"{at}last line truncated (byte {offset}); skipped")
-                break
-            cols.skip_record(e, at, "line")
+    while lines := f.readlines(_LINES_READ):
+        if not decode_lines(lines, cols, where, first_line, first_byte):
+            break
+        first_line += len(lines)
+        first_byte += sum(map(len, lines))
     return "otlp-json-lines"
 
 
-def _decode_json_line(line: bytes, cols: Columns, at: str) -> None:
-    if otlp_json.decode_typed(line, cols, at):
+def decode_lines(
+    lines: Sequence[bytes], cols: Columns, where: str = "", first_line: int = 1, first_byte: int = 0
+) -> bool:
+    """Append the records of consecutive JSON lines of a file (each as read, with its newline if it had one;
+    the first is line `first_line`, at byte `first_byte`), as `decode_store_file` reads them; False if the
+    last one was cut off (no newline after it) and could not be read: warned, the file read to its end.
+
+    Each line is parsed on its own, and one that cannot be read is skipped with a warning naming it; but the
+    spans of the lines read typed (`otlp_json.read_typed`) are converted together, so that one span a line
+    costs little more than many. The result is the same as reading line by line. Pass a few megabytes of
+    lines at a time: their documents are held at once."""
+    return _Lines(lines, cols, where, first_line, first_byte).read()
+
+
+class _Lines:
+    """Consecutive JSON lines of a file, being read into `cols` (`decode_lines`)."""
+
+    def __init__(self, lines: Sequence[bytes], cols: Columns, where: str, first_line: int, first_byte: int):
+        self.lines, self.cols, self.where = lines, cols, where
+        self.first_line, self.first_byte = first_line, first_byte
+
+    def read(self) -> bool:
+        todo = iter(self.lines)
+        done = 0
+        while done < len(self.lines):
+            docs = otlp_json.read_typed(todo)  # up to the first line that needs more, taken from `todo`
+            if docs and not self.add(docs, done):
+                return False
+            done += len(docs)
+            if done < len(self.lines):
+                if not self.one(done, typed=False):
+                    return False
+                done += 1
+        return True
+
+    def add(self, docs: list[Any], first: int) -> bool:
+        """The typed documents of the lines from index `first` on, converted together; where that fails (a
+        span that must be read span by span), each half on its own, down to single lines read the general
+        way: each group gives what its lines give one by one, and most of the lines stay in large groups."""
+        lineno = self.first_line + first
+        wheres = [f"{self.where}line {n}: " for n in range(lineno, lineno + len(docs))]
+        if otlp_json.add_typed(docs, wheres, self.cols):
+            return True
+        if len(docs) == 1:
+            return self.one(first, typed=False)
+        half = len(docs) // 2
+        return self.add(docs[:half], first) and self.add(docs[half:], first + half)
+
+    def one(self, i: int, typed: bool) -> bool:
+        """Line `i` on its own (`typed`: the typed reader is yet to try it); False if it is the cut-off last
+        line of its file and could not be read (warned)."""
+        raw = self.lines[i]
+        at = f"{self.where}line {self.first_line + i}: "
+        complete = raw.endswith(b"\n")
+        line = raw[:-1] if complete else raw
+        text = line.lstrip(b"\0")
+        if len(text) < len(line):
+            self.cols.warn(f"{at}damaged: {len(line) - len(text)} zero byte(s) skipped")
+            typed = True  # the zero bytes kept the typed reader out
+        if not text.strip():
+            return True  # a blank line, or only zero bytes
+        try:
+            _decode_json_line(text, self.cols, at, typed)
+        except SPAN_ERRORS as e:  # a structurally wrong value raises one of the built-ins
+            if complete:
+                self.cols.skip_record(e, at, "line")
+                return True
+            self.cols.abandon(e)  # no newline after it: the writer was cut off mid-line
+            offset = self.first_byte + sum(map(len, self.lines[:i]))
+            self.cols.warn(f"{at}last line truncated (byte {offset}); skipped")
+            return False
+        return True
+
+
+def _decode_json_line(line: bytes, cols: Columns, at: str, typed: bool = True) -> None:
+    if typed and otlp_json.decode_typed(line, cols, at):
         return
     try:
         doc = _loads(line, cols, at)

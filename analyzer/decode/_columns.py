@@ -102,6 +102,13 @@ class Columns:
         self._block_rows.append(self._flushed + len(self.span_id) if row is None else row)
         self._block_where.append(where)
 
+    def blocks(self, wheres: Iterable[str], rows: Iterable[int]) -> None:
+        """`block(where, row)` for each pair, rows in increasing order (a decoder that marks many at once)."""
+        self._block_where.extend(wheres)
+        self._block_rows.extend(rows)
+        if len(self._block_rows) != len(self._block_where):  # a decoder bug: positions would be misnamed
+            raise AssertionError("blocks() with more positions than rows or fewer")
+
     def where(self, row: int) -> str:
         """The input position of a row, for messages."""
         i = bisect.bisect_right(self._block_rows, row) - 1

@@ -234,6 +234,23 @@ def test_json_spans_by_column_match_the_span_by_span_decoder(odd, monkeypatch):
         assert accepted == 1
 
 
+def test_json_spans_with_status_messages_are_read_by_column_and_match(monkeypatch):
+    # a failed span's message becomes its attribute: spans with equal attributes but other messages (or none)
+    # get their own attribute sets, and a message that looks like the attributes' JSON is no key of theirs
+    attributes = [{"key": sc.EXEC_ID, "value": {"stringValue": "e1"}}]
+    messages = ["boom", "bang", "boom", json.dumps(attributes, separators=(",", ":")), 7]
+    spans = [
+        _json_span(1),
+        *(_json_span(i + 2, status={"code": 2, "message": m}) for i, m in enumerate(messages)),
+    ]
+    doc = {"resourceSpans": [{"scopeSpans": [{"spans": spans}]}]}
+    fast, _, accepted = _both(json.dumps(doc).encode(), monkeypatch)
+    assert accepted == 1
+    assert fast.df["status"].tolist() == ["unset"] + ["error"] * len(messages)
+    said = [(a or {}).get(otlp_json.STATUS_DESCRIPTION) for a in fast.df["attributes"]]
+    assert said == [None, *messages]
+
+
 @pytest.mark.parametrize("left_out", [("parentSpanId",), ("parentSpanId", "kind", "status", "attributes")])
 def test_json_spans_that_leave_out_default_fields_match_the_span_by_span_decoder(left_out, monkeypatch):
     spans = [_json_span(1), _json_span(2), _json_span(3)]
