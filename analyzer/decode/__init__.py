@@ -9,7 +9,9 @@ from __future__ import annotations
 import io
 import json
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from itertools import accumulate, count
+from operator import itemgetter
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -64,6 +66,7 @@ _RESOURCE_SPANS_TAG = 0x0A  # field 1 (resource_spans), wire type 2: the first b
 # of a conversion (8 MB was no faster, measured) while the parsed lines held until then stay small (peak
 # memory 0.82x the file's size for the batched lines of bench_decode, 1.46x with 8 MB).
 _LINES_READ = 1 << 21
+_LINE = itemgetter(2)  # the text of a (line number, offset, text) line
 
 # Every format `detect` can name.
 FORMATS = ("otlp-json", "otlp-json-lines", "jaeger-v1", "jaeger-domain", "otlp-proto", "otlp-proto-framed")
@@ -126,9 +129,7 @@ def decode_store_file(
             elif regions is None:
                 _decode_json_lines(f, cols, where)
             else:
-                for offset, end, line in regions:
-                    f.seek(offset)
-                    _decode_json_lines(io.BytesIO(f.read(end - offset)), cols, where, line, offset)
+                _decode_json_regions(f, regions, cols, where)
         except SPAN_ERRORS as e:
             cols.skip_record(e, where, "file")
 
@@ -331,37 +332,60 @@ def _decode_json_lines(
     """Each line is one record: a line that cannot be read is skipped with a warning naming it, and the
     lines after it are read (zero bytes before a line, a crash's leftovers, are skipped with a warning).
     `f` may start part-way through a file, at line number `first_line` and byte `first_byte`."""
-    while lines := f.readlines(_LINES_READ):
-        if not decode_lines(lines, cols, where, first_line, first_byte):
+    for lines in _numbered_lines(f, first_line, first_byte):
+        if not decode_lines(lines, cols, where):
             break
-        first_line += len(lines)
-        first_byte += sum(map(len, lines))
     return "otlp-json-lines"
 
 
-def decode_lines(
-    lines: Sequence[bytes], cols: Columns, where: str = "", first_line: int = 1, first_byte: int = 0
-) -> bool:
-    """Append the records of consecutive JSON lines of a file (each as read, with its newline if it had one;
-    the first is line `first_line`, at byte `first_byte`), as `decode_store_file` reads them; False if the
-    last one was cut off (no newline after it) and could not be read: warned, the file read to its end.
+def _decode_json_regions(f: BinaryIO, regions: list[tuple[int, int, int]], cols: Columns, where: str) -> None:
+    """The lines of the `regions` of a file (offset, end, number of the first line), converted a few megabytes
+    at a time whichever regions they lie in: an execution's records may be many regions of one line each."""
+    held: list[tuple[int, int, bytes]] = []
+    size = 0
+    for offset, end, first_line in regions:
+        f.seek(offset)
+        for lines in _numbered_lines(io.BytesIO(f.read(end - offset)), first_line, offset):
+            held += lines
+            size += lines[-1][1] + len(lines[-1][2]) - lines[0][1]
+            if size >= _LINES_READ:
+                if not decode_lines(held, cols, where):
+                    return
+                held, size = [], 0
+    decode_lines(held, cols, where)
+
+
+def _numbered_lines(f: BinaryIO, first_line: int, first_byte: int) -> Iterator[list[tuple[int, int, bytes]]]:
+    """The lines of `f` to its end, a few megabytes of them at a time, as `decode_lines` takes them; the first
+    is line `first_line` of its file, at byte `first_byte`."""
+    while lines := f.readlines(_LINES_READ):
+        offsets = accumulate(map(len, lines), initial=first_byte)  # one more than there are lines
+        yield list(zip(count(first_line), offsets, lines, strict=False))
+        first_line += len(lines)
+        first_byte += sum(map(len, lines))
+
+
+def decode_lines(lines: Sequence[tuple[int, int, bytes]], cols: Columns, where: str = "") -> bool:
+    """Append the records of JSON lines of a file, each (its line number, its byte offset, the line as read,
+    with its newline if it had one), as `decode_store_file` reads them; False if a line was cut off (no
+    newline after it: the last of its file) and could not be read: warned, and the lines after it left.
 
     Each line is parsed on its own, and one that cannot be read is skipped with a warning naming it; but the
     spans of the lines read typed (`otlp_json.read_typed`) are converted together, so that one span a line
-    costs little more than many. The result is the same as reading line by line. Pass a few megabytes of
-    lines at a time: their documents are held at once."""
-    return _Lines(lines, cols, where, first_line, first_byte).read()
+    costs little more than many. The result is the same as reading the lines one by one. Pass a few
+    megabytes of lines at a time: their documents are held at once."""
+    return _Lines(lines, cols, where).read()
 
 
 class _Lines:
-    """Consecutive JSON lines of a file, being read into `cols` (`decode_lines`)."""
+    """JSON lines of a file, being read into `cols` (`decode_lines`)."""
 
-    def __init__(self, lines: Sequence[bytes], cols: Columns, where: str, first_line: int, first_byte: int):
+    def __init__(self, lines: Sequence[tuple[int, int, bytes]], cols: Columns, where: str):
         self.lines, self.cols, self.where = lines, cols, where
-        self.first_line, self.first_byte = first_line, first_byte
 
     def read(self) -> bool:
-        todo = iter(self.lines)
+        """Every line, in order; False where a cut-off line stopped it."""
+        todo = map(_LINE, self.lines)
         done = 0
         while done < len(self.lines):
             docs = otlp_json.read_typed(todo)  # up to the first line that needs more, taken from `todo`
@@ -378,8 +402,7 @@ class _Lines:
         """The typed documents of the lines from index `first` on, converted together; where that fails (a
         span that must be read span by span), each half on its own, down to single lines read the general
         way: each group gives what its lines give one by one, and most of the lines stay in large groups."""
-        lineno = self.first_line + first
-        wheres = [f"{self.where}line {n}: " for n in range(lineno, lineno + len(docs))]
+        wheres = [f"{self.where}line {n}: " for n, _, _ in self.lines[first : first + len(docs)]]
         if otlp_json.add_typed(docs, wheres, self.cols):
             return True
         if len(docs) == 1:
@@ -390,8 +413,8 @@ class _Lines:
     def one(self, i: int, typed: bool) -> bool:
         """Line `i` on its own (`typed`: the typed reader is yet to try it); False if it is the cut-off last
         line of its file and could not be read (warned)."""
-        raw = self.lines[i]
-        at = f"{self.where}line {self.first_line + i}: "
+        lineno, offset, raw = self.lines[i]
+        at = f"{self.where}line {lineno}: "
         complete = raw.endswith(b"\n")
         line = raw[:-1] if complete else raw
         text = line.lstrip(b"\0")
@@ -407,7 +430,6 @@ class _Lines:
                 self.cols.skip_record(e, at, "line")
                 return True
             self.cols.abandon(e)  # no newline after it: the writer was cut off mid-line
-            offset = self.first_byte + sum(map(len, self.lines[:i]))
             self.cols.warn(f"{at}last line truncated (byte {offset}); skipped")
             return False
         return True

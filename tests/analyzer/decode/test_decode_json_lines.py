@@ -13,6 +13,7 @@ import io
 import json
 import random
 from collections.abc import Callable, Iterator
+from itertools import accumulate
 from typing import Any
 
 import pandas as pd
@@ -22,7 +23,7 @@ from decode_testlib import FIXTURES
 import analyzer
 import analyzer.decode as decode_module
 import flyte_otel as fo
-from analyzer.decode import decode, decode_lines, otlp_json
+from analyzer.decode import decode, decode_lines, decode_store_file, otlp_json
 from analyzer.decode._columns import Columns
 from analyzer.errors import DecodeError
 from flyte_otel.file_exporter import encode_json
@@ -85,7 +86,7 @@ def _one_by_one(data: bytes) -> tuple[pd.DataFrame | None, list[str] | str]:
     cols = Columns("f.jsonl")
     offset = 0
     for lineno, line in enumerate(io.BytesIO(data), 1):
-        if not decode_lines([line], cols, "", lineno, offset):
+        if not decode_lines([(lineno, offset, line)], cols):
             break
         offset += len(line)
     return _table(cols)
@@ -216,24 +217,48 @@ def test_lines_read_a_few_at_a_time_give_the_positions_of_the_whole_file(monkeyp
     assert any("line 31: invalid JSON" in w for w in warnings) and any("truncated" in w for w in warnings)
 
 
-def test_lines_from_the_middle_of_a_file_are_named_by_their_place_in_it():
+def _numbered(lines: list[bytes]) -> list[tuple[int, int, bytes]]:
+    """(line number, byte offset, line) of each line of a file."""
+    offsets = [0, *accumulate(map(len, lines))]
+    return [(i + 1, offsets[i], line) for i, line in enumerate(lines)]
+
+
+def test_lines_chosen_from_a_file_are_named_by_their_place_in_it(conversions):
     lines = _mixed()
     lines[30] = b"{oops\n"
     lines[-1] = lines[-1][:50]
-    start = 25
+    chosen = [2, *range(25, 40), 44, len(lines) - 1]  # indexes: line 31 (invalid) and the cut-off last line
     cols = Columns("f.jsonl")
     whole = decode(b"".join(lines), "f.jsonl")
-    assert not decode_lines(
-        lines[start:], cols, "", first_line=start + 1, first_byte=len(b"".join(lines[:start]))
-    )
+    numbered = _numbered(lines)
+    conversions.clear()
+    assert not decode_lines([numbered[i] for i in chosen], cols)  # False: the cut-off line ended it
     part = cols.finish()
-    # the same rows; the services and names are coded in the order first met, here from line 26 on
+    assert conversions == [6, 10]  # the lines before the invalid one together, those after it together
+    # the rows of those lines; the services and names are coded in the order first met
+    rows = [i if i < 30 else i - 1 for i in chosen[:-1] if i != 30]
     pd.testing.assert_frame_equal(
-        part.df, whole.df.iloc[start:].reset_index(drop=True), check_categorical=False
+        part.df, whole.df.iloc[rows].reset_index(drop=True), check_categorical=False
     )
     assert (
         part.warnings == whole.warnings
     )  # line 31's and the cut-off last line's, named as in the whole file
+
+
+def test_a_store_file_read_in_regions_of_one_line_converts_them_together(tmp_path, conversions):
+    lines = _mixed()
+    path = tmp_path / "spans.jsonl"
+    path.write_bytes(b"".join(lines))
+    numbered = _numbered(lines)
+    chosen = range(0, len(lines), 3)  # the regions of an execution whose lines are every third
+    regions = [(numbered[i][1], numbered[i][1] + len(lines[i]), i + 1) for i in chosen]
+    cols = Columns("store")
+    conversions.clear()
+    decode_store_file(path, cols, "spans.jsonl: ", regions)
+    assert conversions == [len(chosen)]
+    whole = decode(b"".join(lines), "f.jsonl")
+    expected = whole.df.iloc[list(chosen)].reset_index(drop=True)
+    pd.testing.assert_frame_equal(cols.finish().df, expected, check_categorical=False)
 
 
 def _damaged(rng: random.Random) -> Iterator[bytes]:
