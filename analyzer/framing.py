@@ -1,18 +1,19 @@
 """Record framing of the local store's files (docs/store.md): shared by the store's writer and the decoders.
 
-``*.binpb``: each record is a 4-byte big-endian length, then that many bytes of a serialized ``TracesData``
-(the OpenTelemetry Collector ``file`` exporter's ``format: proto``, exporter/fileexporter/file_writer.go
-``exportMessageAsBuffer``). ``*.jsonl``: one OTLP/JSON ``TracesData`` object per line (``format: json``).
+The suffixes and the frame are flyte_otel's (flyte_otel/framing.py), whose file exporter writes the same files;
+this module adds what reading them takes: walking records, past damage.
 """
 
 from __future__ import annotations
 
 import io
 import re
-import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
+
+from flyte_otel.framing import JSON_LINES_SUFFIX, PROTO_SUFFIX, SUFFIXES, frame
+from flyte_otel.framing import LENGTH as _LENGTH
 
 __all__ = [
     "JSON_LINES_SUFFIX",
@@ -29,19 +30,8 @@ __all__ = [
     "walk",
 ]
 
-# The store's two kinds of file: length-prefixed protobuf records, OTLP/JSON lines.
-PROTO_SUFFIX = ".binpb"
-JSON_LINES_SUFFIX = ".jsonl"
-SUFFIXES = (PROTO_SUFFIX, JSON_LINES_SUFFIX)
-
-_LENGTH = struct.Struct(">I")
 # Bytes of a record's length prefix.
 LENGTH_SIZE = _LENGTH.size
-
-
-def frame(payload: bytes) -> bytes:
-    """One ``*.binpb`` record: the big-endian uint32 length, then the payload."""
-    return _LENGTH.pack(len(payload)) + payload
 
 
 class Truncated(Exception):

@@ -34,7 +34,7 @@ from analyzer.decode import decode
 from analyzer.execution import select_execution, stitch
 from analyzer.reduce.fold import fold
 from flyte_otel import semconv as sc
-from flyte_otel.file_exporter import encode_json
+from flyte_otel.otlp_encode import encode_json
 
 BATCH = 512  # spans per exported record (the SDK BatchSpanProcessor's default max batch size)
 T0 = 1_700_000_000_000_000_000

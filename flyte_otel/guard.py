@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -10,12 +11,44 @@ from typing import Any
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
-__all__ = ["GuardedExporter"]
+__all__ = ["DropReport", "GuardedExporter"]
 
 _log = logging.getLogger("flyte_otel")
 # The SDK's exporters log failures through a filter that hides repeats for up to 20 s, so a dropped
 # batch can go unmentioned; this says how many spans were lost, at most once a minute per exporter.
 _REPORT_EVERY_S = 60.0
+
+
+class DropReport:
+    """Counts the spans an exporter lost and logs them at WARNING: the first loss at once, later ones at most
+    once a minute, and what is left unreported when `flush` is called (at shutdown)."""
+
+    def __init__(self, target: str) -> None:
+        self.target = target
+        self.dropped = 0  # spans lost so far
+        self._unreported = 0
+        self._last_report = float("-inf")
+        self._lock = threading.Lock()  # the file exporter loses spans on its writer thread and at flush
+
+    def add(self, spans: int) -> None:
+        """Count `spans` lost; log them unless a report was made less than a minute ago."""
+        with self._lock:
+            self.dropped += spans
+            self._unreported += spans
+            now = time.monotonic()
+            if now - self._last_report >= _REPORT_EVERY_S:
+                self._report()
+                self._last_report = now
+
+    def flush(self) -> None:
+        """Log the losses not reported yet."""
+        with self._lock:
+            if self._unreported:
+                self._report()
+
+    def _report(self) -> None:
+        _log.warning("flyte_otel: dropped %d spans: export to %s failed", self._unreported, self.target)
+        self._unreported = 0
 
 
 class GuardedExporter(SpanExporter):
@@ -24,9 +57,7 @@ class GuardedExporter(SpanExporter):
     def __init__(self, inner: Any, target: str) -> None:
         self.inner = inner
         self.target = target
-        self.dropped = 0  # spans lost so far (failed exports)
-        self._unreported = 0
-        self._last_report = float("-inf")
+        self.drops = DropReport(target)
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         """Export through the wrapped exporter; a failure is counted and logged, not raised."""
@@ -36,14 +67,7 @@ class GuardedExporter(SpanExporter):
             result = SpanExportResult.FAILURE
             _log.debug("flyte_otel: exporter %s raised %r", self.target, exc)
         if result is not SpanExportResult.SUCCESS:
-            self.dropped += len(spans)
-            self._unreported += len(spans)
-            now = time.monotonic()
-            if now - self._last_report >= _REPORT_EVERY_S:
-                _log.warning(
-                    "flyte_otel: dropped %d spans: export to %s failed", self._unreported, self.target
-                )
-                self._unreported, self._last_report = 0, now
+            self.drops.add(len(spans))
         return result
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
@@ -55,9 +79,7 @@ class GuardedExporter(SpanExporter):
 
     def shutdown(self) -> None:
         """Shut the wrapped exporter down; report spans dropped since the last report."""
-        if self._unreported:
-            _log.warning("flyte_otel: dropped %d spans: export to %s failed", self._unreported, self.target)
-            self._unreported = 0
+        self.drops.flush()
         try:
             self.inner.shutdown()
         except Exception as exc:

@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 from flyte_otel import ids
 from flyte_otel import semconv as sc
 from flyte_otel._runtime import RT, warn_once
+from flyte_otel.framing import PROTO_SUFFIX, SUFFIXES
 from flyte_otel.paths import default_store
 
 __all__ = ["EXPORTERS", "configure", "force_flush", "shutdown", "tracer_provider"]
@@ -63,7 +64,6 @@ def configure(
             return
         from opentelemetry.sdk.resources import SERVICE_NAME, Resource
         from opentelemetry.sdk.trace import SynchronousMultiSpanProcessor, TracerProvider
-        from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
 
         the_sampler = _sampler(sampler)  # before the exporter, so a bad ratio leaves no file open
         resource = _resource(service_name)
@@ -72,15 +72,7 @@ def configure(
         )
         processors = SynchronousMultiSpanProcessor()  # type: ignore[no-untyped-call]  # the SDK leaves __init__ unannotated
         if span_exporter is not None:
-            from flyte_otel.guard import GuardedExporter
-
-            span_exporter = GuardedExporter(span_exporter, _describe(span_exporter, endpoint))
-            if batch:
-                processors.add_span_processor(
-                    BatchSpanProcessor(span_exporter, export_timeout_millis=int(timeout_s * 1000))
-                )
-            else:
-                processors.add_span_processor(SimpleSpanProcessor(span_exporter))
+            processors.add_span_processor(_processor(span_exporter, endpoint, timeout_s, batch))
         id_generator = ids.PinnedIdGenerator()
 
         def provider_for(res: Any) -> Any:
@@ -201,6 +193,23 @@ def _exporter_name_from_env() -> str:
     return name
 
 
+def _processor(exporter: Any, endpoint: str | None, timeout_s: float, batch: bool) -> Any:
+    """The span processor for an exporter: the file exporter's own buffer whatever `batch` says (it never drops
+    a span, where the SDK's batch queue drops them when full), else the SDK's batch queue, or each span
+    exported as it ends (batch=False)."""
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
+
+    from flyte_otel.file_exporter import FlushingSpanProcessor, OtlpFileExporter
+    from flyte_otel.guard import GuardedExporter
+
+    guarded = GuardedExporter(exporter, _describe(exporter, endpoint))
+    if isinstance(exporter, OtlpFileExporter):
+        return FlushingSpanProcessor(guarded)
+    if batch:
+        return BatchSpanProcessor(guarded, export_timeout_millis=int(timeout_s * 1000))
+    return SimpleSpanProcessor(guarded)
+
+
 def _exporter(
     exporter: Any,
     endpoint: str | None,
@@ -224,11 +233,11 @@ def _exporter(
 
         return HttpExporter(endpoint=_http_traces_url(endpoint), headers=headers, timeout=timeout_s)
     if name == "file":
-        from flyte_otel.file_exporter import OtlpJsonLinesExporter
+        from flyte_otel.file_exporter import OtlpFileExporter
 
         target = _file_path(path, service)
         try:
-            return OtlpJsonLinesExporter(target)
+            return OtlpFileExporter(target)
         except OSError as exc:
             raise ValueError(
                 f"flyte_otel.configure: cannot open {target} for the file exporter: {exc}"
@@ -260,9 +269,9 @@ def _file_path(path: str | os.PathLike[str] | None, service: str) -> Path:
     if path is None:
         path = default_store()
     target = Path(path)
-    if target.suffix == ".jsonl" or (target.exists() and not target.is_dir()):
+    if target.suffix in SUFFIXES or (target.exists() and not target.is_dir()):
         return target
     # the service name is a free string (OTEL_SERVICE_NAME): `../` must not leave the store, `a/b` must not
     # hide spans in a subdirectory the reader does not list
     safe = re.sub(r"[^A-Za-z0-9._-]", "_", service).lstrip(".") or "service"
-    return target / f"{safe}-{os.getpid()}.jsonl"
+    return target / f"{safe}-{os.getpid()}{PROTO_SUFFIX}"

@@ -137,6 +137,8 @@ class _Simulated:
         from propeller_sim.engine import Simulator, configure
         from propeller_sim.profile import ProfileError, load_profile
 
+        from analyzer.framing import PROTO_SUFFIX
+
         try:
             profile = load_profile(args.profile)
         except ProfileError as e:  # the simulator's own error; the CLI maps only AnalyzerErrors to exit codes
@@ -146,9 +148,9 @@ class _Simulated:
             store.mkdir(parents=True, exist_ok=True)
         except OSError as e:
             raise AnalyzerError(f"{store}: cannot create the trace store ({e.strerror})") from None
-        self.path = store / f"bench-{os.getpid()}-{time.time_ns()}.jsonl"
-        # One span at a time to the file as it ends: nothing queued, nothing dropped, memory flat.
-        configure(args.dialect, exporter="file", path=self.path, batch=False)
+        self.path = store / f"bench-{os.getpid()}-{time.time_ns()}{PROTO_SUFFIX}"
+        # The file exporter's own batches (many spans a record, read fast): bounded, and nothing dropped.
+        configure(args.dialect, exporter="file", path=self.path)
         clock = VirtualClock() if args.clock == "virtual" else RealClock()
         self._sim = Simulator(profile, seed=args.seed, clock=clock, dialect=args.dialect,
                               max_streak_length=args.max_streak_length)  # fmt: skip

@@ -113,9 +113,12 @@ def _write(path: Path, doc: dict[str, Any]) -> Path:
 
 def _clear_previous_runs(store: Path) -> None:
     """The demo's store holds only its own trace files: drop an earlier demo's, so the store stays small."""
+    from analyzer.framing import SUFFIXES
+
     try:
         store.mkdir(parents=True, exist_ok=True)
-        for old in store.glob("bench-*.jsonl"):
-            old.unlink()
+        for old in store.glob("bench-*"):
+            if old.suffix in SUFFIXES:
+                old.unlink()
     except OSError as e:
         raise AnalyzerError(f"{store}: cannot prepare the demo store ({e.strerror})") from None

@@ -15,6 +15,7 @@ import pytest
 from flyte_otel import ids
 from flyte_otel import semconv as sc
 from flyte_otel.flytekit_instrumentor import FlytekitInstrumentor, node_path, pod_attributes
+from tests.flyte_otel.stored import store_spans
 
 pytestmark = pytest.mark.slow  # a flytekit process start each (~1 s)
 
@@ -74,12 +75,7 @@ def _run(
          "task-module", "podtasks", "task-name", task_name],
         env=env, cwd=tmp_path, check=True, capture_output=True,
     )  # fmt: skip
-    spans = []
-    for f in sorted((tmp_path / "store").glob("*.jsonl")) if (tmp_path / "store").exists() else ():
-        for line in f.read_text().splitlines():
-            for rs in json.loads(line)["resourceSpans"]:
-                spans += [s for ss in rs["scopeSpans"] for s in ss["spans"]]
-    return spans
+    return store_spans(tmp_path / "store") if (tmp_path / "store").exists() else []
 
 
 def _attrs(span: dict[str, Any]) -> dict[str, Any]:

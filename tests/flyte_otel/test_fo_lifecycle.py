@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import subprocess
 import sys
 from pathlib import Path
@@ -15,6 +14,7 @@ from opentelemetry.trace import StatusCode
 
 import flyte_otel as fo
 from flyte_otel import semconv as sc
+from tests.flyte_otel.stored import store_spans
 
 E = "exec-lifecycle"
 MS = 1_000_000
@@ -231,13 +231,9 @@ if sys.argv[2] == "200":
 def test_rounds_from_different_processes_land_in_one_trace_under_one_root(tmp_path: Path) -> None:
     for offset in ("100", "200"):
         subprocess.run([sys.executable, "-c", _WORKER, str(tmp_path), offset], check=True, timeout=60)
-    spans = []
-    for file in sorted(tmp_path.glob("*.jsonl")):
-        for line in file.read_text().splitlines():
-            for rs in json.loads(line)["resourceSpans"]:
-                spans += [sp for ss in rs["scopeSpans"] for sp in ss["spans"]]
+    spans = store_spans(tmp_path)
     trace_id, root_id = _derived("exec-shared")
-    assert len(list(tmp_path.glob("*.jsonl"))) == 2  # one file per process
+    assert len(list(tmp_path.glob("*.binpb"))) == 2  # one file per process
     assert {sp["traceId"] for sp in spans} == {f"{trace_id:032x}"}
     roots = [sp for sp in spans if sp["name"] == sc.EXECUTION]
     assert [r["spanId"] for r in roots] == [f"{root_id:016x}"] and "parentSpanId" not in roots[0]

@@ -10,7 +10,7 @@ import pytest
 from analyzer.execution import select_execution
 from analyzer.load import load
 from analyzer.reduce.report import run_report
-from flyte_otel.file_exporter import encode_json
+from flyte_otel.otlp_encode import encode_json
 from propeller_sim.clock import VirtualClock
 from propeller_sim.engine import Simulator
 from propeller_sim.portfolio import BY_NAME

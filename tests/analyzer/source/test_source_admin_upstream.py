@@ -24,7 +24,7 @@ from analyzer.reduce import segments as S
 from analyzer.results import timeline as TL
 from analyzer.source.config import rfc3339
 from flyte_otel import semconv as sc
-from flyte_otel.file_exporter import encode_json
+from flyte_otel.otlp_encode import encode_json
 from propeller_sim.clock import VirtualClock
 from propeller_sim.engine import Simulator, configure
 from propeller_sim.plan import PlanNode, with_start_end
