@@ -86,15 +86,20 @@ class OtlpFileExporter(SpanExporter):
         fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         self._file = open(fd, "ab", buffering=0)  # noqa: SIM115 (held open for the exporter's lifetime)
         self._torn = False  # a failed write left part of a record that could not be cut back
-        self._cond = threading.Condition(
-            threading.Lock()
-        )  # guards the buffer; callers and the writer wait on it
+        self._closed = False
+        self._start_afresh()
+        _live.add(self)
+
+    def _start_afresh(self) -> None:
+        """An empty buffer, new locks and no writer: at creation, and in a forked child, whose copy of the
+        buffer holds the parent's spans (the parent writes them) and whose locks may be held by a thread
+        that did not fork along."""
+        # guards the buffer; callers wait on it for room, the writer for a batch
+        self._cond = threading.Condition(threading.Lock())
         self._pending: list[ReadableSpan] = []
         self._since = 0.0  # when the oldest pending span was handed over (time.monotonic)
-        self._closed = False
         self._write_lock = threading.Lock()  # one batch at a time, written in the order taken
         self._writer: threading.Thread | None = None
-        _live.add(self)
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         """Buffer these spans (waiting while the buffer is full); FAILURE once shut down."""
@@ -114,7 +119,7 @@ class OtlpFileExporter(SpanExporter):
         return SpanExportResult.SUCCESS
 
     def _wake_writer(self) -> None:
-        """Notify the writer, starting it first if there is none (the first batch; a forked child)."""
+        """Notify the writer, starting it first if there is none (the first batch; in a forked child)."""
         if self._writer is None or not self._writer.is_alive():
             self._writer = threading.Thread(target=self._run, name="flyte_otel file exporter", daemon=True)
             self._writer.start()
@@ -212,6 +217,14 @@ class FlushingSpanProcessor(SimpleSpanProcessor):
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         """Flush the exporter."""
         return bool(self.span_exporter.force_flush(timeout_millis))
+
+
+def _after_fork_in_child() -> None:
+    for exporter in list(_live):
+        exporter._start_afresh()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 @atexit.register

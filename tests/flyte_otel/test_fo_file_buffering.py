@@ -4,6 +4,7 @@ kill -9 leaves is readable and holds every span flushed before it."""
 from __future__ import annotations
 
 import logging
+import os
 import random
 import signal
 import subprocess
@@ -127,6 +128,30 @@ def test_a_failing_disk_drops_batches_on_the_writer_thread_and_never_raises(capl
         fo.shutdown()
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert warnings and all("/dev/full" in w for w in warnings)
+
+
+def test_a_forked_child_writes_its_own_spans_and_leaves_the_parent_s_to_the_parent(tmp_path: Path) -> None:
+    path = tmp_path / "spans.binpb"
+    exporter = OtlpFileExporter(path, max_delay_s=3600)
+    spans = _ended_spans(3)
+    exporter.export(spans[:2])  # buffered in the parent when it forks
+    pid = os.fork()
+    if pid == 0:  # the child: one span of its own, written at its shutdown
+        try:
+            exporter.export(spans[2:])
+            exporter.shutdown()
+        finally:
+            os._exit(0)
+    try:
+        _wait_for(lambda: os.waitpid(pid, os.WNOHANG)[0] == pid, "child's exit")
+    except AssertionError:
+        os.kill(pid, signal.SIGKILL)  # it hangs (on a lock a thread of its parent held)
+        os.waitpid(pid, 0)
+        raise
+    exporter.shutdown()
+    assert sorted(s["spanId"] for s in store_spans(path)) == sorted(
+        f"{s.context.span_id:016x}" for s in spans
+    )
 
 
 _EXIT_WITHOUT_SHUTDOWN = """
