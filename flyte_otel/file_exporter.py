@@ -5,10 +5,10 @@ handed while the disk takes its writes. `export` only appends to a buffer; a dae
 as one record when it holds MAX_SPANS spans or its oldest span has waited MAX_DELAY_S. While one batch is
 being written the next fills, and a caller who finds it full waits (back-pressure): at most two batches are
 held, however far the disk falls behind. `force_flush` and `shutdown` write everything handed over before
-them; a kill -9 loses at most what is held (docs/store.md, "What can be lost").
+them; a kill -9 loses at most what is held (docs/store.md, "What a kill -9 loses").
 
-The file's suffix says its format: ``.binpb`` length-prefixed protobuf records (the default: 2-3x cheaper
-to encode and 8x faster to read than JSON), ``.jsonl`` OTLP/JSON lines.
+The file's suffix says its format: ``.binpb`` length-prefixed protobuf records (the default: ~3x cheaper
+to encode and ~5x faster to read than JSON lines), ``.jsonl`` OTLP/JSON lines.
 """
 
 from __future__ import annotations
