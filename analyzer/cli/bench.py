@@ -133,11 +133,10 @@ class _Simulated:
     """The propeller simulator, writing one trace file of its own into the local store."""
 
     def __init__(self, args: argparse.Namespace) -> None:
+        from analyzer.framing import PROTO_SUFFIX
         from propeller_sim.clock import RealClock, VirtualClock
         from propeller_sim.engine import Simulator, configure
         from propeller_sim.profile import ProfileError, load_profile
-
-        from analyzer.framing import PROTO_SUFFIX
 
         try:
             profile = load_profile(args.profile)
