@@ -194,20 +194,18 @@ def _exporter_name_from_env() -> str:
 
 
 def _processor(exporter: Any, endpoint: str | None, timeout_s: float, batch: bool) -> Any:
-    """The span processor for an exporter: the file exporter's own buffer whatever `batch` says (it never drops
-    a span, where the SDK's batch queue drops them when full), else the SDK's batch queue, or each span
-    exported as it ends (batch=False)."""
-    from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
+    """The span processor for an exporter: the SDK's batch queue, or each span handed over as it ends
+    (batch=False), and so always for the file exporter, which batches itself and never drops a span (the
+    SDK's queue drops them when full)."""
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
     from flyte_otel.file_exporter import FlushingSpanProcessor, OtlpFileExporter
     from flyte_otel.guard import GuardedExporter
 
     guarded = GuardedExporter(exporter, _describe(exporter, endpoint))
-    if isinstance(exporter, OtlpFileExporter):
-        return FlushingSpanProcessor(guarded)
-    if batch:
+    if batch and not isinstance(exporter, OtlpFileExporter):
         return BatchSpanProcessor(guarded, export_timeout_millis=int(timeout_s * 1000))
-    return SimpleSpanProcessor(guarded)
+    return FlushingSpanProcessor(guarded)  # force_flush reaches an exporter that holds spans of its own
 
 
 def _exporter(

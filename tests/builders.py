@@ -390,6 +390,9 @@ class _Tee(SpanExporter):
         self.memory.export(spans)
         return self.file.export(spans)
 
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return bool(self.file.force_flush(timeout_millis))
+
     def shutdown(self) -> None:
         self.file.shutdown()  # not the copy: it keeps counting across files
 
@@ -398,9 +401,9 @@ class _Tee(SpanExporter):
 def writing_to(path: Path, memory: InMemorySpanExporter) -> Iterator[Recording]:
     """flyte_otel (one trace per execution, a virtual clock) writing `path` through its file exporter, every
     span also copied to `memory`."""
-    from flyte_otel.file_exporter import OtlpJsonLinesExporter
+    from flyte_otel.file_exporter import OtlpFileExporter
 
-    with _recording(memory, OtlpJsonLinesExporter(path), True, T0) as rec:
+    with _recording(memory, OtlpFileExporter(path), True, T0) as rec:
         yield rec
 
 

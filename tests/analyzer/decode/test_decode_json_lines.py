@@ -26,7 +26,7 @@ import flyte_otel as fo
 from analyzer.decode import decode, decode_lines, decode_store_file, otlp_json
 from analyzer.decode._columns import Columns
 from analyzer.errors import DecodeError
-from flyte_otel.file_exporter import encode_json
+from flyte_otel.otlp_encode import encode_json
 from tests import builders as B
 from tests.builders import MS, Task
 

@@ -29,7 +29,7 @@ from analyzer.execution import select_execution
 from analyzer.load import read_store
 from analyzer.source.local import StoreSource
 from analyzer.store.index import INDEX_SUFFIX
-from flyte_otel.file_exporter import encode_json
+from flyte_otel.otlp_encode import encode_json
 
 EXECS = ("exec-a", "exec-b", "exec-c")
 LOAD = importlib.import_module("analyzer.load")  # the module (the package's `analyzer.load` is its function)
