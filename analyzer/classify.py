@@ -5,12 +5,9 @@ from __future__ import annotations
 import re
 from typing import NamedTuple
 
-import numpy as np
-import pandas as pd
-
 from flyte_otel import semconv as sc
 
-__all__ = ["RULES", "Rule", "classify"]
+__all__ = ["RULES", "Rule", "category"]
 
 C = sc.Category
 
@@ -72,43 +69,6 @@ RULES: tuple[Rule, ...] = (
 )
 
 
-def classify(df: pd.DataFrame) -> pd.Categorical:
-    """One category per row of a span-table frame (columns name, service, flyte.event.kind); the
-    categories are the ones present, sorted (as ``astype("category")`` would make them)."""
-    n = len(df)
-    if n == 0:
-        return pd.Categorical([], categories=[])
-    # Rules are evaluated on the distinct (name, service, event kind) triples, not on every row:
-    # a million spans carry a few dozen triples. Each column is factorized to integer codes (free for a
-    # categorical), the three codes are packed into one int64 and that is factorized.
-    parts = [_factorize(df["name"]), _factorize(df["service"])]
-    if sc.EVENT_KIND in df:
-        parts.append(_factorize(df[sc.EVENT_KIND]))
-    key = np.zeros(n, dtype=np.int64)
-    for codes, _ in parts:
-        key = key * (codes.max(initial=0) + 2) + (codes + 1)  # +1: NA (-1) gets its own slot
-    inverse, uniques = pd.factorize(key)
-    first_rows = np.empty(len(uniques), dtype=np.int64)
-    first_rows[inverse[::-1]] = np.arange(n - 1, -1, -1)  # reversed, so the earliest row is written last
-    triples = [tuple(_label(values, codes[r]) for codes, values in parts) for r in first_rows]
-    if len(triples[0]) == 2:
-        triples = [(*t, "") for t in triples]
-    present, codes = np.unique([_first_match(*t) for t in triples], return_inverse=True)
-    # codes of the rows built from the few triples' codes: no string per row
-    return pd.Categorical.from_codes(codes.astype(np.int8)[inverse], categories=present.tolist())
-
-
-def _factorize(col: pd.Series) -> tuple[np.ndarray, np.ndarray]:
-    if isinstance(col.dtype, pd.CategoricalDtype):
-        return np.asarray(col.cat.codes, dtype=np.int64), np.asarray(col.cat.categories, dtype=object)
-    codes, uniques = pd.factorize(col.astype(object), use_na_sentinel=True)
-    return codes.astype(np.int64), np.asarray(uniques, dtype=object)
-
-
-def _label(values: np.ndarray, code: int) -> str:
-    return "" if code < 0 else str(values[code])
-
-
 _COMPILED = [
     (
         r.category,
@@ -120,13 +80,15 @@ _COMPILED = [
 ]
 
 
-def _first_match(name: str, service: str, event_kind: str) -> str:
-    for category, name_re, service_re, ek in _COMPILED:
+def category(name: str, service: str, event_kind: str = "") -> str:
+    """The category of a span with this name, service and flyte.event.kind ("" where absent): the first rule
+    of RULES that matches, else "other"."""
+    for cat, name_re, service_re, ek in _COMPILED:
         if name_re is not None and not name_re.fullmatch(name):
             continue
         if service_re is not None and not service_re.fullmatch(service):
             continue
         if ek is not None and ek != event_kind:
             continue
-        return category
+        return cat
     return C.OTHER

@@ -67,8 +67,8 @@ def select_execution(table: SpanTable, exec_id: str, source: str = "<table>") ->
     holds_own[trace[own]] = True  # trace codes (-1: no trace id) of the traces holding a span of exec_id
     keep = holds_own[trace] & (own | pd.isna(tagged))
     if keep.all():  # e.g. a store or file holding one execution: no copy
-        return SpanTable(df, list(table.warnings))
-    return SpanTable(df[keep].reset_index(drop=True), list(table.warnings))
+        return SpanTable.from_frame(df, list(table.warnings))
+    return SpanTable.from_frame(df[keep].reset_index(drop=True), list(table.warnings))
 
 
 def stitch(table: SpanTable, exec_id: str | None = None) -> Execution:
@@ -120,7 +120,9 @@ def stitch(table: SpanTable, exec_id: str | None = None) -> Execution:
         )
 
     depth, order, position, size = _preorder(parent, levels, bases)
-    return Execution(exec_id, SpanTable(df, warnings), parent, depth, order, position, size, warnings)
+    return Execution(
+        exec_id, SpanTable.from_frame(df, warnings), parent, depth, order, position, size, warnings
+    )
 
 
 def _repeats(df: pd.DataFrame, repeated: np.ndarray) -> tuple[np.ndarray, bool]:

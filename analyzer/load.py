@@ -135,5 +135,5 @@ def indexed_store(directory: Path | str) -> Iterator[tuple[Path, FileIndex | Non
             try:
                 table = cols.finish()
             except DecodeError as e:  # not one span of what was read could be read
-                table = SpanTable(SpanTable.empty().df, [str(e)])
+                table = SpanTable.empty().with_warnings([str(e)])
         yield path, index, table

@@ -23,10 +23,9 @@ from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 
-from analyzer import ids
+from analyzer import arrays, ids
 from analyzer import table as t
 from analyzer.errors import DecodeError
 
@@ -152,7 +151,7 @@ class Columns:
         self._check_ids(self._flushed)
         for key, *_ in _IDS:
             values = getattr(self, key)
-            self._id_chunks[key].append(pa.array(values, type=ids.TYPE))
+            self._id_chunks[key].append(arrays.strings(values))
             values.clear()  # in place: decoders hold its bound append
         for key in _NUMERIC:
             values = getattr(self, key)
@@ -202,14 +201,12 @@ class Columns:
             t.STATUS: _enum(self._column("status"), STATUSES, "status code", self),
             t.START: start,
             t.END: end,
-            t.REF_TYPE: pd.Categorical.from_codes(
-                self._column("ref_type").astype(np.int8), categories=REF_TYPES
-            ),
+            t.REF_TYPE: t.Coded(self._column("ref_type").astype(np.int8), REF_TYPES),
         }
         cols.update(self._attribute_columns())
         return self._drop_skipped(t.SpanTable.from_columns(cols, self.warnings))
 
-    def _categorical(self, key: str, mapping: dict[str, int]) -> pd.Categorical:
+    def _categorical(self, key: str, mapping: dict[str, int]) -> t.Coded:
         """A column of interned strings as a categorical; a value that is not clean text (null, a number, a
         lone surrogate) is replaced by text, warned once per value, and merged with its equal."""
         codes = self._column(key).astype(np.int32)
@@ -220,13 +217,13 @@ class Columns:
             self.warnings.append(
                 f"{self.where(row)}: span {key} {values[code]!r} replaced with {clean[code]!r}"
             )
-        if not values:
-            return pd.Categorical([None] * len(codes))
+        if not values:  # rows whose span could not be read (skipped by finish) and no other
+            return t.Coded(np.full(len(codes), -1, dtype=np.int32), ())
         if clean == values:
-            return pd.Categorical.from_codes(codes, categories=values)
+            return t.Coded(codes, tuple(values))
         categories = list(dict.fromkeys(clean))
         merged = np.array([categories.index(c) for c in clean], dtype=np.int32)
-        return pd.Categorical.from_codes(merged[codes], categories=categories)
+        return t.Coded(merged[codes], tuple(categories))
 
     def _clean_plans(self) -> None:
         """Attribute keys and values that are not clean text (a lone surrogate from a JSON escape) replaced,
@@ -263,9 +260,8 @@ class Columns:
         out[t.ATTRIBUTES] = attributes
         return out
 
-    def _ids(self, key: str) -> pd.api.extensions.ExtensionArray:
-        chunks = self._id_chunks[key]
-        return pd.array(pa.chunked_array(chunks, type=ids.TYPE), dtype="str")  # kept in chunks: no copy
+    def _ids(self, key: str) -> pa.ChunkedArray:
+        return pa.chunked_array(self._id_chunks[key], type=ids.TYPE)  # kept in chunks: no copy
 
     def _check_ids(self, first_row: int) -> None:
         """Ids appended since the last flush (rows from `first_row`): a span with an id that is missing, not
@@ -353,7 +349,9 @@ class Columns:
             )
         keep = np.ones(len(table), dtype=bool)
         keep[rows] = False
-        return t.SpanTable(table.df[keep].reset_index(drop=True), [*table.warnings, *self._named_skips(rows)])
+        kept = table.take(keep)
+        kept.warnings.extend(self._named_skips(rows))
+        return kept
 
     def _array(self, key: str, values: list[int], first_row: int) -> np.ndarray:
         try:
@@ -438,7 +436,7 @@ def _clean(value: Any) -> Any:
     return value
 
 
-def _enum(codes: np.ndarray, names: tuple[str, ...], what: str, cols: Columns) -> pd.Categorical:
+def _enum(codes: np.ndarray, names: tuple[str, ...], what: str, cols: Columns) -> t.Coded:
     """Enum codes -> categorical; an out-of-range value (a newer producer's enum) becomes names[0], warned."""
     arr = codes.copy()
     bad = np.flatnonzero((arr < 0) | (arr >= len(names)))
@@ -446,7 +444,7 @@ def _enum(codes: np.ndarray, names: tuple[str, ...], what: str, cols: Columns) -
         cols.warnings.append(f"{cols.where(int(bad[0]))}: unknown {what} {arr[bad[0]]} read as {names[0]!r}; "
                              f"{len(bad)} span(s) like this")  # fmt: skip
         arr[bad] = 0
-    return pd.Categorical.from_codes(arr.astype(np.int8), categories=names)
+    return t.Coded(arr.astype(np.int8), names)
 
 
 # --- id normalization -------------------------------------------------------------------------------

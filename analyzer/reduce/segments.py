@@ -307,7 +307,7 @@ class _Builder:
             return given
         df = self.whole.df
         mine = df[df[sc.EXEC_ID] == child_id]
-        return SpanTable(mine) if (mine[T.NAME] == sc.EXECUTION).any() else None
+        return SpanTable.from_frame(mine) if (mine[T.NAME] == sc.EXECUTION).any() else None
 
 
 # Where a node kind's SUBNODES come from (a kind absent here has none).

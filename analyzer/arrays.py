@@ -1,0 +1,54 @@
+"""Arrow arrays from Python strings and numpy integers, and back, built from their buffers.
+
+pyarrow's own conversions (``pa.array``, ``pa.scalar``, ``Array.to_numpy``, and a compute function given a
+Python or numpy value) ask pyarrow's pandas shim whether the value is a pandas object, and that imports
+pandas: ~0.4 s of a fold's start-up that the fold never uses. These functions make the same arrays from
+their buffers, so the fold path (decode, stitch, fold, render) runs without pandas.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pyarrow as pa
+
+__all__ = ["STRING", "integers", "repeat", "strings", "to_numpy"]
+
+STRING = pa.large_string()  # the storage of pandas' "str" dtype: 64-bit offsets
+
+
+def strings(values: Sequence[str]) -> pa.Array:
+    """The strings as an Arrow large_string array; TypeError if one is not a str, UnicodeEncodeError if
+    one cannot be written as UTF-8 (a lone surrogate)."""
+    text = "".join(values)
+    data = text.encode("utf-8")
+    if len(data) == len(text):  # ASCII: a character is a byte
+        sizes = np.fromiter(map(len, values), dtype=np.int64, count=len(values))
+    else:
+        sizes = np.fromiter((len(v.encode("utf-8")) for v in values), dtype=np.int64, count=len(values))
+    offsets = np.zeros(len(values) + 1, dtype=np.int64)
+    np.cumsum(sizes, out=offsets[1:])
+    return pa.LargeStringArray.from_buffers(len(values), pa.py_buffer(offsets), pa.py_buffer(data))
+
+
+def repeat(text: str, n: int) -> pa.Array:
+    """`text` n times, as a large_string array (a separator for Arrow's element-wise string kernels)."""
+    data = text.encode("utf-8")
+    offsets = np.arange(n + 1, dtype=np.int64) * len(data)
+    return pa.LargeStringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(data * n))
+
+
+def integers(values: np.ndarray) -> pa.Array:
+    """An int64 Arrow array of the values (no copy when they already are contiguous int64)."""
+    data = np.ascontiguousarray(values, dtype=np.int64)
+    return pa.Array.from_buffers(pa.int64(), len(data), [None, pa.py_buffer(data)])
+
+
+def to_numpy(arr: pa.Array) -> np.ndarray:
+    """The values of an Arrow integer array without nulls (e.g. dictionary indices), as numpy (a view)."""
+    if arr.null_count:
+        raise ValueError("to_numpy: an integer array with nulls")
+    kind = "i" if pa.types.is_signed_integer(arr.type) else "u"
+    dtype = np.dtype(f"{kind}{arr.type.bit_width // 8}")
+    return np.frombuffer(arr.buffers()[1], dtype=dtype)[arr.offset : arr.offset + len(arr)]
