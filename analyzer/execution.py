@@ -16,7 +16,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
 
 from analyzer import ids
 from analyzer import table as t
@@ -46,49 +45,47 @@ class Execution:
     @property
     def start_ns(self) -> int:
         """Start of the earliest span."""
-        return int(self.table.df[t.START].min()) if len(self) else 0
+        return int(self.table.column(t.START).min()) if len(self) else 0
 
     @property
     def end_ns(self) -> int:
         """End of the latest span."""
-        return int(self.table.df[t.END].max()) if len(self) else 0
+        return int(self.table.column(t.END).max()) if len(self) else 0
 
 
 def select_execution(table: SpanTable, exec_id: str, source: str = "<table>") -> SpanTable:
     """The rows of every trace that holds a span of `exec_id` (spans without exec_id, e.g. gRPC events,
     belong through their trace), minus rows explicitly tagged with another execution."""
-    df = table.df
-    tagged = df[semconv.EXEC_ID].to_numpy(dtype=object)
+    tagged = table.column(semconv.EXEC_ID)
     own = tagged == exec_id
     if not own.any():
         raise NotFound(f"{source}: no span has {semconv.EXEC_ID}={exec_id!r}")
-    trace = ids.codes(df[t.TRACE_ID])
+    trace = ids.codes(table.ids(t.TRACE_ID))
     holds_own = np.zeros(int(trace.max()) + 2, dtype=bool)
     holds_own[trace[own]] = True  # trace codes (-1: no trace id) of the traces holding a span of exec_id
-    keep = holds_own[trace] & (own | pd.isna(tagged))
+    keep = holds_own[trace] & (own | t.missing(tagged))
     if keep.all():  # e.g. a store or file holding one execution: no copy
-        return SpanTable.from_frame(df, list(table.warnings))
-    return SpanTable.from_frame(df[keep].reset_index(drop=True), list(table.warnings))
+        return table.with_warnings(table.warnings)
+    return table.take(keep)
 
 
 def stitch(table: SpanTable, exec_id: str | None = None) -> Execution:
     """Stitch the spans of ``table`` (e.g. from `select_execution`) into one tree, with warnings."""
     label = f"execution {exec_id}" if exec_id else "trace"
     warnings = list(table.warnings)
-    df = table.df.reset_index(drop=True)
-    links = _link(df)
+    links = _link(table)
     if links.repeated.any():
-        copies, shared = _repeats(df, links.repeated)
+        copies, shared = _repeats(table, links.repeated)
         if copies.any():
             first = int(np.flatnonzero(copies)[0])
             warnings.append(
                 f"{label}: {int(copies.sum())} repeated span(s) (the same span delivered again) kept once,"
-                f" e.g. span {df[t.SPAN_ID].iat[first]} in trace {df[t.TRACE_ID].iat[first]}"
+                f" e.g. span {table.value(t.SPAN_ID, first)} in trace {table.value(t.TRACE_ID, first)}"
             )
-            df = df[~copies].reset_index(drop=True)
-            links = _link(df)
+            table = table.take(~copies)
+            links = _link(table)
         if shared:
-            warnings.append(f"{label}: {_shared_ids(df, links.repeated)}")
+            warnings.append(f"{label}: {_shared_ids(table, links.repeated)}")
     parent, has_parent = links.parent, links.has_parent
 
     orphans = np.flatnonzero(has_parent & (parent < 0))
@@ -96,16 +93,16 @@ def stitch(table: SpanTable, exec_id: str | None = None) -> Execution:
         o = int(orphans[0])
         warnings.append(
             f"{label}: {orphans.size} orphan span(s) (parent not present) placed at the top level,"
-            f" e.g. span {df[t.SPAN_ID].iat[o]} whose parent {df[t.PARENT_ID].iat[o]} is missing"
+            f" e.g. span {table.value(t.SPAN_ID, o)} whose parent {table.value(t.PARENT_ID, o)} is missing"
         )
 
-    start = df[t.START].to_numpy(dtype=np.int64)
-    end = df[t.END].to_numpy(dtype=np.int64)
+    start = table.column(t.START)
+    end = table.column(t.END)
     levels, bases = _levels(parent, start, end)
-    unreached = len(df) - sum(len(lv) for lv in levels)
+    unreached = len(table) - sum(len(lv) for lv in levels)
     if unreached:
         cut = _cut_cycles(parent, start, levels)
-        spans = ", ".join(str(df[t.SPAN_ID].iat[int(c)]) for c in cut[:3])
+        spans = ", ".join(str(table.value(t.SPAN_ID, int(c))) for c in cut[:3])
         warnings.append(
             f"{label}: {len(cut)} parent cycle(s) broken by placing one span of each at the top level: {spans}"
         )
@@ -116,38 +113,53 @@ def stitch(table: SpanTable, exec_id: str | None = None) -> Execution:
         s = int(skewed[0])
         warnings.append(
             f"{label}: {skewed.size} span(s) outside their parent's interval (clock skew), kept,"
-            f" e.g. span {df[t.SPAN_ID].iat[s]} ({df[t.NAME].iat[s]})"
+            f" e.g. span {table.value(t.SPAN_ID, s)} ({table.value(t.NAME, s)})"
         )
 
     depth, order, position, size = _preorder(parent, levels, bases)
-    return Execution(
-        exec_id, SpanTable.from_frame(df, warnings), parent, depth, order, position, size, warnings
-    )
+    return Execution(exec_id, table.with_warnings(warnings), parent, depth, order, position, size, warnings)
 
 
-def _repeats(df: pd.DataFrame, repeated: np.ndarray) -> tuple[np.ndarray, bool]:
+def _repeats(table: SpanTable, repeated: np.ndarray) -> tuple[np.ndarray, bool]:
     """Of the rows that repeat an earlier row's (trace, span id): which are copies of an earlier row in every
     column (the same span delivered twice: dropped), and whether any is a different span (kept)."""
-    key = [t.TRACE_ID, t.SPAN_ID]
-    members = np.flatnonzero(df.duplicated(key, keep=False).to_numpy())  # rare: only these are compared
+    _, inverse, counts = np.unique(_pairs(table), return_inverse=True, return_counts=True)
+    members = np.flatnonzero(counts[inverse] > 1)  # rare: only these are compared
     # every value as text, so attribute dicts and tuples compare (they are not hashable)
-    text = df.iloc[members].astype(object).map(repr)
-    copies = np.zeros(len(df), dtype=bool)
-    copies[members[text.duplicated(keep="first").to_numpy()]] = True
+    columns = [table.column(c)[members] for c in t.COLUMNS]
+    seen: set[tuple[str, ...]] = set()
+    copies = np.zeros(len(table), dtype=bool)
+    for i, row in enumerate(members.tolist()):
+        text = tuple(repr(_plain(col[i])) for col in columns)
+        copies[row] = text in seen
+        seen.add(text)
     return copies, bool((repeated & ~copies).any())
 
 
-def _shared_ids(df: pd.DataFrame, repeated: np.ndarray) -> str:
+def _plain(value: object) -> object:
+    """A value as a Python object, missing values (None, NaN) alike."""
+    return None if value is None or value != value else value
+
+
+def _pairs(table: SpanTable) -> np.ndarray:
+    """Each row's (trace, span id) as one integer, equal for equal pairs."""
+    trace, span = ids.codes(table.ids(t.TRACE_ID)), ids.codes(table.ids(t.SPAN_ID))
+    key: np.ndarray = trace * (int(span.max(initial=0)) + 2) + span + 1  # +1: a missing id (-1): its own slot
+    return key
+
+
+def _shared_ids(table: SpanTable, repeated: np.ndarray) -> str:
     """The warning for different spans sharing one id: both are kept, and their children (and the parent
     links of other spans) attach to the first, as Jaeger UI attaches them (docs/traces.md)."""
     later = np.flatnonzero(repeated)
     row = int(later[0])
-    same = (df[t.TRACE_ID] == df[t.TRACE_ID].iat[row]) & (df[t.SPAN_ID] == df[t.SPAN_ID].iat[row])
-    first = int(np.flatnonzero(same.to_numpy())[0])
+    key = _pairs(table)
+    first = int(np.flatnonzero(key == key[row])[0])
+    span, trace = table.value(t.SPAN_ID, row), table.value(t.TRACE_ID, row)
     return (
         f"{len(later)} span(s) share their id with a different span in the same trace, both kept (children"
-        f" attach to the first), e.g. span {df[t.SPAN_ID].iat[row]} in trace {df[t.TRACE_ID].iat[row]}:"
-        f" {df[t.NAME].iat[first]!r} (row {first}) and {df[t.NAME].iat[row]!r} (row {row})"
+        f" attach to the first), e.g. span {span} in trace {trace}:"
+        f" {table.value(t.NAME, first)!r} (row {first}) and {table.value(t.NAME, row)!r} (row {row})"
     )
 
 
@@ -158,14 +170,14 @@ class _Links:
     repeated: np.ndarray  # the span repeats an earlier row's trace and span id
 
 
-def _link(df: pd.DataFrame) -> _Links:
+def _link(table: SpanTable) -> _Links:
     """Each span's parent row, found by binary search over keys that identify (trace, span id). Hex span
     ids are keyed by their 64-bit value mixed with the trace's code, no strings hashed; the mixing could
     make two pairs collide, so the links are checked against the exact ids and, if one is wrong, made again
     from exact codes."""
-    trace = ids.codes(df[t.TRACE_ID])
-    n = len(df)
-    numbers = ids.span_numbers(df[t.SPAN_ID], df[t.PARENT_ID])
+    trace = ids.codes(table.ids(t.TRACE_ID))
+    n = len(table)
+    numbers = ids.span_numbers(table.ids(t.SPAN_ID), table.ids(t.PARENT_ID))
     if numbers is not None:
         span, parent_span, has_parent = numbers
         mix = trace.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)
@@ -174,7 +186,7 @@ def _link(df: pd.DataFrame) -> _Links:
         if ((links.parent < 0) | same).all() and _exact_repeats(links.repeated, trace, span):
             return links
     # One factorization of span ids and parent ids together gives both the same integer codes.
-    codes = ids.codes(df[t.SPAN_ID], df[t.PARENT_ID])
+    codes = ids.codes(table.ids(t.SPAN_ID), table.ids(t.PARENT_ID))
     width = int(codes.max(initial=0)) + 2
     return _search(trace * width + codes[:n] + 1, trace * width + codes[n:] + 1, codes[n:] >= 0)
 
@@ -204,8 +216,11 @@ def _exact_repeats(repeated: np.ndarray, trace: np.ndarray, span: np.ndarray) ->
     """Whether every row flagged repeated really repeats an earlier row's (trace, span id)."""
     if not repeated.any():
         return True
-    pairs = pd.MultiIndex.from_arrays([trace, span])
-    return bool((pairs.duplicated(keep="first") == repeated).all())
+    pairs = np.stack([trace.astype(np.uint64), span], axis=1)
+    _, first = np.unique(pairs, axis=0, return_index=True)
+    later = np.ones(len(pairs), dtype=bool)
+    later[first] = False  # np.unique gives each pair's first row
+    return bool((later == repeated).all())
 
 
 def _levels(

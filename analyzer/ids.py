@@ -4,7 +4,8 @@ A million spans carry three million ids: a Python string per id, made or hashed,
 decoding or stitching them. Decoders hand over ids already written as hex digits (`hex_rows`), or check
 and lower-case hex text in bulk (`hex_text`); the reductions read span ids back as
 64-bit numbers (`words`, `span_numbers`) or dictionary-encode id columns (`codes`), hashing Python strings
-only when a column holds anything but strings (tables made by hand).
+only when a column holds anything but strings (tables made by hand). An id column is one as
+`SpanTable.ids` gives it: Arrow strings, or an object array of the values.
 """
 
 from __future__ import annotations
@@ -12,15 +13,17 @@ from __future__ import annotations
 import binascii
 import re
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from analyzer import arrays
+
 __all__ = ["TYPE", "codes", "hex_rows", "hex_text", "lengths", "normalize", "span_numbers", "words"]
 
-TYPE = pa.large_string()  # the storage of pandas' "str" dtype
+TYPE = arrays.STRING  # the storage of pandas' "str" dtype
 _HEX = np.zeros(256, dtype=bool)  # hex digits, either case
 _HEX[np.frombuffer(b"0123456789abcdefABCDEF", dtype=np.uint8)] = True
 _NOT_HEX = re.compile(r"[^0-9a-f]")
@@ -62,10 +65,8 @@ def hex_text(values: Sequence[str], width: int, *, allow_empty: bool = False) ->
     any is not a string of `width` hex digits (or "" with `allow_empty`): the caller then takes the way
     that reports which one."""
     try:
-        arr = pa.array(values, type=TYPE)
-    except (pa.ArrowInvalid, pa.ArrowTypeError):
-        return None
-    if arr.null_count:
+        arr = arrays.strings(values)
+    except (TypeError, ValueError):  # not a str, or not UTF-8 (a lone surrogate)
         return None
     size = lengths(arr)
     if not ((size == width) | (allow_empty & (size == 0))).all():
@@ -81,31 +82,32 @@ def hex_text(values: Sequence[str], width: int, *, allow_empty: bool = False) ->
     return pa.LargeStringArray.from_buffers(len(arr), arr.buffers()[1], pa.py_buffer(lower.tobytes()))
 
 
-def codes(*columns: pd.Series) -> np.ndarray:
-    """One integer code per value of the columns laid end to end, equal codes for equal ids; -1 for ""
+def codes(*columns: Any) -> np.ndarray:
+    """One integer code per value of the id columns laid end to end, equal codes for equal ids; -1 for ""
     or a missing id (Arrow's dictionary encoding: ~3x pandas' factorize of the strings, measured)."""
-    arrays = [_strings(c) for c in columns]
-    if None in arrays:  # not strings: hashed as Python objects
-        values = np.concatenate([np.asarray(c.astype(object).fillna(""), dtype=object) for c in columns])
-        factors, _ = pd.factorize(values)
-        factors[values == ""] = -1
-        return np.asarray(factors, dtype=np.int64)
-    encoded = pc.dictionary_encode(pa.concat_arrays(arrays))
-    out: np.ndarray = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)
-    empty = np.flatnonzero(encoded.dictionary.to_numpy(zero_copy_only=False) == "")
+    found = [_strings(c) for c in columns]
+    if None in found:  # not strings: hashed as Python objects
+        values = np.concatenate([_objects(c) for c in columns])
+        index: dict[Any, int] = {"": -1}
+        return np.fromiter(
+            (index.setdefault(v, len(index) - 1) for v in values.tolist()), dtype=np.int64, count=len(values)
+        )
+    encoded = pc.dictionary_encode(pa.concat_arrays(found))
+    out = arrays.to_numpy(encoded.indices).astype(np.int64)
+    empty = np.flatnonzero(lengths(encoded.dictionary) == 0)
     if len(empty):
         out[out == empty[0]] = -1
     return out
 
 
-def words(*columns: pd.Series) -> tuple[np.ndarray, np.ndarray] | None:
+def words(*columns: Any) -> tuple[np.ndarray, np.ndarray] | None:
     """The ids of the columns laid end to end as numbers: (which values are an id (not "" nor missing),
     the ids as big-endian 64-bit words, one row per id, width/16 columns), or None unless every id is
     hex of one width, a multiple of 16 digits."""
-    arrays = [_strings(c) for c in columns]
-    if None in arrays:
+    found = [_strings(c) for c in columns]
+    if None in found:
         return None
-    arr = pa.concat_arrays(arrays)
+    arr = pa.concat_arrays(found)
     size = lengths(arr)
     present = size > 0
     if not present.any():
@@ -123,9 +125,7 @@ def words(*columns: pd.Series) -> tuple[np.ndarray, np.ndarray] | None:
     return present, np.frombuffer(raw, dtype=">u8").astype(np.uint64).reshape(-1, width // 16)
 
 
-def span_numbers(
-    span_id: pd.Series, parent_id: pd.Series
-) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+def span_numbers(span_id: Any, parent_id: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
     """Span ids and parent ids as 64-bit numbers: (span ids, parent ids (0 where none), which spans name a
     parent), or None unless every span id, and every parent id given, is 16 hex digits."""
     n = len(span_id)
@@ -139,16 +139,27 @@ def span_numbers(
     return numbers[:n, 0], parent, has_parent
 
 
-def _strings(column: pd.Series) -> pa.Array | None:
-    """The column as Arrow large strings (nulls as ""), or None if it holds anything else."""
-    try:
-        arr = pa.array(column, from_pandas=True)
-    except (pa.ArrowInvalid, pa.ArrowTypeError):
-        return None
-    if isinstance(arr, pa.ChunkedArray):
-        arr = arr.combine_chunks()
-    if arr.type != TYPE:
-        if not (pa.types.is_string(arr.type) or pa.types.is_null(arr.type)):
+def _strings(column: Any) -> pa.Array | None:
+    """An id column as one Arrow large_string array (missing ids as ""), or None if it holds anything else."""
+    if isinstance(column, pa.ChunkedArray):
+        column = column.combine_chunks()
+    if not isinstance(column, pa.Array):
+        values = _objects(column)
+        try:
+            return arrays.strings(values.tolist())
+        except (TypeError, ValueError):  # not strings (or not UTF-8): hashed as Python objects
             return None
-        arr = arr.cast(TYPE)
-    return pc.fill_null(arr, "") if arr.null_count else arr
+    if column.type != TYPE:
+        if not pa.types.is_string(column.type):
+            return None
+        column = column.cast(TYPE)
+    # nulls may hold data in their slots: replaced by "" from an array of empty strings
+    return pc.coalesce(column, arrays.repeat("", len(column))) if column.null_count else column
+
+
+def _objects(column: Any) -> np.ndarray:
+    """An id column's values as an object array, "" where missing (None or NaN)."""
+    values = column.to_pylist() if isinstance(column, pa.Array | pa.ChunkedArray) else list(column)
+    out = np.empty(len(values), dtype=object)
+    out[:] = ["" if v is None or v != v else v for v in values]  # v != v: NaN
+    return out

@@ -8,8 +8,9 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import numpy as np
-import pyarrow as pa
 import pyarrow.compute as pc
+
+from analyzer import arrays
 
 __all__ = ["format_bytes", "format_duration", "format_durations", "parse_duration", "parse_rfc3339"]
 
@@ -84,14 +85,14 @@ def format_durations(ns: np.ndarray) -> list[str]:
         frac[zero] //= 10
         shown[zero] -= 1
     # the decimals with their leading zeros: 10**shown + frac printed, its leading "1" cut off
-    decimals_text = pc.utf8_slice_codeunits(pc.cast(pa.array(frac + 10**shown), pa.string()), 1)
-    units = pa.array([unit for _, unit, _, _ in _SCALE] + [""]).take(pa.array(scale))
+    decimals_text = pc.utf8_slice_codeunits(pc.cast(arrays.integers(frac + 10**shown), arrays.STRING), 1)
+    units = arrays.strings([unit for _, unit, _, _ in _SCALE] + [""]).take(arrays.integers(scale))
     out: list[str] = pc.binary_join_element_wise(
-        pc.cast(pa.array(whole), pa.string()),
-        pc.if_else(pa.array(shown > 0), ".", ""),
+        pc.cast(arrays.integers(whole), arrays.STRING),
+        arrays.strings([".", ""]).take(arrays.integers(shown == 0)),
         decimals_text,
         units,
-        "",
+        arrays.repeat("", len(ns)),
     ).to_pylist()
     for i in np.flatnonzero(scale == len(_SCALE)).tolist():  # rare: the scalar way
         out[i] = format_duration(int(magnitude[i]))

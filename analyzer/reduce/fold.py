@@ -10,7 +10,6 @@ measures it. The result type, `Fold`, lives in `analyzer.results.fold`.
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 
 from analyzer import table as t
 from analyzer.execution import Execution
@@ -31,7 +30,7 @@ def fold(
 ) -> Fold:
     """Lines of the fold: runs longer than ``collapse`` (0: never) become one line; cut below ``max_depth``
     levels; with ``node``, only spans of that node (or nested in it) and their ancestors and descendants."""
-    df = ex.table.df
+    table = ex.table
     n = len(ex)
     nodes = enclosing_nodes(ex)
     keep = _node_mask(ex, nodes, node) if node is not None else np.ones(n, dtype=bool)
@@ -42,18 +41,15 @@ def fold(
     sib = np.lexsort((ex.position, ex.parent_index))
     sib = sib[keep[sib]]
     parent = ex.parent_index[sib]
-    name = df[t.NAME].cat.codes.to_numpy()[sib]
-    category = df[t.CATEGORY].cat.codes.to_numpy()[sib]
+    name = table.codes(t.NAME).codes[sib]
+    categories = table.codes(t.CATEGORY)
+    category = categories.codes[sib]
     boundary = np.ones(len(sib), dtype=bool)
     boundary[1:] = (parent[1:] != parent[:-1]) | (name[1:] != name[:-1]) | (category[1:] != category[:-1])
     run_start = np.flatnonzero(boundary)
     run_len = np.diff(np.r_[run_start, len(sib)])
     big = run_len > collapse if collapse > 0 else np.zeros(len(run_len), dtype=bool)
-    never = [
-        df[t.CATEGORY].cat.categories.get_loc(c)
-        for c in NEVER_COLLAPSED
-        if c in df[t.CATEGORY].cat.categories
-    ]
+    never = [categories.categories.index(c) for c in NEVER_COLLAPSED if c in categories.categories]
     big &= ~np.isin(category[run_start], never)
     first, length = run_start[big], run_len[big]
     last = sib[first + length - 1]
@@ -68,8 +64,8 @@ def fold(
     hidden_at = np.cumsum(cover[:n]) > 0
     rows = ex.order[keep[ex.order] & ~hidden_at]
 
-    start = df[t.START].to_numpy(dtype=np.int64)
-    end = df[t.END].to_numpy(dtype=np.int64)
+    start = table.column(t.START)
+    end = table.column(t.END)
     line_count = np.ones(len(rows), dtype=np.int64)
     line_start = start[rows]
     line_duration = end[rows] - start[rows]
@@ -109,8 +105,12 @@ def _ordinals(ex: Execution, sib: np.ndarray, rows: np.ndarray) -> np.ndarray:
 
 def _node_mask(ex: Execution, nodes: np.ndarray, node: str) -> np.ndarray:
     """Spans of ``node`` (or of a node nested in it), their ancestors and their descendants."""
-    ids = np.where(pd.isna(nodes), "", nodes).astype(object)
-    own = (ids == node) | pd.Series(ids).str.startswith(node + "/").to_numpy(dtype=bool)
+    prefix = node + "/"
+    own = np.fromiter(
+        (isinstance(v, str) and (v == node or v.startswith(prefix)) for v in nodes.tolist()),
+        dtype=bool,
+        count=len(nodes),
+    )
     n = len(ex)
     cover = np.zeros(n + 1, dtype=np.int64)
     np.add.at(cover, ex.position[own], 1)

@@ -9,9 +9,9 @@ nodes with the same local id stay apart.
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 
 from analyzer.execution import Execution
+from analyzer.table import Coded
 from flyte_otel import semconv as sc
 
 __all__ = ["enclosing_nodes"]
@@ -20,15 +20,12 @@ __all__ = ["enclosing_nodes"]
 def enclosing_nodes(ex: Execution) -> np.ndarray:
     """Per table row, the node the span belongs to (object array; None when neither it nor any ancestor
     names one). Filled level by level from the top: a trace is a few levels deep, so a few numpy passes."""
-    codes, names = pd.factorize(ex.table.df[sc.NODE_ID].astype(object), use_na_sentinel=True)
-    codes = np.asarray(codes, dtype=np.int64)
+    nodes = Coded.factorize(ex.table.column(sc.NODE_ID))
+    codes = nodes.codes
     by_depth = np.argsort(ex.depth, kind="stable")
     bounds = np.searchsorted(ex.depth[by_depth], np.arange(int(ex.depth.max(initial=0)) + 2))
     for d in range(1, len(bounds) - 1):
         rows = by_depth[bounds[d] : bounds[d + 1]]
         rows = rows[codes[rows] < 0]
         codes[rows] = codes[ex.parent_index[rows]]
-    out = np.full(len(codes), None, dtype=object)
-    known = codes >= 0
-    out[known] = np.asarray(names, dtype=object)[codes[known]]
-    return out
+    return Coded(codes, nodes.categories).values()

@@ -7,10 +7,10 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from analyzer import arrays
 from analyzer import table as t
 from analyzer.results.fold import Fold
 from analyzer.safe_text import printable
@@ -52,16 +52,17 @@ def lines(fold: Fold) -> Iterator[str]:
     for lo in range(0, len(fold), _CHUNK):
         at = slice(lo, lo + _CHUNK)
         start = fold.start_ns[at]
+        n = len(start)
         text = pc.binary_join_element_wise(
             _time_of_day(start),
-            pc.utf8_lpad(pa.array(format_durations(start - fold.execution.start_ns)), 13),
-            pc.utf8_lpad(pa.array(format_durations(fold.duration_ns[at])), 13),
-            "  ",
-            pa.array([_INDENT * d for d in fold.depth[at].tolist()]),
-            pa.array(list(itertools.islice(numbers, _CHUNK))),
-            " ",
-            pa.array(labels[at]),
-            "",
+            pc.utf8_lpad(arrays.strings(format_durations(start - fold.execution.start_ns)), 13),
+            pc.utf8_lpad(arrays.strings(format_durations(fold.duration_ns[at])), 13),
+            arrays.repeat("  ", n),
+            arrays.strings([_INDENT * d for d in fold.depth[at].tolist()]),
+            arrays.strings(list(itertools.islice(numbers, _CHUNK))),
+            arrays.repeat(" ", n),
+            arrays.strings(labels[at]),
+            arrays.repeat("", n),
         )
         yield from text.to_pylist()
 
@@ -75,12 +76,15 @@ def _time_of_day(ns: np.ndarray) -> pa.Array:
     seconds, micro = np.divmod(day_us, 10**6)
     hours, rest = np.divmod(seconds, 3600)
     digits = pc.utf8_lpad(
-        pc.cast(pa.array(((hours * 100 + rest // 60) * 100 + rest % 60) * 10**6 + micro), pa.string()),
+        pc.cast(
+            arrays.integers(((hours * 100 + rest // 60) * 100 + rest % 60) * 10**6 + micro), arrays.STRING
+        ),
         12,
         "0",
     )
     part = [pc.utf8_slice_codeunits(digits, a, b) for a, b in ((0, 2), (2, 4), (4, 6), (6, 12))]
-    return pc.binary_join_element_wise(part[0], ":", part[1], ":", part[2], ".", part[3], " ", "")
+    colon, dot, space, none = (arrays.repeat(s, len(ns)) for s in (":", ".", " ", ""))
+    return pc.binary_join_element_wise(part[0], colon, part[1], colon, part[2], dot, part[3], space, none)
 
 
 def records(fold: Fold) -> Iterator[dict[str, Any]]:
@@ -116,12 +120,12 @@ def _numbers(fold: Fold) -> Iterator[str]:
 def _labels(fold: Fold) -> list[str]:
     """Each line's label: category, name, then LABEL_PARTS; a collapsed run's count, p50 and max instead.
     Lines alike share one label (made once: spans of one kind and node repeat in every round)."""
-    df = fold.execution.table.df
+    table = fold.execution.table
     rows = fold.rows
-    columns = [_column(df, c, rows) for c in (t.CATEGORY, t.NAME, t.SERVICE)]
+    columns = [_column(table, c, rows) for c in (t.CATEGORY, t.NAME, t.SERVICE)]
     # the node a line belongs to is the fold's (an event span names none upstream: its handleNode's)
     columns += [
-        fold.node.tolist() if c == sc.NODE_ID else _column(df, c, rows)
+        fold.node.tolist() if c == sc.NODE_ID else _column(table, c, rows)
         for cols, _ in LABEL_PARTS
         for c in cols
     ]
@@ -159,10 +163,10 @@ def _label(key: tuple[Any, ...]) -> str:
     return " ".join(parts)
 
 
-def _column(df: pd.DataFrame, column: str, rows: np.ndarray) -> list[Any]:
+def _column(table: t.SpanTable, column: str, rows: np.ndarray) -> list[Any]:
     """The column's values at `rows` as Python objects, None where missing."""
-    values = df[column].astype(object).to_numpy()[rows]
-    values[pd.isna(values)] = None
+    values = table.column(column)[rows]
+    values[t.missing(values)] = None
     return list(values.tolist())
 
 

@@ -31,12 +31,12 @@ _SNIPPETS = {
     ),
     "light install": (
         "import sys\n"
-        "sys.modules['pandas'] = None\n"
+        "sys.modules['pyarrow'] = None\n"
         "import analyzer\n"
         "try:\n"
         "    analyzer.load('spans.jsonl')\n"
         "except ModuleNotFoundError as e:\n"
-        "    assert e.name == 'pandas' and str(e).endswith(\"pip install 'flyte-otel[analyzer]'\"), e\n"
+        "    assert e.name == 'pyarrow' and str(e).endswith(\"pip install 'flyte-otel[analyzer]'\"), e\n"
         "    print('ok')\n"
     ),
 }
