@@ -60,8 +60,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Fetch, stitch, reduce, render; warnings to stderr. Renderers are chosen before anything is fetched."""
-    from analyzer.reduce.self_time import statistics
-
     pictures = [(p, path, picture_renderer(p, path)) for p in _PICTURES if (path := getattr(args, p))]
     text = renderer("stats" if args.stats else "fold", args.format)
     src = source.from_args(args)
@@ -72,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
             emit(render(_PICTURES[picture][1](args, src, ex)), path, picture)
         return 0
     if args.stats:
-        emit(text(statistics(ex, args.stats)), None, "statistics")
+        emit(text(_statistics(args, src, ex)), None, "statistics")
     else:
         emit(text(_fold(args, src, ex)), None, "fold")
     return 0
@@ -93,6 +91,12 @@ def _fold(args: argparse.Namespace, src: source.Source, ex: Execution) -> Any:
     from analyzer.reduce.fold import fold
 
     return fold(ex, collapse=args.collapse, max_depth=args.depth, node=args.node)
+
+
+def _statistics(args: argparse.Namespace, src: source.Source, ex: Execution) -> Any:
+    from analyzer.reduce.self_time import statistics  # pandas: the fold itself does without it
+
+    return statistics(ex, args.stats)
 
 
 def _timeline(args: argparse.Namespace, src: source.Source, ex: Execution) -> Any:

@@ -19,7 +19,7 @@ import numpy as np
 import orjson
 import pyarrow as pa
 
-from analyzer import ids
+from analyzer import arrays, ids
 from analyzer.decode._columns import (
     KINDS,
     NO_REF,
@@ -246,12 +246,9 @@ def _times(values: tuple[Any, ...]) -> np.ndarray:
     """Times written as decimal strings (the spec) parsed by Arrow; numbers, or what Arrow does not take,
     by int() (OverflowError past int64, ValueError/TypeError for the rest: the per-span path's to word)."""
     try:
-        arr = pa.array(values, type=pa.string())
-        if not arr.null_count:
-            return np.asarray(arr.cast(pa.int64()).to_numpy())
-    except (pa.ArrowInvalid, pa.ArrowTypeError):
-        pass
-    return np.array(list(map(int, values)), dtype=np.int64)
+        return arrays.to_numpy(arrays.strings(values).cast(pa.int64()))
+    except (TypeError, ValueError, pa.ArrowInvalid):  # not all strings (or not UTF-8), or not all digits
+        return np.array(list(map(int, values)), dtype=np.int64)
 
 
 # The usual OTLP/JSON document, typed for msgspec: it validates the JSON and builds small structs, and

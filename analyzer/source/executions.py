@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING
 
 from analyzer.errors import AnalyzerError, NotFound
 from analyzer.execution import stitch
-from analyzer.source import listing
 from analyzer.table import SpanTable
 from flyte_otel import semconv
 
@@ -38,6 +37,8 @@ def named_execution(src: Source, exec_id: str) -> SpanTable:
         return src.execution(exec_id)
     except NotFound as e:
         missing = e
+    from analyzer.source import listing  # pandas: only a wrong id is listed against
+
     try:
         suggestion = listing.hint(exec_id, src.executions())
     except NotFound as e:  # nothing to suggest: say so, unless the first message already does

@@ -9,7 +9,6 @@ from analyzer.errors import AnalyzerError, NotFound
 from analyzer.execution import select_execution
 from analyzer.load import indexed_store, load, read, read_store
 from analyzer.results.listing import ExecutionSummary
-from analyzer.source import listing
 from analyzer.store.files import STORE_ENV, default_store
 from analyzer.table import SpanTable
 
@@ -33,6 +32,8 @@ class StoreSource:
     def executions(self) -> list[ExecutionSummary]:
         """Every execution in the store, newest first, with the files holding it; NotFound if none. From the
         files' indexes: only what they do not cover is decoded (docs/store.md, the index)."""
+        from analyzer.source import listing  # pandas: folding an execution does without it
+
         self._exists("")
         parts = []
         for path, index, rest in indexed_store(self.directory):
@@ -75,6 +76,8 @@ class FileSource:
 
     def executions(self) -> list[ExecutionSummary]:
         """Every execution in the file, newest first; NotFound if no span has an exec_id."""
+        from analyzer.source import listing  # pandas: folding an execution does without it
+
         if self._spans is None:
             self._spans = read(self.path)
             _warn(self._spans.warnings)

@@ -16,8 +16,16 @@ from pathlib import Path
 
 import pytest
 import yaml
+from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+import flyte_otel as fo
+from analyzer import framing
 from analyzer.cli import COMMANDS, main
+from propeller_sim.clock import VirtualClock
+from propeller_sim.engine import Simulator, configure
+from propeller_sim.portfolio import BY_NAME
+from propeller_sim.profile import load_profile
 
 # Top-level packages that take tens or hundreds of milliseconds to import: the parser needs none of them.
 _HEAVY = (
@@ -125,10 +133,42 @@ def test_fold_report_diff_and_list_load_only_what_their_work_needs(
     store, exec_id, report = tiny_store
     fold = _otel_fold(tmp_path, [exec_id, "--store", str(store)])
     assert _loaded(fold, (*_NOT_FOR_READING, "yaml")) == []  # a text fold, no settings file: no YAML
-    assert _loaded(fold, ("pandas", "opentelemetry.proto")) == [
-        "pandas",
-        "opentelemetry.proto",
-    ]  # it did read
+    assert _loaded(fold, ("pyarrow", "opentelemetry.proto")) == ["pyarrow", "opentelemetry.proto"]  # it read
     assert _loaded(_otel_fold(tmp_path, ["report", exec_id, "--store", str(store)]), _NOT_FOR_READING) == []
     assert _loaded(_otel_fold(tmp_path, ["diff", str(report), str(report)]), _NOT_FOR_READING) == []
     assert _loaded(_otel_fold(tmp_path, ["list", "--store", str(store)]), _NOT_FOR_READING) == []
+
+
+@pytest.fixture(scope="module")
+def upstream_store(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """A store holding one tiny_chain run in the upstream dialect (a trace per round), written as length-prefixed
+    OTLP protobuf records of 50 spans by the SDK's encoder: the store and the execution id."""
+    store = tmp_path_factory.mktemp("upstream-store")
+    exporter = InMemorySpanExporter()
+    configure("upstream", exporter=exporter, batch=False)
+    try:
+        sim = Simulator(load_profile("default"), clock=VirtualClock(), dialect="upstream")
+        sim.run(BY_NAME["tiny_chain"].plan(small=True), exec_id="upstream-tiny")
+        spans = list(exporter.get_finished_spans())
+    finally:
+        fo.shutdown()
+    with open(store / f"sim{framing.PROTO_SUFFIX}", "wb") as f:
+        for i in range(0, len(spans), 50):
+            f.write(framing.frame(encode_spans(spans[i : i + 50]).SerializeToString()))
+    return store, "upstream-tiny"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("which", ["bench store (JSON lines)", "upstream store (protobuf)"])
+def test_folding_from_the_store_loads_no_pandas(
+    tmp_path: Path,
+    tiny_store: tuple[Path, str, Path],
+    upstream_store: tuple[Path, str],
+    which: str,
+) -> None:
+    store, exec_id = tiny_store[:2] if which.startswith("bench") else upstream_store
+    fold = _otel_fold(tmp_path, [exec_id, "--store", str(store)])
+    assert _loaded(fold, ("pandas", "pyarrow")) == ["pyarrow"]  # read, stitched, folded, rendered: no pandas
+    # the probe sees pandas where a path does use it: the statistics are a pandas reduction
+    stats = _otel_fold(tmp_path, [exec_id, "--store", str(store), "--stats", "name"])
+    assert _loaded(stats, ("pandas",)) == ["pandas"]
