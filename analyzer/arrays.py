@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import numpy as np
 import pyarrow as pa
 
-__all__ = ["STRING", "integers", "repeat", "strings", "to_numpy"]
+__all__ = ["STRING", "booleans", "integers", "repeat", "strings", "to_numpy"]
 
 STRING = pa.large_string()  # the storage of pandas' "str" dtype: 64-bit offsets
 
@@ -43,6 +43,12 @@ def integers(values: np.ndarray) -> pa.Array:
     """An int64 Arrow array of the values (no copy when they already are contiguous int64)."""
     data = np.ascontiguousarray(values, dtype=np.int64)
     return pa.Array.from_buffers(pa.int64(), len(data), [None, pa.py_buffer(data)])
+
+
+def booleans(values: np.ndarray) -> pa.Array:
+    """A boolean Arrow array of the values (a mask for Arrow's kernels, e.g. ``if_else``)."""
+    bits = np.packbits(np.asarray(values, dtype=np.bool_), bitorder="little")
+    return pa.Array.from_buffers(pa.bool_(), len(values), [None, pa.py_buffer(bits)])
 
 
 def to_numpy(arr: pa.Array) -> np.ndarray:

@@ -15,7 +15,9 @@ from typing import TYPE_CHECKING, Any, TypeAlias, cast
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
+from analyzer import arrays
 from analyzer.classify import category
 from flyte_otel import semconv
 
@@ -87,13 +89,7 @@ class Coded:
         values = _objects(values)
         codes = np.full(len(values), -1, dtype=np.int64)
         present = ~missing(values)
-        index: dict[Any, int] = {}
-        codes[present] = np.fromiter(
-            (index.setdefault(v, len(index)) for v in values[present].tolist()),
-            dtype=np.int64,
-            count=int(present.sum()),
-        )
-        categories = tuple(index)
+        codes[present], categories = _first_appearance(values[present].tolist())
         if sort and categories:
             try:
                 order = sorted(range(len(categories)), key=categories.__getitem__)
@@ -263,6 +259,20 @@ class SpanTable:
                 raise KeyError(name)
             col = self._columns[name] = _from_series(name, self._frame[name])
         return col
+
+
+def _first_appearance(values: list[Any]) -> tuple[np.ndarray, tuple[Any, ...]]:
+    """A code per value and the distinct values, in order of first appearance: strings by Arrow's dictionary
+    encoding (no Python hashing per value), anything else hashed as Python objects."""
+    try:
+        encoded = pc.dictionary_encode(arrays.strings(values))
+    except (TypeError, ValueError):  # not all strings (or not UTF-8)
+        index: dict[Any, int] = {}
+        codes = np.fromiter(
+            (index.setdefault(v, len(index)) for v in values), dtype=np.int64, count=len(values)
+        )
+        return codes, tuple(index)
+    return arrays.to_numpy(encoded.indices).astype(np.int64), tuple(encoded.dictionary.to_pylist())
 
 
 def _take(col: np.ndarray | Coded, rows: np.ndarray) -> np.ndarray | Coded:

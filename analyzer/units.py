@@ -66,17 +66,20 @@ def format_durations(ns: np.ndarray) -> list[str]:
     made by Arrow's string kernels (a million fold lines need two million of them: ~5 µs each one by one)."""
     ns = np.asarray(ns, dtype=np.int64)
     magnitude = np.abs(ns)
-    scale = np.full(len(ns), len(_SCALE), dtype=np.int64)  # past the table: a minute or more
-    rounded = np.zeros(len(ns), dtype=np.int64)
+    minute = len(_SCALE)  # the scale past the table: a minute or more, "1h2m3.5s"
+    scale = np.full(len(ns), minute, dtype=np.int64)
+    rounded = _round_to(magnitude, 10 ** (9 - _MINUTE_DECIMALS))
     for k in range(len(_SCALE) - 1, -1, -1):  # the first scale that fits wins
         limit, _, digits, decimals = _SCALE[k]
         r = _round_to(magnitude, 10 ** (digits - decimals))
         fits = r < limit
         scale[fits], rounded[fits] = k, r[fits]
+    minutes, seconds = np.divmod(rounded, _MINUTE)  # of the rows at a minute or more
+    rounded = np.where(scale == minute, seconds, rounded)
     whole = np.zeros(len(ns), dtype=np.int64)
     frac = np.zeros(len(ns), dtype=np.int64)
     shown = np.zeros(len(ns), dtype=np.int64)  # decimals shown, trailing zeros dropped
-    for k, (_, _, digits, decimals) in enumerate(_SCALE):
+    for k, (digits, decimals) in enumerate([(d, n) for _, _, d, n in _SCALE] + [(9, _MINUTE_DECIMALS)]):
         at = scale == k
         whole[at], frac[at] = np.divmod(rounded[at], 10**digits)
         frac[at] //= 10 ** (digits - decimals)
@@ -86,19 +89,30 @@ def format_durations(ns: np.ndarray) -> list[str]:
         shown[zero] -= 1
     # the decimals with their leading zeros: 10**shown + frac printed, its leading "1" cut off
     decimals_text = pc.utf8_slice_codeunits(pc.cast(arrays.integers(frac + 10**shown), arrays.STRING), 1)
-    units = arrays.strings([unit for _, unit, _, _ in _SCALE] + [""]).take(arrays.integers(scale))
-    out: list[str] = pc.binary_join_element_wise(
+    units = arrays.strings([unit for _, unit, _, _ in _SCALE] + ["s"]).take(arrays.integers(scale))
+    number = pc.binary_join_element_wise(
         pc.cast(arrays.integers(whole), arrays.STRING),
         arrays.strings([".", ""]).take(arrays.integers(shown == 0)),
         decimals_text,
         units,
         arrays.repeat("", len(ns)),
+    )
+    # at a minute or more: "1h2m" or "2m" (a few distinct ones), then the seconds unless they are 0
+    long = scale == minute
+    heads, head = np.unique(np.where(long, minutes, -1), return_inverse=True)
+    head_text = [_minutes_text(int(m)) if m >= 0 else "" for m in heads.tolist()]
+    number = pc.if_else(arrays.booleans(long & (seconds == 0)), arrays.repeat("", len(ns)), number)
+    out: list[str] = pc.binary_join_element_wise(
+        arrays.strings(head_text).take(arrays.integers(head.reshape(-1))), number, arrays.repeat("", len(ns))
     ).to_pylist()
-    for i in np.flatnonzero(scale == len(_SCALE)).tolist():  # rare: the scalar way
-        out[i] = format_duration(int(magnitude[i]))
     for i in np.flatnonzero(ns < 0).tolist():
         out[i] = "-" + out[i]
     return out
+
+
+def _minutes_text(minutes: int) -> str:
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes}m" if hours else f"{minutes}m"
 
 
 def parse_duration(text: str) -> int:

@@ -3,8 +3,8 @@
 A subcommand module defines ``HELP`` (one line), ``add_arguments(parser)`` and ``run(args) -> int``.
 ``otel-fold <execution-id> ...`` with no subcommand means ``otel-fold fold <execution-id> ...``.
 
-Every subcommand module is imported to build the parser, so `--version` and `--help` cost what the modules'
-top-level imports cost. At its top a subcommand module imports only what its flags need: the standard library
+Every subcommand module is imported to build the parser for `--version` and `--help` (a command line naming
+its subcommand builds that one's only), so they cost what the modules' top-level imports cost. At its top a subcommand module imports only what its flags need: the standard library
 and modules that import nothing heavy (analyzer.errors, analyzer.cli.output, analyzer.source and
 analyzer.source.config for the source flags, analyzer.reduce.defaults, analyzer.render.formats, the constants
 of analyzer.collect.connections). Whatever the work needs (decoders, reductions, the receiver; pandas, numpy,
@@ -18,7 +18,7 @@ import argparse
 import importlib
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from analyzer import __version__
@@ -42,9 +42,10 @@ DEFAULT_COMMAND = "fold"
 _EXTRA_MODULES = frozenset({"pandas", "numpy", "pyarrow", "orjson", "msgspec", "yaml", "scipy", "tqdm"})
 
 
-def _available() -> dict[str, Any]:
+def _available(names: Iterable[str]) -> dict[str, Any]:
     mods = {}
-    for name, path in COMMANDS.items():
+    for name in names:
+        path = COMMANDS[name]
         try:
             mods[name] = importlib.import_module(path)
         except ModuleNotFoundError as e:  # a subcommand still being built is simply not offered
@@ -53,15 +54,16 @@ def _available() -> dict[str, Any]:
     return mods
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The `otel-fold` parser: global flags and one subparser per available subcommand."""
+def build_parser(commands: Iterable[str] = COMMANDS) -> argparse.ArgumentParser:
+    """The `otel-fold` parser: global flags and one subparser per available subcommand (of `commands`: a
+    command line that names its subcommand needs only that one's module and flags)."""
     parser = argparse.ArgumentParser(
         prog="otel-fold", description="Where did the time go in a Flyte execution?"
     )
     parser.add_argument("--version", action="version", version=f"otel-fold {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks instead of one-line errors")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name, mod in _available().items():
+    for name, mod in _available(commands).items():
         p = sub.add_parser(name, help=mod.HELP, description=mod.HELP)
         p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
         mod.add_arguments(p)
@@ -91,9 +93,9 @@ class _InertFormatter(logging.Formatter):
 
 
 def _main(args_list: list[str]) -> int:
-    parser = build_parser()
     if args_list and args_list[0] not in COMMANDS and args_list[0] not in ("-h", "--help", "--version"):
         args_list.insert(0, DEFAULT_COMMAND)
+    parser = build_parser(args_list[:1] if args_list and args_list[0] in COMMANDS else COMMANDS)
     args = parser.parse_args(args_list)
     if not hasattr(args, "_run"):
         parser.print_help()

@@ -136,6 +136,33 @@ class Columns:
         self.plans.append((tuple(promoted), other))
         return len(self.plans) - 1
 
+    def add_plans(self, items: np.ndarray, first: np.ndarray, pairs: list[Any]) -> np.ndarray:
+        """Register many attribute plans at once: plan i is the (key, value) pairs coded
+        items[first[i]:first[i + 1]] (codes into `pairs`, e.g. a decoder's distinct KeyValues). Plans alike in
+        their promoted attributes, or in the others, share one tuple or dict (made once: a run of spans varies
+        in a few values). Returns the plans' indices for ``self.plan``."""
+        n = len(first) - 1
+        used = np.flatnonzero(np.bincount(items, minlength=len(pairs)))
+        is_promoted = np.zeros(len(pairs), dtype=np.bool_)
+        is_promoted[used] = [pairs[k][0] in _PROMOTED for k in used.tolist()]
+        plan = np.repeat(np.arange(n), np.diff(first))
+        # within each plan, its promoted pairs first, each part in its order
+        items = items[np.lexsort((~is_promoted[items], plan))]
+        middle = first[:-1] + np.bincount(plan, weights=is_promoted[items], minlength=n).astype(np.int64)
+        codes = items.tolist()
+        p_group, p_first = _sequence_codes(items, first[:-1], middle)
+        o_group, o_first = _sequence_codes(items, middle, first[1:])
+        p_bounds = zip(first[:-1][p_first].tolist(), middle[p_first].tolist(), strict=True)
+        promoted = [tuple(pairs[k] for k in codes[a:b]) for a, b in p_bounds]
+        o_bounds = zip(middle[o_first].tolist(), first[1:][o_first].tolist(), strict=True)
+        other = [dict(pairs[k] for k in codes[a:b]) or None for a, b in o_bounds]
+        base = len(self.plans)
+        parts = zip(
+            map(promoted.__getitem__, p_group.tolist()), map(other.__getitem__, o_group.tolist()), strict=True
+        )
+        self.plans.extend(parts)
+        return np.arange(base, base + n, dtype=np.int64)
+
     def warn(self, message: str) -> None:
         self.warnings.append(f"{self.source}: {message}")
 
@@ -241,19 +268,27 @@ class Columns:
     def _attribute_columns(self) -> dict[str, Any]:
         self._clean_plans()
         plan = self._column("plan")
+        # plans sharing one promoted tuple (`add_plans`) are read once: their tuple's values by key
+        index: dict[int, int] = {}
+        group = np.fromiter(
+            (index.setdefault(id(p), len(index)) for p, _ in self.plans),
+            dtype=np.int64,
+            count=len(self.plans),
+        )
+        distinct = list({id(p): p for p, _ in self.plans}.values())
         per_key: dict[str, tuple[list[int], list[Any]]] = {}
-        others = np.empty(len(self.plans), dtype=object)
-        for i, (promoted, other) in enumerate(self.plans):
-            others[i] = other
+        for g, promoted in enumerate(distinct):
             for key, value in promoted:
-                rows, values = per_key.setdefault(key, ([], []))
-                rows.append(i)
+                groups, values = per_key.setdefault(key, ([], []))
+                groups.append(g)
                 values.append(value)
         out: dict[str, Any] = {}
-        for key, (plans, values) in per_key.items():
-            by_plan = np.full(len(self.plans), None, dtype=object)
-            by_plan[plans] = _object_array(values)
-            out[key] = by_plan[plan]
+        for key, (groups, values) in per_key.items():
+            by_group = np.full(len(distinct), None, dtype=object)
+            by_group[groups] = _object_array(values)
+            out[key] = by_group[group[plan]]
+        others = np.empty(len(self.plans), dtype=object)
+        others[:] = [other for _, other in self.plans]  # dicts and None: numpy takes each as one value
         attributes = others[plan]
         for row, key, value in self.extra:
             attributes[row] = {**(attributes[row] or {}), key: value}
@@ -379,6 +414,44 @@ class Columns:
             rows = np.flatnonzero(bad & read)
             if len(rows):
                 self.warnings.append(f"{self.where(int(rows[0]))}: {what}; {len(rows)} span(s) like this")
+
+
+def _sequence_codes(items: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Codes of the sequences items[starts[i]:ends[i]], equal codes for equal sequences (numbered in order of
+    first appearance), and the first sequence of each code. Each sequence is hashed (its codes weighted by
+    position) in numpy; equal hashes are then checked element by element, and on a collision the sequences
+    are compared as tuples."""
+    if not len(starts):
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    lengths = ends - starts
+    sequence = np.repeat(np.arange(len(starts)), lengths)
+    position = np.arange(int(lengths.sum())) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    values = items[np.repeat(starts, lengths) + position]
+    weights = _mix(np.arange(1, int(lengths.max(initial=0)) + 2, dtype=np.uint64))
+    digest = np.zeros(len(starts), dtype=np.uint64)
+    np.add.at(digest, sequence, (values.astype(np.uint64) + np.uint64(1)) * weights[position])
+    digest ^= lengths.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)
+    _, first, code = np.unique(digest, return_index=True, return_inverse=True)
+    # renumbered in order of first appearance
+    order = np.argsort(first, kind="stable")
+    rank = np.empty(len(order), dtype=np.int64)
+    rank[order] = np.arange(len(order))
+    code, first = rank[code], first[order]
+    same = values == items[starts[first[code]][sequence] + position]
+    if same.all():
+        return code, first
+    index: dict[tuple[int, ...], int] = {}  # a hash collision: exact, by tuples
+    flat = items.tolist()
+    code = np.array([index.setdefault(tuple(flat[a:b]), len(index)) for a, b in zip(starts.tolist(), ends.tolist(), strict=True)], dtype=np.int64)  # fmt: skip
+    return code, np.unique(code, return_index=True)[1]
+
+
+def _mix(x: np.ndarray) -> np.ndarray:
+    """SplitMix64's finalizer: unrelated-looking 64-bit numbers from consecutive ones (uint64 wraps)."""
+    x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    out: np.ndarray = x ^ (x >> np.uint64(31))
+    return out
 
 
 def _all_hex(text: str) -> bool:

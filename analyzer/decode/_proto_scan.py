@@ -57,12 +57,19 @@ class Scan:
     firsts: np.ndarray
     codes: np.ndarray  # per text column: how many codes (the first that many of its `firsts`)
 
-    def distinct(self, buf: np.ndarray) -> list[list[bytes]]:
-        """Per text column (TEXT_COLUMNS' order), its distinct strings by code."""
-        return [
-            [buf[a : a + n].tobytes() for a, n in zip(at[:k].tolist(), size[:k].tolist(), strict=True)]
-            for (at, size, _), k in zip(self.firsts, self.codes.tolist(), strict=True)
-        ]
+    def distinct(self, buf: np.ndarray, column: int) -> list[bytes]:
+        """The distinct strings of a text column (NAME, STATUS, ATTRIBUTES), by code."""
+        at, size, _ = self.firsts[TEXT_COLUMNS.index(column)]
+        k = int(self.codes[TEXT_COLUMNS.index(column)])
+        return [buf[a : a + n].tobytes() for a, n in zip(at[:k].tolist(), size[:k].tolist(), strict=True)]
+
+    def key_values(self, buf: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """The distinct runs of attributes (by code) split into their KeyValues, each coded by its bytes:
+        (where each run's KeyValues start in the codes, and one past the last; the KeyValues' codes; per
+        code, the offset and size of its first KeyValue in `buf`)."""
+        column = TEXT_COLUMNS.index(ATTRIBUTES)
+        k = int(self.codes[column])
+        return _wire.key_values(buf, self.firsts[column, 0, :k], self.firsts[column, 1, :k])
 
 
 def scan(buf: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> Scan:

@@ -402,3 +402,52 @@ def first_seen(const int64_t[::1] codes, uint8_t[::1] known):
             new_v[k], at_v[k] = c, i
             k += 1
     return new[:k], at[:k]
+
+
+def key_values(const uint8_t[::1] data, const int64_t[::1] at, const int64_t[::1] size):
+    """Split runs of serialized ``Span.attributes`` fields (data[at[i]:at[i] + size[i]]: fields 9, one after
+    another, as the walk found them) into their KeyValues, coded by bytes (equal bytes, equal code; numbered
+    in order of first appearance). Returns (per run, where its KeyValues start in the next two, and one past
+    the last; each KeyValue's code; per code, the offset of its first KeyValue's bytes; their size)."""
+    cdef const uint8_t *buf = &data[0] if data.shape[0] else NULL
+    cdef int64_t n = at.shape[0], r, pos, end, m = 0, c, h, slot, mask, capacity = 16
+    cdef Field f
+    for r in range(n):  # count, for the arrays' sizes
+        pos, end = at[r], at[r] + size[r]
+        while pos < end and field(buf, pos, end, &f):
+            m += 1
+            pos = f.next
+    while capacity < 2 * m:
+        capacity *= 2
+    mask = capacity - 1
+    first = np.zeros(n + 1, dtype=np.int64)
+    codes = np.empty(m, dtype=np.int64)
+    kv_at = np.empty(m, dtype=np.int64)
+    kv_size = np.empty(m, dtype=np.int64)
+    hashes = np.empty(m, dtype=np.int64)
+    slots = np.full(capacity, -1, dtype=np.int64)
+    cdef int64_t[::1] first_v = first, codes_v = codes, at_v = kv_at, size_v = kv_size, hash_v = hashes
+    cdef int64_t[::1] slots_v = slots
+    cdef int64_t k = 0, distinct = 0
+    with nogil:
+        for r in range(n):
+            pos, end = at[r], at[r] + size[r]
+            while pos < end and field(buf, pos, end, &f):
+                h = text_hash(buf, f.body, f.value)
+                slot = h & mask
+                while True:
+                    c = slots_v[slot]
+                    if c < 0:
+                        c = distinct
+                        distinct += 1
+                        slots_v[slot] = c
+                        at_v[c], size_v[c], hash_v[c] = f.body, f.value, h
+                        break
+                    if hash_v[c] == h and size_v[c] == f.value and memcmp(buf + at_v[c], buf + f.body, f.value) == 0:
+                        break
+                    slot = (slot + 1) & mask
+                codes_v[k] = c
+                k += 1
+                pos = f.next
+            first_v[r + 1] = k
+    return first, codes, kv_at[:distinct], kv_size[:distinct]

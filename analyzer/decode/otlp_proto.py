@@ -75,7 +75,6 @@ _VIEW = _view_pool(trace_pb2.DESCRIPTOR, _AS_BYTES)
 # ~0.8 ms a call, the per-span path ~20 µs a span more than the walk (measured: equal at ~50 spans, 10 KB)
 _SMALL_BYTES = 8 << 10
 TracesDataView = _message(_VIEW, "TracesData")
-_SpanView = _message(_VIEW, "Span")  # reads a run of serialized attributes back into KeyValue bytes
 
 
 def parse(payload: bytes | memoryview, cols: Columns, where: str) -> Message:
@@ -198,18 +197,23 @@ class _Scanned:
         self.buf, self.cols, self.wheres = buf, cols, [w for _, _, w in records]
         starts = np.array([a for a, _, _ in records], dtype=np.int64)
         self.scan = s = _proto_scan.scan(buf, starts, np.array([b for _, b, _ in records], dtype=np.int64))
-        names, statuses, self.runs = s.distinct(buf)
+        names, statuses = s.distinct(buf, _proto_scan.NAME), s.distinct(buf, _proto_scan.STATUS)
+        # each distinct run of attributes as the codes of its KeyValues (equal bytes, equal code), each
+        # KeyValue read once (`_key_value`): a run is one plan, but its KeyValues repeat across runs
+        self.run_first, self.kv_codes, self.kv_at, self.kv_size = s.key_values(buf)
+        self.key_values: list[tuple[str, Any] | None] = [None] * len(self.kv_at)
+        self.kv_known = np.zeros(len(self.kv_at), dtype=np.bool_)
         self.names = [_utf8(b) for b in names]
         self.statuses = [_parse_or_none(Status, b) for b in statuses]
         self.services = self._services()
         # code -> the table's code: name interned, plan made, when first seen (`add`)
         self.name_lut, self.plan_lut = (
             np.zeros(len(names), dtype=np.int64),
-            np.zeros(len(self.runs), dtype=np.int64),
+            np.zeros(len(self.run_first) - 1, dtype=np.int64),
         )
         self.name_known, self.plan_known = (
             np.zeros(len(names), dtype=np.bool_),
-            np.zeros(len(self.runs), dtype=np.bool_),
+            np.zeros(len(self.run_first) - 1, dtype=np.bool_),
         )
         self.status_lut = np.array([st.code if st is not None else 0 for st in self.statuses], dtype=np.int64)
         self.has_message = np.array([st is not None and bool(st.message) for st in self.statuses] or [False])
@@ -265,9 +269,8 @@ class _Scanned:
         for c in new.tolist():
             self.name_lut[c] = cols.code(cols.names, self.names[c])
         new, first = _proto_scan.first_seen(spans[_proto_scan.ATTRIBUTES], self.plan_known)
-        for c, row in zip(new.tolist(), (first + lo).tolist(), strict=True):
-            record = int(np.searchsorted(s.first_span, row, side="right")) - 1
-            self.plan_lut[c] = self._plan(self.runs[c], self.wheres[record])
+        records = np.searchsorted(s.first_span, first + lo, side="right") - 1  # where each was first seen
+        self.plan_lut[new] = self._plans(new, records)
         status = spans[_proto_scan.STATUS]
         for i in np.flatnonzero(self.has_message[status]).tolist():
             cols.extra.append((row0 + i, STATUS_DESCRIPTION, self.statuses[status[i]].message))
@@ -288,26 +291,32 @@ class _Scanned:
             },
         )
 
-    def _plan(self, run: bytes, where: str) -> int:
-        """The attribute plan of a run of serialized attributes (remembered by its bytes across calls)."""
-        cols = self.cols
-        known: dict[bytes, int] = cols.caches.setdefault("otlp_proto.plan_run", {})
-        p = known.get(run)
-        if p is not None:
-            return p
-        if len(known) >= _PLAN_CACHE_MAX:
-            known.clear()
-        kv_cache: dict[bytes, tuple[str, Any]] = cols.caches.setdefault("otlp_proto.kv", {})
-        if len(kv_cache) >= _PLAN_CACHE_MAX:
-            kv_cache.clear()
-        pairs = []
-        for b in _SpanView.FromString(run).attributes:
-            kv = kv_cache.get(b)
-            if kv is None:
-                kv = kv_cache[b] = _attribute(b, cols, where)
-            pairs.append(kv)
-        known[run] = p = cols.add_plan(pairs)
-        return p
+    def _plans(self, runs: np.ndarray, records: np.ndarray) -> np.ndarray:
+        """The attribute plans of the distinct runs of serialized attributes coded `runs`, first seen in
+        `records`: made together (`Columns.add_plans`) from the runs' KeyValues, each KeyValue read once."""
+        # the runs' KeyValues, laid end to end (their codes), and where each run's begin
+        starts = self.run_first[runs]
+        lengths = self.run_first[runs + 1] - starts
+        first = np.concatenate(([0], np.cumsum(lengths)))
+        items = self.kv_codes[np.repeat(starts - first[:-1], lengths) + np.arange(first[-1])]
+        new, at = _proto_scan.first_seen(items, self.kv_known)
+        record = np.repeat(records, lengths)  # the record each KeyValue is read in, for its messages
+        for k, i in zip(new.tolist(), at.tolist(), strict=True):
+            self._key_value(k, self.wheres[record[i]])
+        return self.cols.add_plans(items, first, self.key_values)
+
+    def _key_value(self, k: int, where: str) -> tuple[str, Any]:
+        """The (key, value) of the KeyValue coded `k` (remembered by its bytes across calls)."""
+        cache: dict[bytes, tuple[str, Any]] = self.cols.caches.setdefault("otlp_proto.kv", {})
+        if len(cache) >= _PLAN_CACHE_MAX:
+            cache.clear()
+        at = int(self.kv_at[k])
+        raw = self.buf[at : at + int(self.kv_size[k])].tobytes()
+        kv = cache.get(raw)
+        if kv is None:
+            kv = cache[raw] = _attribute(raw, self.cols, where)
+        self.key_values[k] = kv
+        return kv
 
 
 def _utf8(raw: bytes) -> str | None:

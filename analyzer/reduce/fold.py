@@ -77,14 +77,21 @@ def fold(
     line_of[rows] = np.arange(len(rows))
     at = line_of[first_row]
     shown = at >= 0
-    for j, f, k, h in zip(at[shown], first[shown], length[shown], (hi - lo + 1)[shown], strict=True):
-        members = sib[f : f + k]
+    j, k = at[shown], length[shown]
+    if len(j):
+        # the runs' siblings laid end to end, each run's from `base`; durations sorted within each run
+        base = np.cumsum(k) - k
+        members = sib[np.repeat(first[shown] - base, k) + np.arange(int(k.sum()))]
         durations = end[members] - start[members]
+        ordered = durations[np.lexsort((durations, np.repeat(np.arange(len(k)), k)))]
         line_count[j] = k
-        line_duration[j] = end[members].max() - start[members].min()
-        p50[j] = round(float(np.median(durations)))
-        longest[j] = durations.max()
-        hidden[j] = h - k
+        line_duration[j] = np.maximum.reduceat(end[members], base) - np.minimum.reduceat(start[members], base)
+        # np.median's value: the mean of the two middle durations (one, twice, for an odd count), rounded
+        # half to even as round() does
+        middle = (ordered[base + (k - 1) // 2].astype(np.float64) + ordered[base + k // 2]) / 2
+        p50[j] = np.rint(middle)
+        longest[j] = np.maximum.reduceat(durations, base)
+        hidden[j] = (hi - lo + 1)[shown] - k
     return Fold(ex, rows, ex.depth[rows], _ordinals(ex, sib, rows), line_count, line_start,
                 line_duration, p50, longest, hidden, nodes[rows])  # fmt: skip
 

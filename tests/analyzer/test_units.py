@@ -70,7 +70,8 @@ def test_format_bytes_uses_binary_units():
 
 def test_bulk_formatting_prints_what_the_scalar_one_prints():
     rng = np.random.default_rng(7)
-    # every scale, both signs, and the rounding edges between units (999.95µs, 999.9995ms, 59.9999995s)
+    # every scale, both signs, the rounding edges between units (999.95µs, 999.9995ms, 59.9999995s,
+    # 59m59.9995s) and whole minutes and hours (no seconds shown)
     edges = [
         0,
         999,
@@ -82,6 +83,10 @@ def test_bulk_formatting_prints_what_the_scalar_one_prints():
         59_999_999_499,
         59_999_999_500,
         60 * 10**9,
+        3_599_999_499_999,
+        3_599_999_500_000,
+        3_600 * 10**9,
+        3_661_500_000_000,
     ]
     values = np.concatenate([
         10 ** rng.integers(0, 14, 20_000) * rng.integers(1, 10, 20_000) + rng.integers(-3, 4, 20_000),

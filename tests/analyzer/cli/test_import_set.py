@@ -169,6 +169,9 @@ def test_folding_from_the_store_loads_no_pandas(
     store, exec_id = tiny_store[:2] if which.startswith("bench") else upstream_store
     fold = _otel_fold(tmp_path, [exec_id, "--store", str(store)])
     assert _loaded(fold, ("pandas", "pyarrow")) == ["pyarrow"]  # read, stitched, folded, rendered: no pandas
+    # the command line names its subcommand: the others' modules (and what their flags need) are not loaded
+    others = tuple(path for name, path in COMMANDS.items() if name != "fold")
+    assert _loaded(fold, (*others, "propeller_sim", "analyzer.collect")) == []
     # the probe sees pandas where a path does use it: the statistics are a pandas reduction
     stats = _otel_fold(tmp_path, [exec_id, "--store", str(store), "--stats", "name"])
     assert _loaded(stats, ("pandas",)) == ["pandas"]
