@@ -1,5 +1,3 @@
-import sys
+from analyzer.cli import console
 
-from analyzer.cli import main
-
-sys.exit(main())
+console()

@@ -15,17 +15,19 @@ it. tests/analyzer/cli/test_import_set.py holds every subcommand in COMMANDS to 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import logging
+import os
 import sys
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 from analyzer import __version__
 from analyzer.errors import AnalyzerError
 from analyzer.safe_text import printable
 
-__all__ = ["COMMANDS", "DEFAULT_COMMAND", "build_parser", "main"]
+__all__ = ["COMMANDS", "DEFAULT_COMMAND", "build_parser", "console", "main"]
 
 # name -> module under analyzer.cli; the first is the default.
 COMMANDS: dict[str, str] = {
@@ -38,6 +40,10 @@ COMMANDS: dict[str, str] = {
     "demo": "analyzer.cli.demo",
 }
 DEFAULT_COMMAND = "fold"
+# Subcommands whose work ends with what they print: their process ends without the interpreter's teardown,
+# which frees every module and object (~50 ms of a fold, measured), as mypy's hard_exit does
+# (python/mypy mypy/util.py: "faster than a normal exit() since objects are not freed").
+_QUICK_EXIT = frozenset({"fold"})
 # The analyzer's own dependencies, the `analyzer` extra: a task image installs flyte-otel without them.
 _EXTRA_MODULES = frozenset({"pandas", "numpy", "pyarrow", "orjson", "msgspec", "yaml", "scipy", "tqdm"})
 
@@ -85,6 +91,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
 
 
+def console() -> NoReturn:
+    """The `otel-fold` program (its console script, ``python -m analyzer``): `main`, then exit with its code."""
+    argv = sys.argv[1:]
+    code = main(argv)
+    if _command(argv) in _QUICK_EXIT:
+        logging.shutdown()
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(OSError):  # a reader that went away (| head) was answered by main
+                stream.flush()
+        os._exit(code)
+    sys.exit(code)
+
+
+def _command(argv: Sequence[str]) -> str | None:
+    """The subcommand a command line runs (the default one when it names none); None for --help and
+    --version, or no arguments."""
+    if not argv or argv[0] in ("-h", "--help", "--version"):
+        return None
+    return argv[0] if argv[0] in COMMANDS else DEFAULT_COMMAND
+
+
 class _InertFormatter(logging.Formatter):
     """Log lines (warnings quote span names, node ids, files) with control characters shown escaped."""
 
@@ -93,9 +120,10 @@ class _InertFormatter(logging.Formatter):
 
 
 def _main(args_list: list[str]) -> int:
-    if args_list and args_list[0] not in COMMANDS and args_list[0] not in ("-h", "--help", "--version"):
-        args_list.insert(0, DEFAULT_COMMAND)
-    parser = build_parser(args_list[:1] if args_list and args_list[0] in COMMANDS else COMMANDS)
+    command = _command(args_list)
+    if command is not None and args_list[0] != command:
+        args_list.insert(0, command)
+    parser = build_parser(COMMANDS if command is None else [command])
     args = parser.parse_args(args_list)
     if not hasattr(args, "_run"):
         parser.print_help()
@@ -118,4 +146,4 @@ def _main(args_list: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    console()

@@ -150,6 +150,23 @@ def test_command_line_prints_each_warning_as_one_line_on_stderr(tmp_path):
     assert "Traceback" not in ok.stderr
 
 
+def test_the_programs_fold_ends_with_all_it_printed_and_its_exit_code(capsys, tmp_path):
+    # the process ends without the interpreter's teardown (cli.console): what is still buffered (a few lines
+    # to a pipe) must be out
+    (tmp_path / "rounds.binpb").write_bytes(frame(_rounds_payload([("exec-a", i) for i in range(3)])))
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"} | {"PYTHONPATH": str(REPO)}
+    command = [sys.executable, "-m", "analyzer", "exec-a", "--store", str(tmp_path), "--collapse", "0"]
+    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=60)
+    code, out, _ = _run(capsys, *command[3:])
+    assert (done.returncode, done.stdout) == (code, out) == (0, out)
+    assert len(out.splitlines()) == 1 + 2 * 3
+    wrong = subprocess.run(
+        [*command[:3], "exec-z", *command[4:]], capture_output=True, text=True, env=env, timeout=60
+    )
+    assert wrong.returncode == 1 and wrong.stdout == ""
+    assert wrong.stderr.startswith("otel-fold: ") and "exec-z" in wrong.stderr
+
+
 def test_execution_recorded_by_flyte_otel_file_exporter_folds_with_its_virtual_timings(capsys, tmp_path):
     import flyte_otel as fo
 
