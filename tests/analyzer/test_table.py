@@ -27,7 +27,7 @@ from analyzer import table as t
 from analyzer.decode import decode, decode_path
 from analyzer.decode._columns import KINDS, REF_TYPES, STATUSES
 from flyte_otel import semconv
-from flyte_otel.file_exporter import encode_json
+from flyte_otel.otlp_encode import encode_json
 from propeller_sim.clock import VirtualClock
 from propeller_sim.engine import Simulator, configure
 from propeller_sim.portfolio import BY_NAME

@@ -22,6 +22,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 import flyte_otel as fo
 from analyzer import framing
 from analyzer.cli import COMMANDS, main
+from flyte_otel.otlp_encode import encode_json
 from propeller_sim.clock import VirtualClock
 from propeller_sim.engine import Simulator, configure
 from propeller_sim.portfolio import BY_NAME
@@ -140,10 +141,10 @@ def test_fold_report_diff_and_list_load_only_what_their_work_needs(
 
 
 @pytest.fixture(scope="module")
-def upstream_store(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
-    """A store holding one tiny_chain run in the upstream dialect (a trace per round), written as length-prefixed
-    OTLP protobuf records of 50 spans by the SDK's encoder: the store and the execution id."""
-    store = tmp_path_factory.mktemp("upstream-store")
+def upstream_stores(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, str]:
+    """One tiny_chain run in the upstream dialect (a trace per round) stored twice, in records of 50 spans: as
+    length-prefixed OTLP protobuf (the SDK's encoder) and as OTLP/JSON lines (flyte_otel's encoder). The two
+    stores and the execution id."""
     exporter = InMemorySpanExporter()
     configure("upstream", exporter=exporter, batch=False)
     try:
@@ -152,21 +153,31 @@ def upstream_store(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]
         spans = list(exporter.get_finished_spans())
     finally:
         fo.shutdown()
-    with open(store / f"sim{framing.PROTO_SUFFIX}", "wb") as f:
-        for i in range(0, len(spans), 50):
-            f.write(framing.frame(encode_spans(spans[i : i + 50]).SerializeToString()))
-    return store, "upstream-tiny"
+    proto, lines = tmp_path_factory.mktemp("upstream-proto"), tmp_path_factory.mktemp("upstream-json")
+    batches = [spans[i : i + 50] for i in range(0, len(spans), 50)]
+    (proto / f"sim{framing.PROTO_SUFFIX}").write_bytes(
+        b"".join(framing.frame(encode_spans(b).SerializeToString()) for b in batches)
+    )
+    (lines / f"sim{framing.JSON_LINES_SUFFIX}").write_text(
+        "".join(json.dumps(encode_json(b)) + "\n" for b in batches)
+    )
+    return proto, lines, "upstream-tiny"
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("which", ["bench store (JSON lines)", "upstream store (protobuf)"])
+@pytest.mark.parametrize("which", ["bench store", "upstream store (protobuf)", "upstream store (JSON lines)"])
 def test_folding_from_the_store_loads_no_pandas(
     tmp_path: Path,
     tiny_store: tuple[Path, str, Path],
-    upstream_store: tuple[Path, str],
+    upstream_stores: tuple[Path, Path, str],
     which: str,
 ) -> None:
-    store, exec_id = tiny_store[:2] if which.startswith("bench") else upstream_store
+    proto, lines, upstream = upstream_stores
+    store, exec_id = {
+        "bench store": tiny_store[:2],
+        "upstream store (protobuf)": (proto, upstream),
+        "upstream store (JSON lines)": (lines, upstream),
+    }[which]
     fold = _otel_fold(tmp_path, [exec_id, "--store", str(store)])
     assert _loaded(fold, ("pandas", "pyarrow")) == ["pyarrow"]  # read, stitched, folded, rendered: no pandas
     # the command line names its subcommand: the others' modules (and what their flags need) are not loaded
