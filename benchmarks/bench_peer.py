@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import shutil
 import statistics
 import subprocess
@@ -50,8 +51,7 @@ def _bench_store(workflow: str, runs: int, store: Path) -> list[str]:
              "-o", str(report)],
             check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
-        ids = [line.split(":", 1)[1].strip() for line in report.read_text().splitlines()
-               if line.strip().startswith("execution:")]  # fmt: skip
+        ids = re.findall(r"^\s*(?:- )?execution: (\S+)$", report.read_text(), re.MULTILINE)
         ids_file.write_text("\n".join(ids))
     return ids_file.read_text().split()
 
