@@ -127,7 +127,7 @@ def main() -> None:
     )
     read = _regions_bytes(one, exec_id)
     extra = (peaks["otel-fold (1 execution)"] - peaks["the fold's imports"]) * 1024
-    print(f"peak memory above the unknown-id baseline: {extra / 2**20:.0f} MiB for {read / 2**20:.0f} MiB of "
+    print(f"peak memory above the imports-only baseline: {extra / 2**20:.0f} MiB for {read / 2**20:.0f} MiB of "
           f"records read = {extra / read:.2f}x  (target <= 3x)")  # fmt: skip
 
 
