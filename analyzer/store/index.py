@@ -132,17 +132,6 @@ class FileIndex:
         """The records the scan could not read (they may hold any execution)."""
         return [self.records[n] for n in self.unread]
 
-    def summary(self, exec_id: str) -> tuple[int, int, int, str | None]:
-        """(spans, first start ns, last end ns, workflow) over the traces holding `exec_id`'s spans."""
-        entry = self.executions[exec_id]
-        stats = [self.trace_stats[code] for code in entry.traces]
-        return (
-            sum(s[0] for s in stats),
-            min(s[1] for s in stats),
-            max(s[2] for s in stats),
-            entry.workflow,
-        )
-
     def to_json(self) -> bytes:
         """The index as it is saved."""
         return orjson.dumps(
