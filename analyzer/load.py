@@ -71,13 +71,15 @@ def read_store(directory: Path | str | None = None, exec_id: str | None = None) 
     with gc_paused(), reading(_size(files), f"reading {directory}") as progress:
         plan = dict.fromkeys(files) if exec_id is None else _plan(files, exec_id, cols, progress)
         for path, regions in plan.items():
+            size = 0
             try:
-                if regions != [] and path.stat().st_size:  # a writer may have created the file, not written
+                size = path.stat().st_size
+                if regions != [] and size:  # a writer may have created the file, not written
                     decode_store_file(path, cols, f"{path.name}: ", regions)
             except OSError as e:
                 cols.warn(f"{path.name}: cannot read ({e.strerror}); file skipped")
             if exec_id is None:  # else the index's scan tells the bytes it reads
-                progress.update(_size([path]))
+                progress.update(size)
         return cols.finish()
 
 

@@ -326,13 +326,10 @@ def _decode_json_doc(doc: Any, cols: Columns, where: str) -> str:
     raise DecodeError(f"{cols.source}: {where}JSON {type(doc).__name__} where a trace object was expected")
 
 
-def _decode_json_lines(
-    f: BinaryIO, cols: Columns, where: str, first_line: int = 1, first_byte: int = 0
-) -> str:
+def _decode_json_lines(f: BinaryIO, cols: Columns, where: str) -> str:
     """Each line is one record: a line that cannot be read is skipped with a warning naming it, and the
-    lines after it are read (zero bytes before a line, a crash's leftovers, are skipped with a warning).
-    `f` may start part-way through a file, at line number `first_line` and byte `first_byte`."""
-    for lines in _numbered_lines(f, first_line, first_byte):
+    lines after it are read (zero bytes before a line, a crash's leftovers, are skipped with a warning)."""
+    for lines in _numbered_lines(f, 1, 0):
         if not decode_lines(lines, cols, where):
             break
     return "otlp-json-lines"
