@@ -1,7 +1,9 @@
 """analyzer: traces of Flyte executions -> one span table -> reductions -> renderers.
 
-Importing this package loads nothing heavy: `load` loads its module, and with it pandas, numpy and the decoders,
-on first use (PEP 562), so that `otel-fold --version` and `--help` start as fast as Python itself.
+Importing this package loads nothing heavy: each public name loads its module, and with it numpy and the
+decoders, on first use (PEP 562), so that `otel-fold --version` and `--help` start as fast as Python itself;
+pandas loads when a function that returns pandas objects is called. `load` reads spans into a SpanTable;
+`frame`, `self_time`, `critical_path`, `segments` and `report` are the notebook's (docs/notebook.md).
 """
 
 from __future__ import annotations
@@ -13,39 +15,49 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from analyzer.load import load
+    from analyzer.notebook import critical_path, frame, report, segments, self_time
 
 # The distribution's version, as `otel-fold --version` prints it.
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "load"]
+__all__ = ["__version__", "critical_path", "frame", "load", "report", "segments", "self_time"]
+
+# The module that defines each public function, imported on the name's first use.
+_HOMES = {
+    "load": "analyzer.load",
+    **dict.fromkeys(("critical_path", "frame", "report", "segments", "self_time"), "analyzer.notebook"),
+}
 
 
 def __getattr__(name: str) -> Any:
-    if name != "load":
+    home = _HOMES.get(name)
+    if home is None:
         raise AttributeError(f"module 'analyzer' has no attribute {name!r}")
     try:
-        importlib.import_module("analyzer.load")  # binds `load` through _Package.__setattr__
+        value = getattr(importlib.import_module(home), name)
     except ModuleNotFoundError as missing:
         # A light install (flyte-otel without its `analyzer` extra): the package still imports, so that the
-        # CLI can say in one line what to install; `load` says it when called.
+        # CLI can say in one line what to install; each function says it when called.
         if (missing.name or "").split(".")[0] in ("analyzer", "flyte_otel"):
             raise
-        globals()["load"] = _unavailable(missing.name or "")
-    return globals()["load"]
+        value = _unavailable(name, missing.name or "")
+    globals()[name] = value
+    return value
 
 
 def __dir__() -> list[str]:
     return sorted({*globals(), *__all__})
 
 
-def _unavailable(needed: str) -> Any:
-    def load(*args: Any, **kwargs: Any) -> Any:
+def _unavailable(name: str, needed: str) -> Any:
+    def unavailable(*args: Any, **kwargs: Any) -> Any:
         """Unavailable: the analyzer's dependencies are not installed."""
         raise ModuleNotFoundError(
             f"the analyzer needs {needed}: pip install 'flyte-otel[analyzer]'", name=needed
         )
 
-    return load
+    unavailable.__name__ = unavailable.__qualname__ = name
+    return unavailable
 
 
 class _Package(ModuleType):

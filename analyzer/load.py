@@ -7,6 +7,7 @@ import each other.
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,8 +25,13 @@ from flyte_otel import semconv
 __all__ = ["indexed_store", "load", "read", "read_store"]
 
 
-def load(path_or_bytes: str | Path | bytes, *, exec_id: str | None = None) -> SpanTable:
-    """Decode a payload (format auto-detected) or a store directory; with `exec_id`, keep its traces only."""
+def load(
+    path_or_bytes: str | os.PathLike[str] | bytes | None = None, *, exec_id: str | None = None
+) -> SpanTable:
+    """Decode a payload (format auto-detected) or a store directory (None: the default store, as
+    `otel-fold` reads it); with `exec_id`, keep its traces only."""
+    if path_or_bytes is None:
+        path_or_bytes = default_store()
     table = read(path_or_bytes)
     source = _source(path_or_bytes)
     if exec_id is not None:
@@ -39,7 +45,7 @@ def load(path_or_bytes: str | Path | bytes, *, exec_id: str | None = None) -> Sp
     return table
 
 
-def read(path_or_bytes: str | Path | bytes) -> SpanTable:
+def read(path_or_bytes: str | os.PathLike[str] | bytes) -> SpanTable:
     """Every span of a payload or a store directory, no execution selected (see `select_execution`)."""
     if isinstance(path_or_bytes, bytes | bytearray | memoryview):
         return decode(bytes(path_or_bytes))
@@ -54,7 +60,7 @@ def read(path_or_bytes: str | Path | bytes) -> SpanTable:
         raise DecodeError(f"{path}: cannot read ({e.strerror})") from None
 
 
-def _source(path_or_bytes: str | Path | bytes) -> str:
+def _source(path_or_bytes: str | os.PathLike[str] | bytes) -> str:
     return (
         "<bytes>" if isinstance(path_or_bytes, bytes | bytearray | memoryview) else str(Path(path_or_bytes))
     )

@@ -3,8 +3,8 @@
 Its columns are numpy and Arrow arrays: ids as Arrow strings, repeated strings (service, name, ...) as integer
 codes into their categories (`Coded`), times as int64, attribute values as Python objects. The fold path
 (decode, stitch, fold, render) reads them through `column`, `codes`, `ids` and `take`, without pandas. ``.df``
-is the same table as a pandas DataFrame, the notebook's and the other reductions' API: built when first asked
-for (pandas imported then) and kept.
+is the same table as a pandas DataFrame, what the other reductions read: built when first asked for (pandas
+imported then) and kept. The notebook's view, with datetimes and typed attributes, is `analyzer.frame`.
 """
 
 from __future__ import annotations

@@ -147,3 +147,18 @@ def test_a_lazy_package_gives_every_listed_name_as_its_defining_module_has_it() 
     assert set(flyte_otel.__all__) <= set(dir(flyte_otel))
     with pytest.raises(AttributeError):
         flyte_otel.no_such_name  # noqa: B018
+
+
+def test_the_analyzer_package_gives_each_function_as_its_module_has_it() -> None:
+    """`import analyzer` is the notebook's whole import: load, frame, self_time, critical_path, segments and
+    report, each the function its module defines, and documented."""
+    import analyzer
+
+    functions = sorted(set(analyzer.__all__) - {"__version__"})
+    assert functions == ["critical_path", "frame", "load", "report", "segments", "self_time"]
+    for name in functions:
+        home = importlib.import_module(analyzer._HOMES[name])
+        assert getattr(analyzer, name) is getattr(home, name) and getattr(home, name).__doc__, name
+    assert set(analyzer.__all__) <= set(dir(analyzer))
+    with pytest.raises(AttributeError):
+        analyzer.no_such_name  # noqa: B018
