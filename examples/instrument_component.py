@@ -73,10 +73,11 @@ def run_workflow(exec_id: str) -> None:
             streak.set_attribute(STREAK_CHANGED, True)
             _write_crd(exec_id, {START: Phase.SUCCEEDED, TASK: Phase.RUNNING})
 
-    # The pod runs the task; its clock brackets the user code, reported back with the pod's status.
-    began = time.time_ns()
+    # The pod runs the task and reports when its user code ran (the pod's clock; here the same process's,
+    # fo.now_ns(): the clock the records use, so the user code lies inside its attempt).
+    began = fo.now_ns()
     user_code()
-    attempt.user_code(start=began, end=time.time_ns())
+    attempt.user_code(start=began, end=fo.now_ns())
 
     # Round 2: the informer reports the pod succeeded; n0, the end node and the workflow complete.
     with fo.round(exec_id, wf=WORKFLOW, ns=NAMESPACE):

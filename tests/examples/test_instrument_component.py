@@ -7,7 +7,9 @@ import sys
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
+import analyzer
 from analyzer.load import load
 from analyzer.table import END, NAME, PARENT_ID, SPAN_ID, START
 from flyte_otel import semconv as sc
@@ -61,3 +63,13 @@ def test_records_start_when_the_work_starts_not_when_it_is_reported(tmp_path: Pa
     create = df[df[NAME] == sc.K8S_CLIENT_PREFIX + "Create"]
     assert len(create) == 1 and create[END].iloc[0] <= _one(df, sc.ATTEMPT, "n0")[START]
     assert _one(df, sc.EXECUTION)[END] >= getattr(second, END)
+
+
+def test_its_report_puts_the_user_code_on_the_critical_path_without_skew(tmp_path: Path) -> None:
+    df = _spans(tmp_path)
+    body = analyzer.report(tmp_path / "store", exec_id=EXEC_ID)
+    assert "warnings" not in body, body["warnings"]
+    user, execution = _one(df, sc.USER_CODE, "n0"), _one(df, sc.EXECUTION)
+    # one task in a chain: its whole user code is TASK_RUNTIME on the critical path
+    share = (user[END] - user[START]) / (execution[END] - execution[START])
+    assert body["userCode"] == pytest.approx(share) and body["userCode"] > 0
