@@ -64,7 +64,10 @@ def build_parser(commands: Iterable[str] = COMMANDS) -> argparse.ArgumentParser:
     """The `otel-fold` parser: global flags and one subparser per available subcommand (of `commands`: a
     command line that names its subcommand needs only that one's module and flags)."""
     parser = argparse.ArgumentParser(
-        prog="otel-fold", description="Where did the time go in a Flyte execution?"
+        prog="otel-fold",
+        description="Where did the time go in a Flyte execution?",
+        epilog="`otel-fold EXECUTION_ID [flags]` is short for `otel-fold fold EXECUTION_ID [flags]` "
+        "(fold is the default command; `otel-fold fold --help` lists its flags).",
     )
     parser.add_argument("--version", action="version", version=f"otel-fold {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks instead of one-line errors")

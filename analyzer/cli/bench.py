@@ -12,12 +12,11 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
-import sys
 import time
 from pathlib import Path
 from typing import Any, Protocol
 
-from analyzer import source
+from analyzer import progress, source
 from analyzer.cli.report import execution_report, write_document
 from analyzer.errors import AnalyzerError, BackendError, DecodeError
 from analyzer.store.files import default_store
@@ -89,8 +88,6 @@ def run(args: argparse.Namespace) -> int:
 
 def bench(args: argparse.Namespace) -> dict[str, Any]:
     """The benchmark document (``flyte.benchmark.<workflow>`` -> report over its runs) the flags ask for."""
-    from tqdm import tqdm
-
     from analyzer.reduce.report import report
     from propeller_sim.portfolio import BY_NAME
 
@@ -103,10 +100,7 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
     entries = [BY_NAME[w] for w in (args.workflows or BY_NAME)]
     executor: _Executor = _Cluster(args) if args.remote else _Simulated(args)
     exec_ids: dict[str, list[str]] = {}
-    # disable=None: drawn on a terminal only, not into a file or a pipe (tqdm v4.70.1 tqdm/std.py:297, 979)
-    with tqdm(
-        total=len(entries) * args.runs, desc="bench", unit="run", file=sys.stderr, leave=False, disable=None
-    ) as bar:
+    with progress.bar(len(entries) * args.runs, "bench", "run") as bar:
         try:
             for e in entries:
                 bar.set_postfix_str(e.name)

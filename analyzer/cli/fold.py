@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from analyzer import source
 from analyzer.cli.output import emit
+from analyzer.clock import LOCAL, TIME_FORMATS, UTC, Clock
 from analyzer.errors import AnalyzerError
 from analyzer.reduce.defaults import DEFAULT_COLLAPSE
 from analyzer.render.formats import formats, picture_renderer, renderer
@@ -16,10 +17,15 @@ from analyzer.render.formats import formats, picture_renderer, renderer
 if TYPE_CHECKING:
     from analyzer.execution import Execution
 
-__all__ = ["HELP", "add_arguments", "load_execution", "run"]
+__all__ = ["HELP", "SHORTHAND", "add_arguments", "load_execution", "run"]
 
 # The subcommand's one line in `otel-fold --help`.
 HELP = "an execution's spans, one line each (the fold), or its self-time statistics"
+# The end of `otel-fold fold --help` (and of `otel-fold --help`): the shorthand.
+SHORTHAND = (
+    "fold is the default command: `otel-fold EXECUTION_ID [flags]` is short for "
+    "`otel-fold fold EXECUTION_ID [flags]`."
+)
 log = logging.getLogger("analyzer")
 
 
@@ -32,6 +38,7 @@ def _count(text: str) -> int:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The execution id, the source flags, and how to show it."""
+    parser.epilog = SHORTHAND
     parser.add_argument(
         "exec_id", nargs="?", metavar="EXECUTION_ID", help="optional with --file: then every span"
     )
@@ -50,6 +57,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     show.add_argument("--depth", type=_count, metavar="N", help="show N levels only")
     show.add_argument(
+        "--time-format",
+        choices=tuple(TIME_FORMATS),
+        default=next(iter(TIME_FORMATS)),
+        help="the Timestamp column: " + "; ".join(f"{k}: {v}" for k, v in TIME_FORMATS.items()),
+    )
+    show.add_argument(
+        "--tz",
+        default=UTC,
+        metavar="ZONE",
+        help=f"time zone of the timestamps: {UTC} (default), {LOCAL} (this machine's), or an IANA name such as "
+        "Europe/Paris; each time at its own offset (daylight saving time)",
+    )
+    show.add_argument(
+        "--ids",
+        action="store_true",
+        help="end each line with its span's trace and span id, and with --backend tempo or jaeger (over HTTP) "
+        "a link to the trace in that backend (Jaeger UI: the span picked out)",
+    )
+    show.add_argument(
         "--node",
         metavar="ID",
         help="only spans of node ID (and nested nodes), their ancestors and descendants",
@@ -61,8 +87,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Fetch, stitch, reduce, render; warnings to stderr. Renderers are chosen before anything is fetched."""
     pictures = [(p, path, picture_renderer(p, path)) for p in _PICTURES if (path := getattr(args, p))]
-    text = renderer("stats" if args.stats else "fold", args.format)
+    clock = Clock.named(args.time_format, args.tz)  # a bad zone is told before anything is fetched
     src = source.from_args(args)
+    text = renderer("stats", args.format) if args.stats else _fold_renderer(args, src, clock)
     ex = load_execution(args, src)
     _warn(ex.warnings)
     if pictures:  # pictures instead of text
@@ -74,6 +101,13 @@ def run(args: argparse.Namespace) -> int:
     else:
         emit(text(_fold(args, src, ex)), None, "fold")
     return 0
+
+
+def _fold_renderer(args: argparse.Namespace, src: source.Source, clock: Clock) -> Callable[[Any], str]:
+    from analyzer.results.fold import FoldView
+
+    view = FoldView(clock, args.ids, src.trace_link() if args.ids else None)
+    return renderer("fold", args.format, view=view)
 
 
 def load_execution(args: argparse.Namespace, src: source.Source) -> Execution:

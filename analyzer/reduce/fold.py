@@ -15,7 +15,7 @@ from analyzer import table as t
 from analyzer.execution import Execution
 from analyzer.reduce.defaults import DEFAULT_COLLAPSE
 from analyzer.reduce.nodes import enclosing_nodes
-from analyzer.results.fold import Fold
+from analyzer.results.fold import Fold, FoldTotal
 from flyte_otel import semconv
 
 __all__ = ["DEFAULT_COLLAPSE", "NEVER_COLLAPSED", "fold"]
@@ -23,6 +23,7 @@ __all__ = ["DEFAULT_COLLAPSE", "NEVER_COLLAPSED", "fold"]
 # Categories whose runs are never collapsed: a propeller round is the fold's unit of time (fold-logs.py's
 # "Processing" line), and with upstream FlytePropeller every round is a top-level sibling of the last.
 NEVER_COLLAPSED = (semconv.Category.ROUND,)
+_ROUND = semconv.Category.ROUND
 
 
 def fold(
@@ -93,7 +94,16 @@ def fold(
         longest[j] = np.maximum.reduceat(durations, base)
         hidden[j] = (hi - lo + 1)[shown] - k
     return Fold(ex, rows, ex.depth[rows], _ordinals(ex, sib, rows), line_count, line_start,
-                line_duration, p50, longest, hidden, nodes[rows])  # fmt: skip
+                line_duration, p50, longest, hidden, nodes[rows], _total(ex))  # fmt: skip
+
+
+def _total(ex: Execution) -> FoldTotal:
+    """The execution's wall-clock span, its spans, and its rounds with the time spent in them."""
+    table = ex.table
+    categories = table.codes(t.CATEGORY)
+    is_round = np.isin(categories.codes, [i for i, c in enumerate(categories.categories) if c == _ROUND])
+    round_ns = int(table.duration_ns[is_round].sum())
+    return FoldTotal(ex.start_ns, ex.end_ns - ex.start_ns, len(ex), int(is_round.sum()), round_ns)
 
 
 def _ordinals(ex: Execution, sib: np.ndarray, rows: np.ndarray) -> np.ndarray:

@@ -1,4 +1,5 @@
-"""The fold as text: ``Timestamp  Offset  Duration  Hierarchical Layout``, one line per span or collapsed run."""
+"""The fold as text: ``Timestamp  Offset  Duration  Hierarchical Layout``, one line per span or collapsed run, and
+a total line for the execution as a whole (fold-logs.py's first line, "1 Workflow")."""
 
 from __future__ import annotations
 
@@ -12,15 +13,19 @@ import pyarrow.compute as pc
 
 from analyzer import arrays
 from analyzer import table as t
-from analyzer.results.fold import Fold
+from analyzer.render import stamps
+from analyzer.results.fold import Fold, FoldView
 from analyzer.safe_text import printable
 from analyzer.units import format_bytes, format_duration, format_durations
 from flyte_otel import semconv as sc
 
-__all__ = ["HEADER", "LABEL_PARTS", "lines", "records", "render"]
+__all__ = ["HEADER", "LABEL_PARTS", "TOTAL", "lines", "records", "render", "total_record"]
 
 # The fold's column headings.
 HEADER = ("Timestamp", "Offset", "Duration", "Hierarchical Layout")
+# What the last line's layout column starts with: the execution as a whole.
+TOTAL = "total"
+_PLAIN = FoldView()
 _INDENT = "  "
 _CHUNK = 1 << 16  # lines made at once
 
@@ -38,15 +43,17 @@ LABEL_PARTS: tuple[tuple[tuple[str, ...], Callable[..., str | None]], ...] = (
 )
 
 
-def render(fold: Fold) -> str:
-    """The whole fold as text, header included."""
-    return "\n".join(lines(fold)) + "\n"
+def render(fold: Fold, view: FoldView = _PLAIN) -> str:
+    """The whole fold as text: header, lines, and the total line."""
+    return "\n".join(lines(fold, view)) + "\n"
 
 
-def lines(fold: Fold) -> Iterator[str]:
-    """The fold's text lines, one at a time (a million-span fold need not be held as one string)."""
-    yield f"{HEADER[0]:<16} {HEADER[1]:>12} {HEADER[2]:>12}  {HEADER[3]}"
+def lines(fold: Fold, view: FoldView = _PLAIN) -> Iterator[str]:
+    """The fold's text lines, one at a time (a million-span fold need not be held as one string); the total
+    line last."""
+    yield f"{HEADER[0]:<{stamps.width(view.clock)}} {HEADER[1]:>13} {HEADER[2]:>12}  {HEADER[3]}"
     numbers, labels = _numbers(fold), _labels(fold)
+    ids = _ids(fold, view) if view.ids else None
     # Lines are put together by Arrow's string kernels, _CHUNK at a time: one by one, the f-string and the
     # time's formatting alone cost ~3 µs a line (measured), as much as the rest of the fold
     for lo in range(0, len(fold), _CHUNK):
@@ -54,44 +61,68 @@ def lines(fold: Fold) -> Iterator[str]:
         start = fold.start_ns[at]
         n = len(start)
         text = pc.binary_join_element_wise(
-            _time_of_day(start),
-            pc.utf8_lpad(arrays.strings(format_durations(start - fold.execution.start_ns)), 13),
+            stamps.stamps(start, view.clock),
+            pc.utf8_lpad(arrays.strings(format_durations(start - fold.execution.start_ns)), 14),
             pc.utf8_lpad(arrays.strings(format_durations(fold.duration_ns[at])), 13),
             arrays.repeat("  ", n),
             arrays.strings([_INDENT * d for d in fold.depth[at].tolist()]),
             arrays.strings(list(itertools.islice(numbers, _CHUNK))),
             arrays.repeat(" ", n),
             arrays.strings(labels[at]),
+            arrays.strings(ids[at]) if ids is not None else arrays.repeat("", n),
             arrays.repeat("", n),
         )
         yield from text.to_pylist()
+    yield _total_line(fold, view)
 
 
-def _time_of_day(ns: np.ndarray) -> pa.Array:
-    """UTC time of day with microseconds ("21:05:01.123456 ", padded to 16), microseconds cut off as
-    numpy's datetime64 does: the digits hhmmssuuuuuu as one number, then cut apart (Arrow's strftime
-    takes 1.3 µs a value, measured)."""
-    us = ns // 1_000
-    day_us = us % (86_400 * 10**6)
-    seconds, micro = np.divmod(day_us, 10**6)
-    hours, rest = np.divmod(seconds, 3600)
-    digits = pc.utf8_lpad(
-        pc.cast(
-            arrays.integers(((hours * 100 + rest // 60) * 100 + rest % 60) * 10**6 + micro), arrays.STRING
-        ),
-        12,
-        "0",
+def _total_line(fold: Fold, view: FoldView) -> str:
+    """The execution as a whole, in the columns of a line: its start, 0ns, first start to last end; then what
+    that is, with the start in full (date and zone), and the rounds."""
+    total = fold.total
+    (stamp,) = stamps.stamps(np.array([total.start_ns], dtype=np.int64), view.clock).to_pylist()
+    exec_id = fold.execution.exec_id
+    whose = f"execution {printable(exec_id)}" if exec_id else "every span"
+    plural = "s" if total.rounds > 1 else ""
+    rounds = (f"{total.rounds} round{plural}, {format_duration(total.round_ns)} in rounds" if total.rounds
+              else "no propeller rounds")  # fmt: skip
+    return (
+        f"{stamp} {format_duration(0):>13} {format_duration(total.duration_ns):>12}  {TOTAL} of {whose}: "
+        f"{total.spans} spans, first start to last end, from {view.clock.describe(total.start_ns)}; {rounds}"
     )
-    part = [pc.utf8_slice_codeunits(digits, a, b) for a, b in ((0, 2), (2, 4), (4, 6), (6, 12))]
-    colon, dot, space, none = (arrays.repeat(s, len(ns)) for s in (":", ".", " ", ""))
-    return pc.binary_join_element_wise(part[0], colon, part[1], colon, part[2], dot, part[3], space, none)
 
 
-def records(fold: Fold) -> Iterator[dict[str, Any]]:
-    """One dict per line: number ("1.2.3"), depth, start/offset/duration in ns, label; count/p50/max for runs."""
+def _ids(fold: Fold, view: FoldView) -> list[str]:
+    """Each line's "  trace=… span=…", and the link to its trace's page when the view has one."""
+    link = view.trace_link
+    return [
+        printable(
+            f"  trace={tid} span={sid}" + (" " + link.format(trace_id=tid, span_id=sid) if link else "")
+        )
+        for tid, sid in _id_pairs(fold)
+    ]
+
+
+def _id_pairs(fold: Fold) -> list[tuple[str, str]]:
+    """(trace id, span id) of each line's span."""
+    table = fold.execution.table
+    columns = []
+    for column in (t.TRACE_ID, t.SPAN_ID):
+        held = table.ids(column)
+        values = held[fold.rows] if isinstance(held, np.ndarray) else pc.take(held, pa.array(fold.rows))
+        columns.append(
+            [str(v) for v in (values.tolist() if isinstance(values, np.ndarray) else values.to_pylist())]
+        )
+    return list(zip(*columns, strict=True))
+
+
+def records(fold: Fold, view: FoldView = _PLAIN) -> Iterator[dict[str, Any]]:
+    """One dict per line: number ("1.2.3"), depth, start/offset/duration in ns, label; count/p50/max for runs;
+    with the view's ids, trace_id and span_id (and link)."""
     origin = fold.execution.start_ns
     depths, counts = fold.depth.tolist(), fold.count.tolist()
     starts, durations = fold.start_ns.tolist(), fold.duration_ns.tolist()
+    ids = _id_pairs(fold) if view.ids else []
     for i, (number, label) in enumerate(zip(_numbers(fold), _labels(fold), strict=True)):
         rec: dict[str, Any] = {
             "number": number,
@@ -104,7 +135,19 @@ def records(fold: Fold) -> Iterator[dict[str, Any]]:
         if counts[i] > 1:
             rec.update(count=counts[i], p50_ns=int(fold.p50_ns[i]), max_ns=int(fold.max_ns[i]),
                        spans_below=int(fold.hidden[i]))  # fmt: skip
+        if ids:
+            tid, sid = ids[i]
+            rec.update(trace_id=tid, span_id=sid)
+            if view.trace_link:
+                rec["link"] = view.trace_link.format(trace_id=tid, span_id=sid)
         yield rec
+
+
+def total_record(fold: Fold) -> dict[str, Any]:
+    """The total line as a mapping: start in ns since the epoch, duration in ns, spans, rounds, round_ns."""
+    total = fold.total
+    return {"start_ns": total.start_ns, "duration_ns": total.duration_ns, "spans": total.spans,
+            "rounds": total.rounds, "round_ns": total.round_ns}  # fmt: skip
 
 
 def _numbers(fold: Fold) -> Iterator[str]:

@@ -31,12 +31,13 @@ class RendererName(NamedTuple):
     function: str
     fmt: str | None = None
 
-    def load(self) -> Renderer:
-        """The renderer itself, its module imported."""
+    def load(self, **options: Any) -> Renderer:
+        """The renderer itself, its module imported, given `options` (e.g. the fold's ``view``)."""
         render: Callable[..., str] = getattr(
             importlib.import_module(f"analyzer.render.{self.module}"), self.function
         )
-        return render if self.fmt is None else partial(render, fmt=self.fmt)
+        given = {**({"fmt": self.fmt} if self.fmt is not None else {}), **options}
+        return partial(render, **given) if given else render
 
 
 # result -> format -> the renderer, by name; a result's first format is its default.
@@ -74,12 +75,13 @@ def formats(result: str) -> tuple[str, ...]:
     return tuple(RENDERERS[result])
 
 
-def renderer(result: str, fmt: str) -> Renderer:
-    """The renderer of `result` as `fmt`; AnalyzerError naming the choices when there is none."""
+def renderer(result: str, fmt: str, **options: Any) -> Renderer:
+    """The renderer of `result` as `fmt`, given `options` as keywords (pyinstrument's renderers take theirs when
+    made); AnalyzerError naming the choices when there is none."""
     by_format = RENDERERS[result]
     if fmt not in by_format:
         raise AnalyzerError(f"the {result} is written as {' or '.join(by_format)}, not {fmt!r}")
-    return by_format[fmt].load()
+    return by_format[fmt].load(**options)
 
 
 def picture_renderer(result: str, path: str | Path) -> Renderer:

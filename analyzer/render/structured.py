@@ -12,8 +12,10 @@ import pandas as pd
 
 from analyzer.render import fold_text
 from analyzer.render.yaml_text import dump_yaml
-from analyzer.results.fold import Fold
+from analyzer.results.fold import Fold, FoldView
 from analyzer.results.listing import ExecutionSummary
+
+_PLAIN = FoldView()
 
 __all__ = [
     "dump",
@@ -26,15 +28,17 @@ __all__ = [
 ]
 
 
-def fold_document(fold: Fold) -> dict[str, Any]:
-    """Execution id, warnings and one mapping per fold line (times in ns since the epoch, durations in ns)."""
+def fold_document(fold: Fold, view: FoldView = _PLAIN) -> dict[str, Any]:
+    """Execution id, warnings, the total and one mapping per fold line (times in ns since the epoch, durations in
+    ns; with the view's ids, each line's trace and span id and link)."""
     ex = fold.execution
     return {
         "execution": ex.exec_id,
         "start_ns": ex.start_ns,
         "spans": len(ex),
         "warnings": list(ex.warnings),
-        "lines": list(fold_text.records(fold)),
+        "total": fold_text.total_record(fold),
+        "lines": list(fold_text.records(fold, view)),
     }
 
 
@@ -73,9 +77,9 @@ def render_list(executions: Sequence[ExecutionSummary], fmt: str) -> str:
     return dump(list_document(executions), fmt)
 
 
-def render_fold(fold: Fold, fmt: str) -> str:
-    """The fold as a ``json`` or ``yaml`` document."""
-    return dump(fold_document(fold), fmt)
+def render_fold(fold: Fold, fmt: str, view: FoldView = _PLAIN) -> str:
+    """The fold as a ``json`` or ``yaml`` document (times in ns: the view's clock is the text form's)."""
+    return dump(fold_document(fold, view), fmt)
 
 
 def render_stats(stats: pd.DataFrame, fmt: str) -> str:

@@ -6,9 +6,32 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from analyzer.clock import Clock
 from analyzer.execution import Execution
 
-__all__ = ["Fold"]
+__all__ = ["Fold", "FoldTotal", "FoldView"]
+
+
+@dataclass(frozen=True)
+class FoldTotal:
+    """The whole execution, whatever lines the fold shows: fold-logs.py's first line ("1 Workflow", first
+    enqueue to the last round's end) over the spans."""
+
+    start_ns: int  # the earliest span's start
+    duration_ns: int  # from the earliest span's start to the latest span's end
+    spans: int
+    rounds: int  # propeller rounds (fold-logs.py's "Processing" blocks)
+    round_ns: int  # time inside rounds, the rounds' durations added up
+
+
+@dataclass(frozen=True)
+class FoldView:
+    """How the fold is written: times by `clock`; with `ids`, each line's trace and span id, and a link to the
+    backend's page of its trace when `trace_link` (a URL template with {trace_id} and {span_id}) is set."""
+
+    clock: Clock = Clock()
+    ids: bool = False
+    trace_link: str | None = None
 
 
 @dataclass(frozen=True)
@@ -26,6 +49,7 @@ class Fold:
     max_ns: np.ndarray  # longest of the run's siblings
     hidden: np.ndarray  # spans below a collapsed run that are summarized, not shown
     node: np.ndarray  # the node the line's span belongs to (its own, else its nearest ancestor's), or None
+    total: FoldTotal  # the execution as a whole
 
     def __len__(self) -> int:
         return len(self.rows)

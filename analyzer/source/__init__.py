@@ -29,6 +29,11 @@ class Source(Protocol):
         """All spans of all traces of that execution, each trace whole; NotFound (saying what was searched) if none."""
         ...
 
+    def trace_link(self) -> str | None:
+        """A str.format template of the URL of a trace's page at the backend ({trace_id}, {span_id}), None if
+        it has none (a local file, Jaeger over gRPC)."""
+        ...
+
     def executions(self) -> list[ExecutionSummary]:
         """Every execution it holds (a backend: in the window), newest first; NotFound (saying what was
         searched) if none."""

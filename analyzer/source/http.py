@@ -22,7 +22,6 @@ import logging
 import random
 import socket
 import ssl
-import sys
 import threading
 import time
 import urllib.error
@@ -33,6 +32,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from analyzer import progress
 from analyzer.errors import AnalyzerError, BackendError
 from analyzer.source.config import DEFAULT_MAX_ANSWER_MIB
 
@@ -497,32 +497,27 @@ def fetch_each(items: Sequence[T], fetch: Callable[[T], R], *, concurrency: int,
     The caller consumes (decodes) each answer while the next ones are in flight, so bodies do not pile up.
     The first failure met in input order is raised and the fetches not yet started are cancelled.
     """
-    from tqdm import tqdm  # here: only fetching needs it, not every command that builds a RemoteConfig
-
-    if len(items) <= 1 or concurrency <= 1:
-        with tqdm(
-            total=len(items), desc=what, unit="trace", file=sys.stderr, disable=_quiet(len(items))
-        ) as bar:
+    with _bar(len(items), what) as shown:
+        if len(items) <= 1 or concurrency <= 1:
             for i in items:
                 yield fetch(i)
-                bar.update(1)
-        return
-    with (
-        ThreadPoolExecutor(
+                shown.update(1)
+            return
+        with ThreadPoolExecutor(
             max_workers=min(concurrency, len(items)), thread_name_prefix="otel-fold-fetch"
-        ) as pool,
-        tqdm(total=len(items), desc=what, unit="trace", file=sys.stderr, disable=_quiet(len(items))) as bar,
-    ):
-        futures = [pool.submit(fetch, i) for i in items]
-        try:
-            for f in futures:
-                yield f.result()
-                bar.update(1)
-        finally:
-            for f in futures:
-                f.cancel()  # on failure or an abandoned iteration: the queued fetches are not started
+        ) as pool:
+            futures = [pool.submit(fetch, i) for i in items]
+            try:
+                for f in futures:
+                    yield f.result()
+                    shown.update(1)
+            finally:
+                for f in futures:
+                    f.cancel()  # on failure or an abandoned iteration: the queued fetches are not started
 
 
-def _quiet(n: int) -> bool | None:
-    # None lets tqdm decide: shown on a terminal, hidden when stderr is a file or a pipe.
-    return True if n < PROGRESS_MIN_ITEMS else None
+def _bar(n: int, what: str) -> contextlib.AbstractContextManager[progress.Progress]:
+    # a few fetches end before a bar would tell anything
+    return (
+        progress.bar(n, what, "trace") if n >= PROGRESS_MIN_ITEMS else contextlib.nullcontext(progress.SILENT)
+    )

@@ -36,6 +36,7 @@ from flyte_otel import semconv
 __all__ = [
     "GRPC_SCHEMES",
     "GRPC_SERVICE",
+    "TRACE_PAGE",
     "V1_TRACES",
     "V3_TRACES",
     "JaegerSource",
@@ -50,6 +51,10 @@ V3_TRACES = "/api/v3/traces"
 V1_TRACES = "/api/traces"
 GRPC_SERVICE = "/jaeger.api_v3.QueryService/"
 GRPC_SCHEMES = ("grpc", "grpcs")
+# Jaeger UI's trace page, its span picked out by uiFind (an exact span id matches: jaegertracing/jaeger-ui v2.20.0,
+# the UI of jaeger v2.20.0, packages/jaeger-ui/src/components/TracePage/url/index.ts:10-16 and
+# src/utils/filter-spans.ts:81). The UI is served where the HTTP query API is.
+TRACE_PAGE = "/trace/{trace_id}?uiFind={span_id}"
 _US = 1000
 
 
@@ -83,6 +88,10 @@ class JaegerSource:
     def url(self) -> str:
         """The backend's base URL (for messages)."""
         return self.config.url or ""
+
+    def trace_link(self) -> str | None:
+        """The template of a span's URL in the Jaeger UI ({trace_id}, {span_id}); None over gRPC (no UI there)."""
+        return None if self._grpc else paths.link_template(self.url, TRACE_PAGE)
 
     def execution(self, exec_id: str) -> SpanTable:
         """Every span of every trace holding a span with exec_id = `exec_id` in the window; NotFound if none."""

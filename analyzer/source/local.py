@@ -29,6 +29,10 @@ class StoreSource:
         self._exists(f"execution {exec_id}: ")
         return select_execution(read_store(self.directory, exec_id), exec_id, str(self.directory))
 
+    def trace_link(self) -> str | None:
+        """None: a local file has no page to link to."""
+        return None
+
     def executions(self) -> list[ExecutionSummary]:
         """Every execution in the store, newest first, with the files holding it; NotFound if none. From the
         files' indexes: only what they do not cover is decoded (docs/store.md, the index)."""
@@ -73,6 +77,10 @@ class FileSource:
         if not len(table):
             raise NotFound(f"{self.path}: no spans")
         return table
+
+    def trace_link(self) -> str | None:
+        """None: a local file has no page to link to."""
+        return None
 
     def executions(self) -> list[ExecutionSummary]:
         """Every execution in the file, newest first; NotFound if no span has an exec_id."""

@@ -15,7 +15,7 @@ import urllib.parse
 from analyzer import ids
 from analyzer.errors import AnalyzerError
 
-__all__ = ["TRACE_ID_DIGITS", "path", "trace_id"]
+__all__ = ["TRACE_ID_DIGITS", "link_template", "path", "trace_id"]
 
 TRACE_ID_DIGITS = 32  # a 128-bit trace id in hex
 _DOT_SEGMENTS = frozenset({"", ".", ".."})  # a server or proxy may resolve them (RFC 3986 5.2.4)
@@ -36,3 +36,13 @@ def path(template: str, **segments: str) -> str:
         if value in _DOT_SEGMENTS:
             raise AnalyzerError(f"the {name} {value!r} cannot be a segment of a URL path")
     return template.format(**{k: urllib.parse.quote(v, safe="") for k, v in segments.items()})
+
+
+def link_template(base_url: str, page: str) -> str:
+    """A backend page's URL as a str.format template: `base_url` (without user, password, query or fragment:
+    a printed link carries no credentials) and `page`, whose {trace_id} and {span_id} a caller fills in."""
+    parts = urllib.parse.urlsplit(base_url)
+    host = parts.hostname or ""
+    netloc = (f"[{host}]" if ":" in host else host) + (f":{parts.port}" if parts.port else "")
+    base = urllib.parse.urlunsplit((parts.scheme, netloc, parts.path.rstrip("/"), "", ""))
+    return base.replace("{", "{{").replace("}", "}}") + page

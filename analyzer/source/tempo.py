@@ -25,7 +25,15 @@ from analyzer.source.widen import widen
 from analyzer.table import SpanTable
 from flyte_otel import semconv
 
-__all__ = ["ECHO_PATH", "LIST_QUERY", "SEARCH_PATH", "TRACE_ENDPOINTS", "WORKFLOW_QUERY", "TempoSource"]
+__all__ = [
+    "ECHO_PATH",
+    "LIST_QUERY",
+    "SEARCH_PATH",
+    "TRACE_ENDPOINTS",
+    "TRACE_PAGE",
+    "WORKFLOW_QUERY",
+    "TempoSource",
+]
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +57,9 @@ class _TraceEndpoint:
     accept: str  # v1 answers OTLP protobuf when asked: the fastest payload to decode
 
 
+# A trace's page: Tempo has no UI of its own, and its trace-by-id route answers the whole trace
+# (grafana/tempo v2.9.2 pkg/api/http.go:73, PathTraces); through Grafana's datasource proxy as well.
+TRACE_PAGE = "/api/traces/{trace_id}"
 # Tried in order until the server has one (Tempo < 2.6 has no v2); the first that answers is kept.
 TRACE_ENDPOINTS: tuple[_TraceEndpoint, ...] = (
     _TraceEndpoint("/api/v2/traces/{id}", "application/json"),
@@ -70,6 +81,10 @@ class TempoSource:
         self.client = client or HttpClient(config.url, config.http())
         self._endpoint: int | None = None  # index into TRACE_ENDPOINTS once one has answered
         self._lock = threading.Lock()
+
+    def trace_link(self) -> str | None:
+        """The template of a trace's URL at this Tempo ({trace_id}; the span is not addressable there)."""
+        return paths.link_template(self.url, TRACE_PAGE)
 
     def health(self) -> None:
         """Raise BackendError unless the query frontend answers its echo endpoint."""

@@ -14,9 +14,10 @@ from analyzer.framing import JSON_LINES_SUFFIX, PROTO_SUFFIX
 from flyte_otel import semconv as sc
 
 # Component types of otel/opentelemetry-collector-contrib 0.143 that this config may use, by kind
-# (receiver/otlpreceiver, processor/{memorylimiter,batch}processor, exporter/{otlp,file,prometheus}exporter,
+# (extension/healthcheckextension, receiver/otlpreceiver, processor/{memorylimiter,batch}processor, exporter/{otlp,file,prometheus}exporter,
 # connector/spanmetricsconnector), and which pipeline types each side of a connector takes.
 COLLECTOR_TYPES = {
+    "extensions": {"health_check"},
     "receivers": {"otlp"},
     "processors": {"memory_limiter", "batch"},
     "exporters": {"otlp", "file", "prometheus"},
@@ -27,7 +28,22 @@ PIPELINE_TYPES = {"traces", "metrics", "logs"}
 
 # What each image listens on inside the network, when not read from our own config files:
 # Jaeger v2 all-in-one (OTLP 4317/4318, UI/API 16686), Prometheus 9090, Grafana 3000.
-IMAGE_PORTS = {"jaeger": {4317, 4318, 16686}, "prometheus": {9090}, "grafana": {3000}}
+IMAGE_PORTS = {
+    "jaeger": {4317, 4318, 16686},
+    "prometheus": {9090},
+    "grafana": {3000},
+    "otel-collector-health": set(),
+}
+# The label each exemplar source puts the trace id under: the collector's prometheus exporter, always
+# (prometheus/otlptranslator v1.0.0 constants.go:19, ExemplarTraceIDKey); Tempo's metrics-generator, its
+# trace_id_label_name override, else "traceID" (grafana/tempo v2.9.2 modules/generator/registry/histogram.go:80-82).
+COLLECTOR_EXEMPLAR_LABEL = "trace_id"
+TEMPO_EXEMPLAR_LABEL = "traceID"
+# Tempo's metrics-generator processor that duplicates the collector's spanmetrics connector.
+TEMPO_SPAN_METRICS = "span-metrics"
+# Services whose image cannot run a probe (the collector: FROM scratch, opentelemetry-collector-releases
+# v0.143.0 distributions/otelcol-contrib/Dockerfile:4), and those nothing waits for (Grafana).
+NO_HEALTHCHECK = {"otel-collector": "no shell", "grafana": "nothing waits for it"}
 UI_PORTS = {"grafana": 3000, "jaeger": 16686, "prometheus": 9090}
 OTLP_PORTS = {4317, 4318}
 FILE_FORMAT_SUFFIX = {"proto": PROTO_SUFFIX, "json": JSON_LINES_SUFFIX}  # what docs/store.md reads
@@ -64,9 +80,15 @@ def _listening(compose, collector, tempo) -> dict[str, set[int]]:  # type: ignor
     """service -> ports it listens on inside the compose network, from the configs where we set them."""
     ports = {name: set(p) for name, p in IMAGE_PORTS.items()}
     otlp = collector["receivers"]["otlp"]["protocols"]
-    ports["otel-collector"] = {_port(p["endpoint"]) for p in otlp.values()} | {
-        _port(cfg["endpoint"]) for cid, cfg in collector["exporters"].items() if _type(cid) == "prometheus"
-    }
+    ports["otel-collector"] = (
+        {_port(p["endpoint"]) for p in otlp.values()}
+        | {
+            _port(cfg["endpoint"])
+            for cid, cfg in collector["exporters"].items()
+            if _type(cid) == "prometheus"
+        }
+        | {_port(cfg["endpoint"]) for cfg in collector["extensions"].values()}
+    )
     tempo_otlp = tempo["distributor"]["receivers"]["otlp"]["protocols"]
     ports["tempo"] = {tempo["server"]["http_listen_port"]} | {
         _port(p["endpoint"]) for p in tempo_otlp.values()
@@ -109,6 +131,7 @@ def test_collector_components_are_real_types_and_each_is_defined_and_used(collec
                 section = "connectors" if cid in collector.get("connectors", {}) else kind
                 assert cid in collector.get(section, {}), f"{name}: {cid} is not defined"
                 used[section].add(cid)
+    used["extensions"] = set(collector["service"].get("extensions", []))
     for kind, allowed in COLLECTOR_TYPES.items():
         defined = set(collector.get(kind, {}))
         assert defined == used[kind], f"{kind}: defined {defined}, used {used[kind]}"
@@ -214,7 +237,7 @@ def test_tempo_uses_local_storage_and_enables_traceql_metrics(tempo):
     assert tempo["storage"]["trace"]["backend"] == "local"
     assert tempo["storage"]["trace"]["local"]["path"]
     processors = tempo["overrides"]["defaults"]["metrics_generator"]["processors"]
-    assert {"local-blocks", "span-metrics"} <= set(processors)
+    assert "local-blocks" in processors
     assert tempo["metrics_generator"]["traces_storage"]["path"]
     assert tempo["distributor"]["receivers"]["otlp"]["protocols"]["grpc"]["endpoint"].startswith("0.0.0.0:")
 
@@ -297,3 +320,72 @@ def test_dashboard_category_regexes_agree_with_the_classifier(dashboards, name):
     category = classify.category(probe, "")
     matches = {cat for cat, rx in regexes.items() if _selects(rx, probe)}
     assert matches == ({category} if category in regexes else set())
+
+
+def test_exemplars_flow_from_the_spanmetrics_connector_to_prometheus(compose, collector):
+    (connector,) = collector["connectors"].values()
+    assert connector["exemplars"]["enabled"] is True
+    exporters = [cfg for cid, cfg in collector["exporters"].items() if _type(cid) == "prometheus"]
+    assert exporters and all(cfg["enable_open_metrics"] is True for cfg in exporters)  # exemplars need it
+    assert "--enable-feature=exemplar-storage" in compose["services"]["prometheus"]["command"]
+
+
+def _tempo_exemplar_label(tempo) -> str | None:  # type: ignore[no-untyped-def]
+    """The label Tempo's metrics-generator puts its exemplars' trace ids under, None if it sends none."""
+    generator = tempo["overrides"]["defaults"]["metrics_generator"]
+    sends = any(rw.get("send_exemplars") for rw in tempo["metrics_generator"]["storage"]["remote_write"])
+    histograms = set(generator["processors"]) & {"service-graphs", TEMPO_SPAN_METRICS}
+    return generator.get("trace_id_label_name") or TEMPO_EXEMPLAR_LABEL if sends and histograms else None
+
+
+def test_grafanas_exemplar_link_names_every_label_the_exemplars_carry(collector, tempo, datasources):
+    emitted = {COLLECTOR_EXEMPLAR_LABEL} | ({label} if (label := _tempo_exemplar_label(tempo)) else set())
+    (prometheus,) = [d for d in datasources if d["type"] == "prometheus"]
+    links = prometheus["jsonData"]["exemplarTraceIdDestinations"]
+    assert {link["name"] for link in links} == emitted
+    uids = {d["type"]: d["uid"] for d in datasources}
+    assert {link["datasourceUid"] for link in links} == {uids["tempo"]}
+
+
+def test_one_set_of_span_metrics_the_collectors(repo, collector, tempo):
+    assert [_type(c) for c in collector["connectors"]] == ["spanmetrics"]
+    assert TEMPO_SPAN_METRICS not in tempo["overrides"]["defaults"]["metrics_generator"]["processors"]
+    # nothing queries Tempo's metric names (traces_spanmetrics_*, in seconds)
+    queried = [*(repo / "collector-config").rglob("*.yaml"), *(repo / "collector-config").rglob("*.json")]
+    assert not [p.name for p in queried if "traces_spanmetrics_" in p.read_text()]
+
+
+def test_every_dependency_waits_for_health_where_the_image_can_report_it(compose, collector):
+    services = compose["services"]
+    assert {name for name, svc in services.items() if "healthcheck" not in svc} == set(NO_HEALTHCHECK)
+    for name, svc in services.items():
+        depends = svc.get("depends_on", {})
+        assert isinstance(depends, dict), f"{name}: depends_on without conditions"
+        for target, cond in depends.items():
+            wanted = "service_started" if target in NO_HEALTHCHECK else "service_healthy"
+            assert cond == {"condition": wanted}, f"{name} -> {target}"
+    # the collector's health is had from its health_check extension, through the probe service
+    (health,) = collector["extensions"].values()
+    assert "health_check" in collector["service"]["extensions"]
+    probe = services["otel-collector-health"]
+    assert probe["depends_on"] == {"otel-collector": {"condition": "service_started"}}
+    url = urlsplit(probe["healthcheck"]["test"][-1])
+    assert (url.hostname, url.port) == ("otel-collector", _port(health["endpoint"]))
+    assert health["endpoint"].startswith("0.0.0.0:")  # the default, localhost, is out of the probe's reach
+    probes = [svc["healthcheck"]["test"] for svc in services.values() if "healthcheck" in svc]
+    assert all(test[0] == "CMD" for test in probes)  # run directly: no image needs a shell on its PATH
+
+
+def test_jaeger_keeps_traces_in_badger_on_a_named_volume(compose, repo):
+    jaeger = compose["services"]["jaeger"]
+    mounts = dict(_mount(v)[::-1] for v in jaeger["volumes"])
+    config_file = jaeger["command"][jaeger["command"].index("--config") + 1]
+    config = yaml.safe_load((repo / mounts[config_file]).read_text())
+    storage = config["extensions"]["jaeger_storage"]["backends"]
+    used = config["extensions"]["jaeger_query"]["storage"]["traces"]
+    assert config["exporters"]["jaeger_storage_exporter"]["trace_storage"] == used
+    badger = storage[used]["badger"]
+    assert badger["ephemeral"] is False  # Jaeger's default is true: a temporary directory
+    volumes = {target: source for target, source in mounts.items() if source in compose["volumes"]}
+    for directory in badger["directories"].values():
+        assert any(Path(directory).is_relative_to(target) for target in volumes), directory

@@ -4,6 +4,7 @@ when absolute, then ~/.local/share and ~/.config (freedesktop.org basedir-spec: 
 from __future__ import annotations
 
 import argparse
+import ast
 from pathlib import Path
 
 import pytest
@@ -49,3 +50,25 @@ def test_the_settings_file_under_xdg_config_home_is_read(tmp_path: Path) -> None
     args = argparse.Namespace(config=None)
     assert config.configured_backend(args, {"XDG_CONFIG_HOME": str(tmp_path)}) == "jaeger"
     assert config.configured_backend(args, {"XDG_CONFIG_HOME": str(tmp_path / "elsewhere")}) is None
+
+
+_REPO = Path(__file__).resolve().parents[2]
+
+
+def _finds_home(node: ast.AST) -> bool:
+    if isinstance(node, ast.Attribute):
+        return node.attr == "home"
+    text = node.value if isinstance(node, ast.Constant) and isinstance(node.value, str) else None
+    return text is not None and (text == "HOME" or text.startswith("~/"))
+
+
+def _home_lookups(path: Path) -> list[int]:
+    """Lines that find the home directory themselves: Path.home(), os.path.expanduser("~..."), $HOME."""
+    return [n.lineno for n in ast.walk(ast.parse(path.read_text(encoding="utf-8"))) if _finds_home(n)]  # type: ignore[attr-defined]
+
+
+def test_only_flyte_otel_paths_builds_paths_under_home():
+    # every default directory honours XDG_*_HOME because one module makes them all
+    files = [p for pkg in ("analyzer", "flyte_otel", "propeller_sim") for p in (_REPO / pkg).rglob("*.py")]
+    lookups = {p.relative_to(_REPO).as_posix(): lines for p in files if (lines := _home_lookups(p))}
+    assert set(lookups) == {"flyte_otel/paths.py"}, lookups

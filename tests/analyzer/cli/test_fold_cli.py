@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -65,8 +66,9 @@ def _run(capsys, *argv: str) -> tuple[int, str, str]:
 def test_fold_reads_the_store_and_prints_only_that_executions_traces(capsys, store):
     code, out, err = _run(capsys, "exec-a", "--store", str(store))
     assert code == 0, err
-    lines = out.splitlines()[1:]
+    *lines, total = out.splitlines()[1:]
     assert len(lines) == 4  # two rounds (from two files), each with its untagged event
+    assert total.split()[1:6] == ["0ns", "2.000005s", "total", "of", "execution"]
     assert [line.split()[3] for line in lines] == ["1", "1.1", "2", "2.1"]
     assert lines[2].split()[1] == "2s"  # offset of the second round from the execution's start
     assert "event.node CreateNodeEvent node=n0 phase QUEUED→RUNNING" in lines[1]
@@ -75,7 +77,7 @@ def test_fold_reads_the_store_and_prints_only_that_executions_traces(capsys, sto
 def test_store_defaults_to_the_environment_variable(capsys, store, monkeypatch):
     monkeypatch.setenv("OTEL_FOLD_STORE", str(store))
     code, out, _ = _run(capsys, "fold", "exec-b")
-    assert code == 0 and len(out.splitlines()) == 3
+    assert code == 0 and len(out.splitlines()) == 1 + 2 + 1  # header, round and event, total
 
 
 def test_unknown_execution_exits_1_and_says_what_was_searched(capsys, store):
@@ -130,12 +132,13 @@ def test_collapse_depth_and_node_flags_reach_the_fold(capsys, tmp_path):
     path = tmp_path / "rounds.binpb"
     path.write_bytes(_rounds_payload([("exec-a", i) for i in range(30)]))
     code, out, _ = _run(capsys, "exec-a", "--file", str(path))
-    # rounds are the fold's unit and are never collapsed: header + 30 rounds + their 30 events
-    assert code == 0 and "×" not in out and len(out.splitlines()) == 61
+    # rounds are the fold's unit and are never collapsed: header + 30 rounds + their 30 events + total
+    assert code == 0 and "×" not in out and len(out.splitlines()) == 62
     _, out, _ = _run(capsys, "exec-a", "--file", str(path), "--collapse", "0", "--depth", "1")
-    assert len(out.splitlines()) == 31
+    assert len(out.splitlines()) == 32
     _, out, _ = _run(capsys, "exec-a", "--file", str(path), "--collapse", "0", "--node", "nope")
-    assert len(out.splitlines()) == 1
+    assert len(out.splitlines()) == 2
+    assert "60 spans" in out and "30 rounds" in out  # the total is the execution's, whatever is shown
 
 
 def test_command_line_prints_each_warning_as_one_line_on_stderr(tmp_path):
@@ -145,7 +148,7 @@ def test_command_line_prints_each_warning_as_one_line_on_stderr(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     command = [sys.executable, "-m", "analyzer", "exec-a", "--store", str(tmp_path)]
     ok = subprocess.run(command, capture_output=True, text=True, env=env, timeout=60)
-    assert ok.returncode == 0 and len(ok.stdout.splitlines()) == 3
+    assert ok.returncode == 0 and len(ok.stdout.splitlines()) == 4
     assert ok.stderr.startswith("otel-fold: warning: execution exec-a: 2 repeated span(s)")
     assert "Traceback" not in ok.stderr
 
@@ -159,7 +162,7 @@ def test_the_programs_fold_ends_with_all_it_printed_and_its_exit_code(capsys, tm
     done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=60)
     code, out, _ = _run(capsys, *command[3:])
     assert (done.returncode, done.stdout) == (code, out) == (0, out)
-    assert len(out.splitlines()) == 1 + 2 * 3
+    assert len(out.splitlines()) == 1 + 2 * 3 + 1
     wrong = subprocess.run(
         [*command[:3], "exec-z", *command[4:]], capture_output=True, text=True, env=env, timeout=60
     )
@@ -195,7 +198,7 @@ def test_execution_recorded_by_flyte_otel_file_exporter_folds_with_its_virtual_t
         fo.set_clock(None)
     code, out, err = _run(capsys, "exec-e2e", "--store", str(tmp_path))
     assert code == 0, err
-    rows = [line.split() for line in out.splitlines()[1:]]
+    rows = [line.split() for line in out.splitlines()[1:-1]]
     assert rows[0] == [
         "22:13:20.000000",
         "0ns",
@@ -245,3 +248,82 @@ def test_stats_by_an_unknown_key_is_an_error_listing_the_valid_ones(capsys):
     code, out, err = _run(capsys, "--file", str(path), "--stats", "no.such.key")
     assert code == 2 and out == "" and len(err.splitlines()) == 1
     assert "no column or attribute 'no.such.key'" in err and "span.kind" in err and "database" in err
+
+
+def test_the_total_line_spans_the_execution_first_start_to_last_end(capsys, store):
+    # fold-logs.py's first line ("1 Workflow"): first enqueue to the last round's end; ours over the spans
+    code, out, _ = _run(capsys, "exec-a", "--store", str(store), "--depth", "1")
+    *_, total = out.splitlines()
+    assert total.split()[:3] == ["22:13:20.000000", "0ns", "2.000005s"]  # rounds at 0 s and 2 s, 5 µs each
+    assert total.endswith(
+        "total of execution exec-a: 4 spans, first start to last end, from 2023-11-14 22:13:20.000000 UTC; "
+        "2 rounds, 10µs in rounds"
+    )
+    code, out, _ = _run(capsys, "exec-a", "--store", str(store), "--format", "json")
+    doc = json.loads(out)
+    assert doc["total"] == {
+        "start_ns": T0,
+        "duration_ns": 2 * S + 5000,
+        "spans": 4,
+        "rounds": 2,
+        "round_ns": 10_000,
+    }
+
+
+@pytest.mark.parametrize(
+    ("argv", "first", "since"),
+    [
+        ([], "22:13:20.000000", "2023-11-14 22:13:20.000000 UTC"),
+        (["--time-format", "datetime"], "2023-11-14 22:13:20.000000", "2023-11-14 22:13:20.000000 UTC"),
+        (["--time-format", "iso", "--tz", "Asia/Kolkata"], "2023-11-15T03:43:20.000000+05:30",
+         "2023-11-15 03:43:20.000000 Asia/Kolkata"),
+        (["--time-format", "datetime", "--tz", "America/New_York"], "2023-11-14 17:13:20.000000",
+         "2023-11-14 17:13:20.000000 America/New_York"),
+    ],
+    ids=["default", "datetime", "iso in a zone", "datetime in a zone"],
+)  # fmt: skip
+def test_time_format_and_zone_write_every_timestamp(capsys, store, argv, first, since):
+    code, out, err = _run(capsys, "exec-a", "--store", str(store), *argv)
+    header, line, *_, total = out.splitlines()
+    assert code == 0, err
+    assert line.startswith(first + " ") and total.startswith(first + " ") and f"from {since};" in total
+    assert header.index("Offset") + len("Offset") == line.index("0ns") + len("0ns")  # the columns still align
+
+
+def test_local_time_is_this_machines_zone(capsys, store, monkeypatch):
+    monkeypatch.setenv("TZ", "Asia/Tokyo")
+    time.tzset()
+    try:
+        _, out, _ = _run(capsys, "exec-a", "--store", str(store), "--tz", "local", "--time-format", "iso")
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+    assert out.splitlines()[1].startswith("2023-11-15T07:13:20.000000+09:00")
+
+
+def test_an_unknown_time_zone_is_one_line_before_anything_is_read(capsys, tmp_path):
+    code, out, err = _run(capsys, "exec-a", "--store", str(tmp_path / "none"), "--tz", "Mars/Olympus")
+    assert (code, out) == (2, "") and err == (
+        "otel-fold: unknown time zone 'Mars/Olympus': UTC, local, or an IANA name such as Europe/Paris\n"
+    )
+
+
+def test_ids_end_each_line_with_its_trace_and_span_and_no_link_from_a_store(capsys, store):
+    code, out, _ = _run(capsys, "exec-a", "--store", str(store), "--ids")
+    lines = out.splitlines()[1:-1]
+    ids = [line.rsplit("  trace=", 1)[1].split() for line in lines]
+    assert code == 0 and len(ids) == 4
+    assert all(len(i) == 2 and len(i[0]) == 32 and i[1].startswith("span=") for i in ids)  # no link: local
+    assert len({i[0] for i in ids}) == 2  # each round its own trace, its event in it
+    _, out, _ = _run(capsys, "exec-a", "--store", str(store), "--ids", "--format", "json")
+    assert [(r["trace_id"], "span=" + r["span_id"]) for r in json.loads(out)["lines"]] == [
+        tuple(i) for i in ids
+    ]
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["fold", "--help"]], ids=["otel-fold", "otel-fold fold"])
+def test_help_says_the_fold_is_the_default_command(capsys, argv):
+    with pytest.raises(SystemExit):
+        main(argv)
+    text = " ".join(capsys.readouterr().out.split())  # argparse wraps lines
+    assert "`otel-fold EXECUTION_ID [flags]` is short for `otel-fold fold EXECUTION_ID [flags]`" in text

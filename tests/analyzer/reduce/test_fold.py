@@ -127,7 +127,7 @@ def test_text_fold_numbers_indents_and_labels_lines():
     )
     b.span("w", "r", sc.WORKFLOW_STORE_UPDATE, 1 * S + 5 * MS, 1 * S + 6 * MS, **{sc.ETCD_SIZE: 2048})
     text = fold_text.render(fold(b.execution()))
-    header, *lines = text.splitlines()
+    header, *lines, total = text.splitlines()
     assert header.split() == ["Timestamp", "Offset", "Duration", "Hierarchical", "Layout"]
     assert lines[0].split() == ["22:13:20.000000", "0ns", "1m53s", "1", "lifecycle", sc.EXECUTION]
     assert lines[1].split()[:5] == ["22:13:21.000000", "1s", "12.345ms", "1.1", "round"]

@@ -242,7 +242,7 @@ def test_a_progress_bar_on_a_terminal_only_when_there_are_many_fetches(
     term = _Terminal()
     monkeypatch.setattr(sys, "stderr", term)
     assert fetch_all(list(range(n)), lambda i: i, concurrency=4, what="Tempo traces") == list(range(n))
-    assert (f"{n}/{n}" in term.getvalue()) is shown
+    assert ("Tempo traces" in term.getvalue()) is shown
 
 
 def test_no_progress_bar_when_stderr_is_not_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
