@@ -163,6 +163,9 @@ class _Loaded:
     def execution(self, exec_id: str) -> t.SpanTable:
         return select_execution(self._table, exec_id)
 
+    def trace_link(self) -> str | None:
+        return None  # spans in memory: no backend page to link to
+
     def executions(self) -> list[ExecutionSummary]:
         from analyzer.source import listing
 
