@@ -51,8 +51,10 @@ _LEGEND_CHAR_W = 5.8
 _STYLE = (
     f"text{{{svg.FONT};font-size:11px;fill:#222}}.title{{font-size:14px;font-weight:bold}}"
     ".tick{font-size:9px;fill:#666;text-anchor:middle}.grid{stroke:#e6e6e6}.info{text-anchor:end;fill:#555}"
-    ".note{fill:#a33}.critical{fill:none;stroke:#000;stroke-width:1.5}.row.crit .id{font-weight:bold}"
-    ".band{fill:#08306b;opacity:0.45}.stripe{fill:#f6f6f6}"
+    ".note{fill:#a33}.row.crit .id{font-weight:bold}.stripe{fill:#f6f6f6}"
+    # the outline and the density band lie over the bars: the pointer goes through them to the bar's title
+    ".critical{fill:none;stroke:#000;stroke-width:1.5;pointer-events:none}"
+    ".band{fill:#08306b;opacity:0.45;pointer-events:none}"
     + "".join(f".{cat}{{fill:{colour}}}" for cat, (colour, _) in COLOURS.items())
     + f".{SEEN}{{fill:{_SEEN_COLOUR}}}"
 )
@@ -116,6 +118,7 @@ class _Picture:
             c.text(
                 _LABEL_W, 34, "no lifecycle records: node times are handleNode first/last seen", class_="note"
             )
+        svg.stripes(c, self.width, _TOP, len(self.rows), _ROW_H)
         svg.axis(c, self.offset_x, tl.duration, _TOP - 2, bottom)
         for i, row in enumerate(self.rows):
             self._row(c, i, row, _TOP + i * _ROW_H)
@@ -128,8 +131,6 @@ class _Picture:
         kind = n.kind if n is not None else "execution"
         c.open(id_=f"row-{i}", class_="row crit" if row.critical else "row", data_node=row.key, data_kind=kind,
                data_critical="true" if row.critical else None)  # fmt: skip
-        if i % 2:
-            c.rect(0, y, self.width, _ROW_H, class_="stripe")
         indent = 8 + row.depth * _INDENT
         info = _info(n, self.tl.lifecycle)
         room = int((_LABEL_W - indent - 16) / _CHAR_W) - len(info) - 2  # ids are bold on the path: wider
@@ -189,13 +190,12 @@ class _Picture:
         for a in sorted((a for a in n.attempts if a.index is not None), key=lambda a: (a.start, a.number)):
             by_index.setdefault(int(a.index or 0), []).append(a)
         c = svg.Canvas()
+        svg.stripes(c, self.width, 18, len(by_index), _ROW_H)
         svg.axis(c, self.offset_x, self.tl.duration, 14, 18 + len(by_index) * _ROW_H)
         for i, (index, chain) in enumerate(sorted(by_index.items())):
             y = 18 + i * _ROW_H
             key = f"{row.key}[{index}]"
             c.open(id_=f"sub-{i}", class_="row", data_node=key)
-            if i % 2:
-                c.rect(0, y, self.width, _ROW_H, class_="stripe")
             c.text(8 + _INDENT, y + _ROW_H - 5, key, class_="id")
             pieces = [p for pos, a in enumerate(chain) for p in a.sections(key, last=pos == len(chain) - 1)]
             self._bars(c, key, pieces, y + _ROW_H / 2, _BAR_H)

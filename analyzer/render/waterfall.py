@@ -94,12 +94,11 @@ def svg_text(fold: Fold, *, width: int = WIDTH, max_rows: int = MAX_ROWS) -> str
            f" · {len(axis.cuts)} idle gaps cut (grey, not to scale)")  # fmt: skip
     if left_out:
         c.text(_LABEL_W, 34, f"{left_out} more lines not drawn: narrow with --node or --depth", class_="note")
+    svg.stripes(c, width, _TOP, len(records), _ROW_H)
     axis.draw(c, _TOP - 2, bottom)
     for i, (rec, cat) in enumerate(zip(records, cats, strict=True)):
         y = _TOP + i * _ROW_H
         c.open(id_=f"line-{i}", class_="line", data_number=rec["number"], data_category=cat)
-        if i % 2:
-            c.rect(0, y, width, _ROW_H, class_="stripe")
         indent = 8 + (rec["depth"] - base) * _INDENT
         room = max(int((_LABEL_W - indent - 8) / _CHAR_W), 4)
         label = rec["label"] if len(rec["label"]) <= room else rec["label"][: room - 1] + "…"
