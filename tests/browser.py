@@ -5,16 +5,17 @@ No browser is downloaded (no `playwright install`): Playwright is pointed at the
 missing and the user is root with apt-get, as in CI. Where there is none, `missing()` says why, and the
 browser tests are skipped with that reason.
 
+    paths = draw(tmp, {"t.html": ("big_map", "--timeline")})  # one simulated run, as otel-fold draws it
     with chromium() as browser:
-        page = visit(browser, Path("t.html"))   # page.errors: console errors and uncaught exceptions
-        screenshot(page.page, Path("t.png"))
+        seen = visit(browser, paths["t.html"])  # seen.errors: console errors and uncaught exceptions
+        screenshot(seen.page, tmp / "t.png")
 """
 
 from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -55,11 +56,45 @@ def missing() -> str | None:
         return "the playwright package is missing: pip install -e '.[dev]'"
     if executable() is not None:
         return None
-    why = cannot_install() or "apt-get install failed (scripts/chromium.py printed apt-get's error above)"
-    return (
-        f"no Chromium on PATH ({', '.join(NAMES)}); scripts/chromium.py installs Debian's "
-        f"{DEBIAN_PACKAGE} as root with apt-get, and here {why}"
-    )
+    names = f"no Chromium on PATH ({', '.join(NAMES)})"
+    why = cannot_install()
+    if why is not None:
+        return f"{names}, and {why}: scripts/chromium.py installs Debian's {DEBIAN_PACKAGE} only as root with apt-get"
+    return f"{names}: run scripts/chromium.py (the README's test command does), which installs it or says why not"
+
+
+def draw(root: Path, pictures: Mapping[str, tuple[str, str]], seed: int = 3) -> dict[str, Path]:
+    """Pictures of one simulated run (`otel-fold bench --small`) of each workflow named, each written by
+    `otel-fold ID --timeline/--waterfall PATH` into `root`: file name -> (portfolio workflow, picture flag)."""
+    import yaml  # here, not at the top: scripts/chromium.py imports this module and needs only the stdlib
+
+    from analyzer.cli import main
+
+    store, bench = root / "store", root / "bench.yaml"
+    workflows = sorted({workflow for workflow, _ in pictures.values()})
+    argv = [
+        "bench",
+        *workflows,
+        "-n",
+        "1",
+        "--small",
+        "--seed",
+        str(seed),
+        "--store",
+        str(store),
+        "-o",
+        str(bench),
+    ]
+    if main(argv) != 0:
+        raise RuntimeError(f"otel-fold {' '.join(argv)} failed")
+    runs = yaml.safe_load(bench.read_text(encoding="utf-8"))
+    out = {}
+    for name, (workflow, flag) in pictures.items():
+        exec_id = str(runs[f"flyte.benchmark.{workflow}"]["execution"])
+        if main([exec_id, "--store", str(store), flag, str(root / name)]) != 0:
+            raise RuntimeError(f"otel-fold {exec_id} {flag} failed")
+        out[name] = root / name
+    return out
 
 
 @contextmanager

@@ -14,10 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from PIL import Image
 
-from analyzer.cli import main
 from tests import browser
 
 pytestmark = pytest.mark.skipif(browser.missing() is not None, reason=str(browser.missing()))
@@ -77,20 +75,7 @@ _DRAWN_FILLS = """() => {
 
 @pytest.fixture(scope="module")
 def pages(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """The pictures of one simulated run of each workflow, as `otel-fold ID --timeline/--waterfall` writes them."""
-    root = tmp_path_factory.mktemp("pictures")
-    store, bench = root / "store", root / "bench.yaml"
-    workflows = sorted({w for w, _ in PAGES.values()})
-    argv = ["bench", *workflows, "-n", "1", "--small", "--seed", "3", "--store", str(store), "-o", str(bench)]
-    assert main(argv) == 0
-    doc = yaml.safe_load(bench.read_text(encoding="utf-8"))
-    out = {}
-    for name, (workflow, flag) in PAGES.items():
-        path = root / name
-        exec_id = str(doc[f"flyte.benchmark.{workflow}"]["execution"])
-        assert main([exec_id, "--store", str(store), flag, str(path)]) == 0
-        out[name] = path
-    return out
+    return browser.draw(tmp_path_factory.mktemp("pictures"), PAGES)
 
 
 @pytest.fixture(scope="module")
