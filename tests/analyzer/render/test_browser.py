@@ -18,7 +18,10 @@ from PIL import Image
 
 from tests import browser
 
-pytestmark = pytest.mark.skipif(browser.missing() is not None, reason=str(browser.missing()))
+pytestmark = [
+    pytest.mark.skipif(browser.missing() is not None, reason=str(browser.missing())),
+    pytest.mark.slow,  # a browser start, and pages of up to 23,000 px
+]
 
 # page file -> (portfolio workflow, picture flag): a timeline with an array node (its sub-task rows),
 # one with nested subworkflows and the critical path through them, and the waterfall
