@@ -7,7 +7,7 @@ The p-values of all values of one diff are adjusted together (Benjamini-Yekutiel
 values are correlated). A change is *regressed*/*improved* only when its adjusted p is under LEVEL **and** its
 95% interval lies wholly outside the noise band; otherwise *within noise*. Where no change could be flagged
 (a value in fewer than 2 runs a side, a percentile of too few spans): *too few runs*, with the runs that would
-do. Every judged value carries the smallest change its runs could flag (`mde`).
+do (MIN_TAIL). Every judged value carries the smallest change its runs could flag (`mde`).
 
 A document may hold several entries (``otel-fold bench`` writes one ``flyte.benchmark.<workflow>`` each):
 `diff_documents` matches them by key, and an entry on one side only is all *added* or all *removed*. With
@@ -43,7 +43,7 @@ from analyzer.results.document import SKETCH, TEXT, field_kind, flatten, unflatt
 from analyzer.results.sketch import Sketch, parse_sketch
 
 __all__ = [
-    "CONFIDENCE", "DEFAULT_LEVEL", "DEFAULT_NOISE", "HIGHER_IS_BETTER", "POOLED_KEY", "PROCEDURE", "QUANTILE_KEYS",
+    "CONFIDENCE", "DEFAULT_LEVEL", "DEFAULT_NOISE", "HIGHER_IS_BETTER", "MIN_TAIL", "POOLED_KEY", "PROCEDURE", "QUANTILE_KEYS",
     "diff", "diff_documents", "notable", "summary",
 ]  # fmt: skip
 
@@ -54,6 +54,10 @@ PROCEDURE = "Benjamini-Yekutieli"
 HIGHER_IS_BETTER = frozenset({"userCode"})  # every other metric: more time, share or work is worse
 # Latency percentiles judged from the pooled spans of a category (its runs' sketches), by key.
 QUANTILE_KEYS: Mapping[str, float] = {"p50": 0.5, "p90": 0.9, "p99": 0.99}
+# The fewest spans beyond a percentile, on each side, for it to be judged (a p99 needs 1,000 spans, a p90 100):
+# with fewer, it is a handful of extreme spans, whose spread neither the bootstrap nor order statistics
+# estimate well (a p90 of 56 etcd reads a side was flagged by chance in the demo with 1).
+MIN_TAIL = 10
 # The key of the diff that pools each category's spans over a benchmark's workflows.
 POOLED_KEY = "flyte.benchmark.* (categories pooled over the workflows)"
 _SKIP = frozenset({"method", "warnings", "runs", "execution", "absent"})
@@ -228,14 +232,14 @@ def _span_tests(
     runs = [sum(len(st) for st in side) for side in (base, new)]
     qs = [QUANTILE_KEYS[p[-1]] for p in members]
     out: dict[tuple[str, ...], tuple[_Test, tuple[float, float] | None]] = {}
-    judged = [q for q in qs if min(spans) >= 1 / (1 - q)]  # some span beyond the percentile on each side
+    judged = [q for q in qs if min(spans) * (1 - q) >= MIN_TAIL]
     estimates = iter(S.pooled_quantiles(base, new, judged, rng) if judged else [])
     for path, q in zip(members, qs, strict=True):
         if q in judged:
             e, bv, nv = next(estimates)
             out[path] = (_Test(e), (bv, nv))
         else:
-            needed = max(S.runs_for(c / max(r, 1), 1 / (1 - q)) for c, r in zip(spans, runs, strict=True))
+            needed = max(S.runs_for(c / max(r, 1), MIN_TAIL / (1 - q)) for c, r in zip(spans, runs, strict=True))
             out[path] = (_Test(None, needed), None)
     return out
 

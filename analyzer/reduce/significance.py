@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from analyzer.results.sketch import ACCURACY, Sketch, keys_of, values_of
+from analyzer.results.sketch import ACCURACY, Sketch, keys_of
 
 __all__ = [
     "LOG_OFFSET", "RESAMPLES", "Estimate", "Judged", "judge", "pooled_quantiles", "run_level", "runs_for",
@@ -32,7 +32,8 @@ __all__ = [
 RESAMPLES = 1000
 # Added before taking logs of a once-per-run value, as a fraction of its typical size, so that zeros are values.
 LOG_OFFSET = 0.01
-_BUCKET_SE = math.log1p(2 * ACCURACY / (1 - ACCURACY)) / math.sqrt(12)  # a bucket's rounding, as an SE
+_LOG_GAMMA = math.log1p(2 * ACCURACY / (1 - ACCURACY))  # a bucket's log-width
+_BUCKET_SE = _LOG_GAMMA / math.sqrt(12)  # a bucket's rounding, as an SE
 _POWER = 0.8  # the minimum detectable effect is the change flagged with this probability
 
 
@@ -91,7 +92,7 @@ def judge(estimates: Sequence[Estimate], confidence: float, threshold: float, no
 
 def runs_for(spans_per_run: float, needed: float) -> int:
     """Runs a side that hold `needed` spans at `spans_per_run`."""
-    return max(2, math.ceil(needed / max(spans_per_run, 1e-9)))
+    return max(2, math.ceil(round(needed / max(spans_per_run, 1e-9), 9)))  # 10 / 0.1 is 100.00000000000001
 
 
 def pooled_quantiles(
@@ -157,15 +158,24 @@ def _resampled(runs: int, rng: np.random.Generator, resamples: int) -> npt.NDArr
 def _log_quantiles(
     counts: npt.NDArray[np.float64], quantiles: Sequence[float], zero_key: int
 ) -> npt.NDArray[np.float64]:
-    """log of each quantile of each row of bucket counts, at rank q * (N - 1) as ddsketch reads it."""
+    """log of each quantile of each row of bucket counts, at rank q * (N - 1) as ddsketch ranks it."""
     cum = np.cumsum(counts, axis=1)
-    total = cum[:, -1]
-    out = np.empty((len(counts), len(quantiles)))
-    for j, q in enumerate(quantiles):
-        rank = q * (total - 1)
-        idx = (cum > rank[:, None]).argmax(axis=1)
-        out[:, j] = np.log(values_of(idx + zero_key))
-    return out
+    rank = np.asarray(quantiles)[None, :] * (cum[:, -1:] - 1)
+    return _log_at_ranks(counts, cum, rank, zero_key)
+
+
+def _log_at_ranks(
+    counts: npt.NDArray[np.float64], cum: npt.NDArray[np.float64], rank: npt.NDArray[np.float64], zero_key: int
+) -> npt.NDArray[np.float64]:
+    """log of the value at each rank (a row of ranks per row of counts), read within its bucket: a bucket
+    spans (gamma**(k-1), gamma**k], its spans spread evenly over its log-width. ddsketch reads a bucket's one
+    value instead; within a bucket's width (ACCURACY) of it, but a lattice makes resampled quantiles
+    jumpy, which overstates their spread when it is about a bucket wide (thousands of spans)."""
+    rows = np.arange(len(cum))[:, None]
+    idx = np.minimum((cum[:, None, :] > rank[:, :, None]).argmax(axis=2), cum.shape[1] - 1)
+    inside = np.maximum(counts[rows, idx], 1)
+    frac = np.clip((rank - (cum[rows, idx] - counts[rows, idx]) + 0.5) / inside, 0, 1)
+    return np.asarray((idx + zero_key - 1 + frac) * _LOG_GAMMA)
 
 
 def _order_statistic_se(
@@ -175,10 +185,8 @@ def _order_statistic_se(
     the standard error the pooled spans allow if every span were independent."""
     cum = np.cumsum(pooled)
     n = cum[-1]
-    out = np.empty(len(quantiles))
-    for j, q in enumerate(quantiles):
-        step = math.sqrt(n * q * (1 - q))
-        ranks = np.clip([q * (n - 1) - step, q * (n - 1) + step], 0, n - 1)
-        lo, hi = np.searchsorted(cum, ranks, side="right")
-        out[j] = (math.log(values_of(hi + zero_key)) - math.log(values_of(lo + zero_key))) / 2
-    return out
+    q = np.asarray(quantiles)
+    step = np.sqrt(n * q * (1 - q))
+    ranks = np.clip(np.stack([q * (n - 1) - step, q * (n - 1) + step]), 0, n - 1)
+    logs = _log_at_ranks(np.tile(pooled, (2, 1)), np.tile(cum, (2, 1)), ranks, zero_key)
+    return np.asarray((logs[1] - logs[0]) / 2)
