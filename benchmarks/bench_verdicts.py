@@ -39,7 +39,7 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from analyzer.decode.report import decode_report  # noqa: E402
-from analyzer.reduce.diff import diff_documents  # noqa: E402
+from analyzer.reduce.diff import diff_documents, summary  # noqa: E402
 from analyzer.results.diff import IMPROVED, REGRESSED, Diff  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -136,15 +136,26 @@ def _category(key: tuple[str, ...]) -> str | None:
 def row_aa(pairs: int, workers: int) -> None:
     print("A/A: default vs default, 10 runs a side, different seeds")
     files = _generate([("default", s, 10) for i in range(pairs) for s in (1000 + i, 2000 + i)], workers)
-    hit, values = 0, 0
+    hit, tested, closest = 0, 0, []
     for i in range(pairs):
         diffs = _diff(files[2 * i], files[2 * i + 1])
-        values = sum(len(d.changes()) for d in diffs)
+        tested = summary(diffs)[0]
         flags = _flagged(diffs)
         hit += bool(flags)
         for k, v in flags.items():
             print(f"    pair {i}: {v} {'.'.join(k)}")
-    print(f"  diffs with a flag: {hit} of {pairs} (target <= 1; {values} values a diff)")
+        # the level at which this diff would have flagged something: the smallest q of a value clear of the band
+        clear = [
+            c.q for d in diffs for c in d.changes().values() if c.q is not None and c.ci and _clear(c.ci)
+        ]
+        closest.append(min(clear, default=1.0))
+    print(f"  diffs with a flag: {hit} of {pairs} (target <= 1; {tested} values tested a diff)")
+    for level in (0.05, 0.1, 0.2, 0.5):
+        print(f"    at level {level}: {sum(q < level for q in closest)} of {pairs} would flag")
+
+
+def _clear(ci: tuple[float, float], noise: float = 0.05) -> bool:
+    return ci[0] > 1 + noise or ci[1] < 1 - noise
 
 
 def row_ab(pairs: int, workers: int) -> None:
