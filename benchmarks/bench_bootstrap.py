@@ -5,7 +5,7 @@
 One category of two 10-run sides (lognormal durations like the default profile's etcd writes, 56 spans a run,
 as tiny_chain's), as run sketches; the statistic is the log ratio of the pooled p50, p90 and p99, its standard
 error from resampling whole runs of each side. Both ways use the same statistic (vectorised over resamples);
-scipy's also computes an interval (percentile method), which the diff does not need. Prints the time of each per
+scipy's also computes an interval (percentile method), which the diff does not need, and has no floor. Prints the time of each per
 category and the standard errors, which must agree within the resampling noise.
 """
 
@@ -42,10 +42,10 @@ def _scipy(base: list, new: list, resamples: int) -> np.ndarray:  # type: ignore
         counts[i, s.keys - lo] = s.counts
 
     def logq(idx: np.ndarray) -> np.ndarray:
-        cum = np.cumsum(counts[idx.astype(int)].sum(axis=-2), axis=-1)
-        rank = np.asarray(QUANTILES)[:, None] * (cum[..., -1] - 1)
-        return np.stack([np.log(S.values_of((c > r[..., None]).argmax(axis=-1) + lo)) for c, r in
-                         zip([cum] * len(QUANTILES), rank, strict=True)])  # fmt: skip
+        pooled = counts[idx.astype(int)].sum(axis=-2)  # (resamples, buckets), or (buckets,) for the data
+        return S._log_quantiles(np.atleast_2d(pooled), QUANTILES, lo).T.reshape(
+            len(QUANTILES), *pooled.shape[:-1]
+        )
 
     def stat(b: np.ndarray, n: np.ndarray, axis: int = -1) -> np.ndarray:
         return logq(n) - logq(b)

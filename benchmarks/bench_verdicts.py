@@ -4,8 +4,8 @@
 
 Every benchmark file is `otel-fold bench` of the five small workflows (tiny_chain, tiny_parallel, retries,
 chained_cache, branch; `--small`), simulated, one file per profile and seed, cached as JSON under
-out/bench_verdicts/ (a run of the simulator takes ~0.15 s here, so the full set, ~6,000 runs, takes ~15 min
-on two cores the first time, and seconds after). Rows (20 seed pairs each):
+out/bench_verdicts/ (a simulated run took 0.7 s of a core on the shared machine: the ~4,400 runs took ~25 min on
+two workers the first time; then only the ~140 diffs run, a few minutes). Rows (20 seed pairs each):
 
 * aa: the default profile against itself, 10 runs a side: diffs with any value flagged (target: <= 1 of 20).
 * ab: etcd writes 1.25x slower (p50 8 -> 10 ms, p99 40 -> 50 ms), 10 runs a side: diffs flagging the etcd-write

@@ -239,7 +239,9 @@ def _span_tests(
             e, bv, nv = next(estimates)
             out[path] = (_Test(e), (bv, nv))
         else:
-            needed = max(S.runs_for(c / max(r, 1), MIN_TAIL / (1 - q)) for c, r in zip(spans, runs, strict=True))
+            needed = max(
+                S.runs_for(c / max(r, 1), MIN_TAIL / (1 - q)) for c, r in zip(spans, runs, strict=True)
+            )
             out[path] = (_Test(None, needed), None)
     return out
 
@@ -266,9 +268,9 @@ def _pooled(pairs: Sequence[tuple[Mapping[str, Any], Mapping[str, Any]]], seed: 
     for block, (b, n) in blocks.items():
         members = [(*block, _LATENCY, k) for k in QUANTILE_KEYS]
         for path, (test, values) in _span_tests(members, b, n, rng).items():
-            tests[path] = test
-            bv, nv = values if values is not None else (math.nan, math.nan)
-            leaves[path] = Change(field_kind(path), CHANGED, bv, nv, nv - bv)
+            if values is not None:  # too few spans even pooled: each entry says so already
+                tests[path] = test
+                leaves[path] = Change(field_kind(path), CHANGED, *values, values[1] - values[0])
     nb = sum(len(b) for b, _ in counted)
     nn = sum(len(n) for _, n in counted)
     d = Diff(POOLED_KEY, POOLED_KEY, nb, nn, {}, 0.0, True, method="", pooled=True)
@@ -277,13 +279,15 @@ def _pooled(pairs: Sequence[tuple[Mapping[str, Any], Mapping[str, Any]]], seed: 
 
 def _judged(entries: Sequence[_Entry], noise: float, level: float) -> list[Diff]:
     """Every entry's verdicts, with the p-values of all their values adjusted together."""
-    from scipy.stats import false_discovery_control
-
     keyed = [(i, p, t.estimate) for i, e in enumerate(entries) for p, t in e.tests.items() if t.estimate]
     m = len(keyed)
-    first = level / (m * sum(1 / k for k in range(1, m + 1))) if m else level  # BY's smallest threshold
-    j = S.judge([e for _, _, e in keyed], CONFIDENCE, first, noise)
-    qs = false_discovery_control(j.p, method="by") if m else j.p
+    j, qs = None, np.empty(0)
+    if m:  # scipy is imported only when something is judged: a diff of single runs prints deltas alone
+        from scipy.stats import false_discovery_control
+
+        first = level / (m * sum(1 / k for k in range(1, m + 1)))  # BY's smallest threshold
+        j = S.judge([e for _, _, e in keyed], CONFIDENCE, first, noise)
+        qs = false_discovery_control(j.p, method="by")
     at = {(i, p): k for k, (i, p, _) in enumerate(keyed)}
     out = []
     for i, e in enumerate(entries):
@@ -291,7 +295,7 @@ def _judged(entries: Sequence[_Entry], noise: float, level: float) -> list[Diff]
         for path, t in e.tests.items():
             k = at.get((i, path))
             c = leaves[path]
-            if k is None or t.estimate is None:
+            if k is None or t.estimate is None or j is None:
                 leaves[path] = replace(c, verdict=TOO_FEW, runs_needed=t.runs_needed)
                 continue
             ratio, lo, hi, q = math.exp(t.estimate.log_ratio), float(j.lo[k]), float(j.hi[k]), float(qs[k])

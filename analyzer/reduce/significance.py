@@ -165,7 +165,10 @@ def _log_quantiles(
 
 
 def _log_at_ranks(
-    counts: npt.NDArray[np.float64], cum: npt.NDArray[np.float64], rank: npt.NDArray[np.float64], zero_key: int
+    counts: npt.NDArray[np.float64],
+    cum: npt.NDArray[np.float64],
+    rank: npt.NDArray[np.float64],
+    zero_key: int,
 ) -> npt.NDArray[np.float64]:
     """log of the value at each rank (a row of ranks per row of counts), read within its bucket: a bucket
     spans (gamma**(k-1), gamma**k], its spans spread evenly over its log-width. ddsketch reads a bucket's one
