@@ -461,7 +461,8 @@ class Simulator:
         with self._w.handle_task(st.path, st.spec.tasktype):
             self._k8s_write("create", st.path)
             created = self._clock.now()
-            st.pod = pod = self._pod(created, "dynamic.compile" if st.spec.kind == K.DYNAMIC else "task.run")
+            run_op = "dynamic.compile" if st.spec.kind == K.DYNAMIC else "task.run"
+            st.pod = pod = self._pod(created, run_op, st.spec.task)
             st.attempt_rec = st.record.attempt(st.attempt, start=created)
             self._task_event(st, P.QUEUED, P.UNDEFINED)
         self._wake_on(ex, pod)
@@ -471,8 +472,10 @@ class Simulator:
         self._wake(ex, pod.user_start + draw("queue.delay"))
         self._wake(ex, pod.terminal + draw("queue.delay"))
 
-    def _pod(self, created: int, run_op: str) -> _Pod:
-        d = self._draw
+    def _pod(self, created: int, run_op: str, task: str | None) -> _Pod:
+        def d(op: str) -> int:
+            return self._draw(op, task)
+
         user_start = created + d("pod.schedule") + d("pod.pull") + d("pod.start")
         work: tuple[int, ...]
         if self._pod_side:  # the container runs flytekit around the user's function (docs/pod_spans.md)
@@ -710,7 +713,7 @@ class Simulator:
         pod = sub.pod
         if pod is None:
             self._k8s_write("create", sub.path)
-            sub.pod = pod = self._pod(self._clock.now(), "task.run")
+            sub.pod = pod = self._pod(self._clock.now(), "task.run", st.spec.task)
             sub.attempt = st.record.attempt(0, start=self._clock.now(), array_index=sub.index)
             sub.phase = P.RUNNING
             self._wake_on(ex, pod)

@@ -6,7 +6,7 @@ import math
 import re
 import zlib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -18,6 +18,7 @@ import yaml
 __all__ = [
     "OPERATIONS",
     "POD_OPERATIONS",
+    "TASK_OPERATIONS",
     "Dist",
     "Latencies",
     "Profile",
@@ -58,6 +59,17 @@ POD_OPERATIONS: tuple[str, ...] = (
     "pod.download",  # one input or output transfer's time, each way
     "pod.convert",  # literals -> Python, and Python -> literals
     "pod.upload",
+)
+# What a profile may set per task (its `tasks` block): what happens in and around the task's pod, drawn once
+# per attempt; the pod's own work is POD_OPERATIONS, which docs/pod_spans.md's pod-side spans time.
+TASK_OPERATIONS: tuple[str, ...] = (
+    "pod.schedule",
+    "pod.pull",
+    "pod.start",
+    "task.run",
+    "pod.terminate",
+    "dynamic.compile",
+    *POD_OPERATIONS,
 )
 _Z99 = 2.3263478740408408  # standard normal quantile at 0.99: lognormal sigma = ln(p99/p50) / z99
 _UNITS = {"ns": 1, "us": 1_000, "µs": 1_000, "ms": 1_000_000, "s": 1_000_000_000, "m": 60_000_000_000}
@@ -104,11 +116,21 @@ class Profile:
     reeval_ns: int = 10_000_000_000  # workflow-reeval-duration: how often a waiting workflow is re-checked
     crd_base_bytes: int = 2048
     crd_node_bytes: int = 320  # status of one started node in the FlyteWorkflow object
+    tasks: Mapping[str, Mapping[str, Dist]] = field(default_factory=dict)  # task name -> its own latencies
 
     def with_operation(self, op: str, dist: Dist) -> Profile:
         """A copy with one operation's distribution replaced."""
-        return Profile(f"{self.name}+{op}", {**self.operations, op: dist}, self.reeval_ns, self.crd_base_bytes,
-                       self.crd_node_bytes)  # fmt: skip
+        return replace(self, name=f"{self.name}+{op}", operations={**self.operations, op: dist})
+
+    def with_task(self, task: str, op: str, dist: Dist) -> Profile:
+        """A copy where one task's pods draw `op` from `dist` (every other task keeps the profile's)."""
+        own = {**self.tasks.get(task, {}), op: dist}
+        return replace(self, name=f"{self.name}+{task}.{op}", tasks={**self.tasks, task: own})
+
+    def dist(self, op: str, task: str | None = None) -> Dist:
+        """The distribution `op` is drawn from (for `task`'s pods, its own when the profile sets one)."""
+        own = self.tasks.get(task, {}) if task is not None else {}
+        return own.get(op) or self.operations[op]
 
     def scaled(self, op: str, factor: float) -> Profile:
         """A copy with one operation `factor` times slower (every quantile scaled)."""
@@ -178,7 +200,22 @@ def profile_from_dict(doc: Any, where: str = "profile") -> Profile:
         parse_duration(settings.get("reeval", "10s"), f"{where}: propeller.reeval"),
         int(settings.get("crd_base_bytes", 2048)),
         int(settings.get("crd_node_bytes", 320)),
+        _tasks(doc.get("tasks") or {}, where),
     )
+
+
+def _tasks(block: Any, where: str) -> dict[str, dict[str, Dist]]:
+    """The `tasks` block: task name -> {operation of TASK_OPERATIONS: distribution}."""
+    if not isinstance(block, dict) or not all(isinstance(v, dict) for v in block.values()):
+        raise ProfileError(f"{where}: tasks: expected a mapping of task names to mappings of operations")
+    out: dict[str, dict[str, Dist]] = {}
+    for task, ops in block.items():
+        unknown = sorted(str(op) for op in ops if op not in TASK_OPERATIONS)
+        if unknown:
+            raise ProfileError(f"{where}: tasks.{task}: operations {unknown} are not set per task "
+                               f"(these are: {', '.join(TASK_OPERATIONS)})")  # fmt: skip
+        out[str(task)] = {str(op): _dist(v, f"{where}: tasks.{task}.{op}") for op, v in ops.items()}
+    return out
 
 
 def _dist(spec: Any, where: str) -> Dist:
@@ -200,16 +237,24 @@ def _dist(spec: Any, where: str) -> Dist:
 
 
 class Latencies:
-    """Seeded draws per operation; each operation has its own stream, so changing one leaves the others' draws alone."""
+    """Seeded draws per operation; each operation has its own stream, so changing one leaves the others' draws
+    alone. A task with latencies of its own draws them from streams of its own, so the other tasks' draws stay
+    the same too."""
 
     def __init__(self, profile: Profile, seed: int) -> None:
         self._profile = profile
-        self._buf: dict[str, list[int]] = {}
-        self._rngs = {op: np.random.default_rng([seed, zlib.crc32(op.encode())]) for op in profile.operations}
+        self._seed = seed
+        self._buf: dict[tuple[str, str | None], list[int]] = {}
+        self._rngs: dict[tuple[str, str | None], np.random.Generator] = {}
 
-    def draw(self, op: str) -> int:
-        """One latency of `op` in ns."""
-        buf = self._buf.get(op)
+    def draw(self, op: str, task: str | None = None) -> int:
+        """One latency of `op` in ns (for a pod of `task`: its own, when the profile sets one)."""
+        key = (op, task if task is not None and op in self._profile.tasks.get(task, {}) else None)
+        buf = self._buf.get(key)
         if not buf:
-            buf = self._buf[op] = self._profile.operations[op].sample(self._rngs[op], _BATCH).tolist()[::-1]
+            rng = self._rngs.get(key)
+            if rng is None:
+                words = [zlib.crc32(op.encode())] + ([zlib.crc32(key[1].encode())] if key[1] else [])
+                rng = self._rngs[key] = np.random.default_rng([self._seed, *words])
+            buf = self._buf[key] = self._profile.dist(*key).sample(rng, _BATCH).tolist()[::-1]
         return buf.pop()

@@ -109,7 +109,7 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
                     bar.update()
         finally:
             src = executor.finish()
-    return {k: v for e in entries for k, v in report([execution_report(src, i) for i in exec_ids[e.name]],
+    return {k: v for e in entries for k, v in report([execution_report(src, i, sketches=True) for i in exec_ids[e.name]],
                                                       e.name).items()}  # fmt: skip
 
 

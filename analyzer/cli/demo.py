@@ -39,7 +39,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run both sides, show the fold and the diff; exit 1 if the slower etcd went undetected."""
-    from analyzer.reduce.diff import diff_documents, notable
+    from analyzer.reduce.diff import diff_documents, notable, summary
+    from analyzer.render.diff_text import render_summary
     from propeller_sim.portfolio import SMALL
 
     bench.require_flytekit()
@@ -66,6 +67,7 @@ def run(args: argparse.Namespace) -> int:
     }  # what `otel-fold diff` does with the two files
     _step(f"5. otel-fold diff {base_path} {slow_path} --only-changes, for {_FOLDED}:")
     emit(renderer("diff", "text")([notable(diffs[f"flyte.benchmark.{_FOLDED}"])]), None, "diff")
+    emit(render_summary(*summary(list(diffs.values()))), None, "diff")  # over every workflow
     _step("6. etcd write latency p50, per workflow:")
     missed = []
     for key, d in diffs.items():

@@ -47,9 +47,11 @@ def write_document(doc: dict[str, Any], args: argparse.Namespace, what: str) -> 
     emit(renderer("report", "json" if args.json else "yaml")(doc), args.output, what)
 
 
-def execution_report(src: source.Source, exec_id: str, admin: FlyteAdmin | None = None) -> dict[str, Any]:
-    """One run's report (also `otel-fold bench`'s): everything is fetched first (its spans, its launch plans'
-    children, and FlyteAdmin's segments when the trace has no lifecycle records), then reduced once."""
+def execution_report(
+    src: source.Source, exec_id: str, admin: FlyteAdmin | None = None, *, sketches: bool = False
+) -> dict[str, Any]:
+    """One run's report (also `otel-fold bench`'s, with `sketches`): everything is fetched first (its spans, its
+    launch plans' children, and FlyteAdmin's segments when the trace has no lifecycle records), then reduced once."""
     from analyzer.reduce.report import run_report
     from analyzer.reduce.segments import has_lifecycle
     from analyzer.source.executions import child_executions, execution_table
@@ -57,7 +59,7 @@ def execution_report(src: source.Source, exec_id: str, admin: FlyteAdmin | None 
     table = execution_table(src, exec_id)
     children = child_executions(src, table, exec_id)
     segments = admin.execution(exec_id) if admin is not None and not has_lifecycle(table) else None
-    return run_report(table, children, segments)
+    return run_report(table, children, segments, sketches=sketches)
 
 
 def admin_source(args: argparse.Namespace) -> FlyteAdmin | None:

@@ -7,7 +7,8 @@ The files come from elsewhere (CI artifacts), so the document is checked on the 
 line naming the file and the place in it, never a traceback: YAML without anchors, aliases or tags
 (`analyzer.plain_yaml`); mappings with text keys; lists only where `document.LISTS` puts them, holding
 what it says; numbers finite and within ±2**63; text where FIELD_KIND says text; at most
-`document.MAX_DEPTH` levels.
+`document.MAX_DEPTH` levels; a category's `sketch` is version 1 of `results.sketch`'s format and holds as many
+durations as its block's `count`.
 """
 
 from __future__ import annotations
@@ -30,9 +31,11 @@ from analyzer.results.document import (
     MAX_DEPTH,
     NAMED_MAPS,
     RATIO,
+    SKETCH,
     TEXT,
     field_kind,
 )
+from analyzer.results.sketch import SketchError, parse_sketch
 from analyzer.units import parse_duration
 
 __all__ = ["NUMBER_LIMIT", "decode_report"]
@@ -106,7 +109,19 @@ def _mapping(m: dict[Any, Any], path: tuple[str, ...], where: str, depth: int) -
         except ValueError as e:
             raise _Bad(where, f"a key: {e}") from None
         out[key] = _value(v, (*path, key), f"{where}.{key}" if where else key, depth + 1)
+    if isinstance(out.get(SKETCH), str):
+        _check_sketch(out, f"{where}.{SKETCH}" if where else SKETCH)
     return out
+
+
+def _check_sketch(block: dict[str, Any], where: str) -> None:
+    """A category's sketch: version 1 of the format, holding as many durations as the block's count."""
+    try:
+        held = parse_sketch(block[SKETCH]).count
+    except SketchError as e:
+        raise _Bad(where, str(e)) from None
+    if "count" in block and held != block["count"]:
+        raise _Bad(where, f"holds {held} durations, but the count beside it is {block['count']}")
 
 
 def _named_maps(items: list[Any], path: tuple[str, ...], where: str, depth: int) -> list[dict[str, Any]]:

@@ -13,7 +13,9 @@ from analyzer import table as T
 from analyzer.table import SpanTable
 from flyte_otel import semconv as sc
 
-__all__ = ["METHOD", "PER_PARENT", "QUANTILES", "Stats", "category_stats", "per_round_stats", "stats"]
+__all__ = [
+    "METHOD", "PER_PARENT", "QUANTILES", "Stats", "category_durations", "category_stats", "per_round_stats", "stats",
+]  # fmt: skip
 
 C = sc.Category
 # The percentiles reported, and how they are computed (named in the report's method block).
@@ -65,6 +67,22 @@ def category_stats(table: SpanTable) -> dict[str, Stats]:
             float(mx[c]),
         )  # fmt: skip
         for c in count.index
+    }
+
+
+def category_durations(table: SpanTable) -> dict[str, np.ndarray]:
+    """Every span's duration (ns) by category."""
+    df = table.df
+    if not len(df):
+        return {}
+    codes = df[T.CATEGORY].cat.codes.to_numpy()
+    dur = (df[T.END] - df[T.START]).to_numpy(dtype=np.float64)
+    order = np.argsort(codes, kind="stable")
+    bounds = np.searchsorted(codes[order], np.arange(len(df[T.CATEGORY].cat.categories) + 1))
+    return {
+        str(c): dur[order[bounds[i] : bounds[i + 1]]]
+        for i, c in enumerate(df[T.CATEGORY].cat.categories)
+        if bounds[i + 1] > bounds[i]
     }
 
 

@@ -16,9 +16,10 @@ from analyzer.decode.flyteadmin import AdminExecution
 from analyzer.reduce import segments as S
 from analyzer.reduce.admin_segments import merge
 from analyzer.reduce.critical_path import workflow_critical_path
-from analyzer.reduce.percentiles import METHOD, Stats, category_stats, per_round_stats
+from analyzer.reduce.percentiles import METHOD, Stats, category_durations, category_stats, per_round_stats
 from analyzer.results import timeline as TL
-from analyzer.results.document import RATIO, TEXT, field_kind, flatten, unflatten
+from analyzer.results.document import RATIO, SKETCH, TEXT, field_kind, flatten, unflatten
+from analyzer.results.sketch import sketch_of
 from analyzer.table import SpanTable
 from flyte_otel import semconv as sc
 
@@ -89,9 +90,12 @@ def run_report(
     table: SpanTable,
     children: Mapping[str, SpanTable] | None = None,
     admin: AdminExecution | None = None,
+    *,
+    sketches: bool = False,
 ) -> dict[str, Any]:
     """One execution's report (the mapping under the document key). `children`: its launch plans' child
-    executions by id; `admin`: FlyteAdmin's segments, used when the trace has no lifecycle records."""
+    executions by id; `admin`: FlyteAdmin's segments, used when the trace has no lifecycle records;
+    `sketches`: each category's durations as a sketch too (a benchmark's runs, for the diff)."""
     tl = S.node_timelines(table, children)
     if admin is not None and not tl.lifecycle:
         tl = merge(tl, admin)
@@ -100,7 +104,7 @@ def run_report(
         out.update(_overheads(tl))
         out["segments"] = {s.segment: s.duration for s in tl.sections}
     out["nodes"] = _nodes(tl, prefix="")
-    out.update(_orchestration(table))
+    out.update(_orchestration(table, sketches))
     absent = {key: why for key, missing, why in ABSENT if missing(tl, out)}
     if absent:
         out["absent"] = absent
@@ -183,12 +187,15 @@ def _int(x: float) -> int:
     return int(round(x))
 
 
-def _orchestration(table: SpanTable) -> dict[str, Any]:
+def _orchestration(table: SpanTable, sketches: bool) -> dict[str, Any]:
     cats = category_stats(table)
+    durations = category_durations(table) if sketches else {}
     out: dict[str, Any] = {}
     for (group, name), cat in LAYOUT:
         if cat in cats:
-            out.setdefault(group, {})[name] = _stats(cats[cat])
+            block = out.setdefault(group, {})[name] = _stats(cats[cat])
+            if cat in durations:
+                block[SKETCH] = sketch_of(durations[cat]).text()
     for name, s in per_round_stats(table).items():
         out.setdefault("propeller", {})[name] = _stats(s) if name in _DURATION_STATS else _counts(s)
     return out
@@ -230,7 +237,7 @@ def summarise(runs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
             samples.setdefault(path, []).append(v)
     merged: dict[tuple[str, ...], Any] = {}
     for path, vs in samples.items():
-        if path[0] in ("warnings", "execution"):
+        if path[0] in ("warnings", "execution") or path[-1] == SKETCH:  # a run's own, no summary of them
             continue
         kind = field_kind(path)
         if kind == TEXT or not all(isinstance(v, (int, float)) for v in vs):

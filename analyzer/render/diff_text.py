@@ -11,7 +11,7 @@ from analyzer.results.document import COUNT, DURATION, RATIO
 from analyzer.safe_text import printable
 from analyzer.units import format_duration
 
-__all__ = ["render_diff", "render_diffs"]
+__all__ = ["render_diff", "render_diffs", "render_summary"]
 
 _INDENT = "  "
 
@@ -74,8 +74,15 @@ def _leaf(c: Change) -> str:
     if c.verdict is None:
         return text
     if c.ratio is None or c.ci is None or c.p is None:
-        return f"{text}  # {c.verdict}"
-    return f"{text}  # {c.verdict}: ratio {c.ratio:.3f} [{c.ci[0]:.3f}, {c.ci[1]:.3f}], p={c.p:.3g}"
+        needed = f" ({c.runs_needed} a side would do)" if c.runs_needed else ""
+        return f"{text}  # {c.verdict}{needed}"
+    judged = f"{text}  # {c.verdict}: ratio {c.ratio:.3f} [{c.ci[0]:.3f}, {c.ci[1]:.3f}], p={c.p:.3g}"
+    return judged + (f", q={c.q:.3g}" if c.q is not None else "") + (f", mde x{c.mde:.3g}" if c.mde else "")
+
+
+def render_summary(tested: int, flagged: int, too_few: int) -> str:
+    """The one line `--only-changes` ends with: how many values were judged, flagged, or could not be."""
+    return f"# values tested: {tested}, flagged: {flagged}, too few runs: {too_few}\n"
 
 
 def _value(kind: str, v: float | None) -> str:

@@ -29,6 +29,9 @@ class Change:
     ratio: float | None = None
     ci: tuple[float, float] | None = None
     p: float | None = None
+    q: float | None = None  # p adjusted for the diff's other values (false discovery rate)
+    mde: float | None = None  # the smallest ratio (or its inverse) these runs could flag
+    runs_needed: int | None = None  # too few runs: how many a side would allow a verdict
 
 
 @dataclass(frozen=True)
@@ -43,6 +46,7 @@ class Diff:
     noise: float
     assessed: bool
     method: str  # the significance test and thresholds, as stated in the output
+    pooled: bool = False  # the benchmark's categories pooled over its workflows, not one entry
 
     @property
     def status(self) -> str:

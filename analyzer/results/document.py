@@ -12,7 +12,7 @@ from typing import Any
 
 __all__ = [
     "COUNT", "DOCUMENTS", "DURATION", "FIELD_KIND", "LEAVES", "LISTS", "LIST_OF_MAPS", "MAX_DEPTH", "NAMED_MAPS",
-    "RATIO", "TEXT", "field_kind", "flatten", "map_leaves", "unflatten",
+    "RATIO", "SKETCH", "TEXT", "field_kind", "flatten", "map_leaves", "unflatten",
 ]  # fmt: skip
 
 # What a leaf holds: ns, a fraction, a count, or text.
@@ -41,12 +41,19 @@ FIELD_KIND: tuple[tuple[str | None, str | None, str], ...] = (
     (None, "kind", TEXT),
     (None, "execution", TEXT),
     (None, "childExecution", TEXT),
-    (None, "lifecycle", TEXT),  # reports written before the `absent` block said it here
+    (None, "lifecycle", TEXT),
+    (
+        None,
+        "sketch",
+        TEXT,
+    ),  # a run's durations of a category (results/sketch.py), checked as a sketch  # reports written before the `absent` block said it here
 )
 # What a list under each key holds; a list under any other key is not part of a report (a reader refuses it).
 # NAMED_MAPS: single-key maps, as the RFC writes nodes; DOCUMENTS: runs, each a report body of its own;
 # LEAVES: values of the key's FIELD_KIND.
 NAMED_MAPS, DOCUMENTS, LEAVES = "named maps", "documents", "leaves"
+# The key of a category's sketch in a benchmark run (analyzer/results/sketch.py).
+SKETCH = "sketch"
 LISTS: Mapping[str, str] = {"nodes": NAMED_MAPS, "runs": DOCUMENTS, "warnings": LEAVES}
 LIST_OF_MAPS = frozenset(k for k, held in LISTS.items() if held == NAMED_MAPS)
 # How deep a report may nest, counting the root and the leaf (a node's segment in a run is 9 deep).

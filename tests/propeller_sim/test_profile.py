@@ -105,3 +105,56 @@ def test_a_profile_without_the_pod_operations_simulates_pods_without_pod_spans()
     for op in POD_OPERATIONS:
         del doc["operations"][op]
     assert not set(POD_OPERATIONS) & set(profile_from_dict(doc).operations)
+
+
+def test_a_task_of_its_own_draws_its_latencies_and_every_other_task_keeps_its_draws() -> None:
+    doc = yaml.safe_load((resources.files("propeller_sim") / "profiles" / "default.yaml").read_text())
+    doc["tasks"] = {"pkg.slow": {"task.run": {"dist": "fixed", "value": "7s"}, "pod.upload": {"dist": "fixed",
+                                                                                          "value": "1s"}}}  # fmt: skip
+    own, base = Latencies(profile_from_dict(doc), 5), Latencies(load_profile("default"), 5)
+    for _ in range(5000):  # more than one refill batch, the two kinds of task interleaved
+        assert own.draw("task.run", "pkg.slow") == 7_000_000_000
+        assert own.draw("pod.upload", "pkg.slow") == 1_000_000_000
+        assert own.draw("task.run", "pkg.other") == base.draw("task.run", "pkg.other")
+        assert own.draw("pod.load", "pkg.slow") == base.draw("pod.load")  # not set for it: the profile's
+
+
+def test_a_task_slower_in_the_profile_is_slower_in_the_simulated_run() -> None:
+    """tiny_parallel's n20 is the one node of task `total`: its TASK_RUNTIME moves, its siblings' do not."""
+    from propeller_sim.clock import VirtualClock
+    from propeller_sim.engine import Simulator
+    from propeller_sim.portfolio import BY_NAME
+
+    plan = BY_NAME["tiny_parallel"].plan(small=True)
+    base = load_profile("fixed")
+    slow = base.with_task("propeller_sim.portfolio._tasks.total", "task.run", Dist("fixed", 9e9))
+    for profile, runtime in ((base, 400_000_000), (slow, 9_000_000_000)):
+        sim = Simulator(profile, clock=VirtualClock())
+        pods = []
+        original = sim._pod
+
+        def spy(created: int, run_op: str, task: str | None, original=original, pods=pods):  # type: ignore[no-untyped-def]
+            pod = original(created, run_op, task)
+            pods.append((task, pod.work[3]))
+            return pod
+
+        sim._pod = spy  # type: ignore[method-assign]
+        sim.run(plan)
+        assert [w for t, w in pods if t and t.endswith(".total")] == [runtime]
+        assert {w for t, w in pods if t and t.endswith(".inc")} == {400_000_000}
+
+
+@pytest.mark.parametrize(
+    ("tasks", "says"),
+    [
+        ({"t": {"etcd.write": {"dist": "fixed", "value": "1ms"}}}, "tasks.t: operations ['etcd.write'] are not set per task"),
+        ({"t": {"task.run": {"dist": "nope"}}}, "tasks.t.task.run: expected {dist: fixed | lognormal | uniform"),
+        ({"t": [1]}, "tasks: expected a mapping of task names to mappings of operations"),
+    ],
+)  # fmt: skip
+def test_a_bad_tasks_block_is_one_line_naming_the_task(tasks: object, says: str) -> None:
+    doc = yaml.safe_load((resources.files("propeller_sim") / "profiles" / "fixed.yaml").read_text())
+    doc["tasks"] = tasks
+    with pytest.raises(ProfileError) as e:
+        profile_from_dict(doc, "p.yaml")
+    assert says in str(e.value) and "\n" not in str(e.value)

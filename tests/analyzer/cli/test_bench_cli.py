@@ -23,7 +23,8 @@ import pytest
 import yaml
 
 from analyzer.cli import bench, main
-from analyzer.units import format_duration
+from analyzer.reduce.diff import POOLED_KEY
+from analyzer.units import format_duration, parse_duration
 from propeller_sim.portfolio import BY_NAME
 from propeller_sim.profile import load_profile
 
@@ -126,7 +127,9 @@ def test_demo_folds_a_run_and_detects_the_slower_etcd(
     assert (tmp_path / "benchmark-base.yaml").exists() and (tmp_path / "benchmark-slow-etcd.yaml").exists()
     assert "Handle" in out  # the fold shows propeller rounds
     verdicts = [line for line in out.splitlines() if line.startswith("   flyte.benchmark.")]
-    assert len(verdicts) == 2 and all("regressed" in v for v in verdicts)
+    # the two workflows, and their etcd writes pooled
+    assert len(verdicts) == 3 and all("regressed" in v for v in verdicts)
+    assert "# values tested: " in out and ", flagged: " in out
 
 
 def test_diff_of_two_bench_files_compares_each_workflow_with_its_namesake(
@@ -149,10 +152,13 @@ def test_diff_of_two_bench_files_compares_each_workflow_with_its_namesake(
     assert main(["diff", str(base), str(new)]) == 0
     out = capsys.readouterr().out
     parsed = yaml.safe_load(out)
+    pooled = parsed.pop(POOLED_KEY)  # the two workflows' etcd writes together, read from their sketches
     assert list(parsed) == ["flyte.benchmark.tiny_chain", "flyte.benchmark.branch"]
     for body in parsed.values():
         assert body["etcd"]["writes"]["latency"]["p50"] == "+" + format_duration(int(delta))
         assert body["etcd"]["writes"]["count"] == 0  # the same workflow on both sides: as many writes
+    # a sketch's percentile is within its accuracy (1%) of each duration: 8 ms and 20 ms, each within 1%
+    assert parse_duration(pooled["etcd"]["writes"]["latency"]["p50"]) == pytest.approx(delta, abs=0.01 * 28e6)
     assert "# added" not in out and "# removed" not in out
 
 

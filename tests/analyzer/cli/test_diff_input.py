@@ -113,6 +113,13 @@ REFUSED: tuple[tuple[str, str, str], ...] = (
     ("tab", "x:\n\tduration: 1s\n", "line 2, column 1: while scanning for the next token, found character '\\t' that cannot start any token"),
     ("json-syntax", '{"x": {"duration": 1s}}', "line 1, column 21: Expecting ',' delimiter"),
     ("control-character", "x:\n  duration: 1s\x07\n", "line 2, column 15: character #x0007: special characters are not allowed"),
+    ("sketch-version", "x:\n  runs: [{etcd: {writes: {count: 1, sketch: 'ddsketch/2 a=0.01 z=0 5:1'}}}]\n", "x.runs[0].etcd.writes.sketch: expected a sketch starting 'ddsketch/1'"),
+    ("sketch-accuracy", "x:\n  runs: [{etcd: {writes: {sketch: 'ddsketch/1 a=0.02 z=0 5:1'}}}]\n", "x.runs[0].etcd.writes.sketch: a sketch of accuracy 0.02, not 0.01"),
+    ("sketch-bin", "x:\n  runs: [{etcd: {writes: {sketch: 'ddsketch/1 a=0.01 z=0 5:1 6'}}}]\n", "x.runs[0].etcd.writes.sketch: expected <key>:<count>, got '6'"),
+    ("sketch-order", "x:\n  runs: [{etcd: {writes: {sketch: 'ddsketch/1 a=0.01 z=0 6:1 5:1'}}}]\n", "sketch: bucket keys must ascend"),
+    ("sketch-zero-count", "x:\n  runs: [{etcd: {writes: {sketch: 'ddsketch/1 a=0.01 z=0 5:0'}}}]\n", "sketch: bucket counts must be positive"),
+    ("sketch-count", "x:\n  runs: [{etcd: {writes: {count: 3, sketch: 'ddsketch/1 a=0.01 z=0 5:1'}}}]\n", "x.runs[0].etcd.writes.sketch: holds 1 durations, but the count beside it is 3"),
+    ("sketch-number", "x:\n  runs: [{etcd: {writes: {sketch: 5}}}]\n", "x.runs[0].etcd.writes.sketch: expected text, got a number"),
 )  # fmt: skip
 
 
