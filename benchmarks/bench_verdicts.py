@@ -12,7 +12,8 @@ two workers the first time; then only the ~140 diffs run, a few minutes). Rows (
   latency (target: >= 19 of 20), and each other category's count (target: none >= 19).
 * slow: the demo's slow-etcd profile (2x), 5 runs a side: diffs flagging the etcd-write latency (>= 19 of 20).
 * calib: tiny_parallel's n20 (task `total`, one node) with its user code (task.run) slower by 1.5x and 0.5x
-  the minimum detectable effect the A/A diffs report for its TASK_RUNTIME (a factor f: k x the MDE is f**k),
+  the minimum detectable effect the A/A diffs report for its TASK_RUNTIME (a factor f: k x the MDE is f**k,
+  and, for comparison, 1 + k(f - 1) as a relative change),
   10 runs a side: diffs flagging it (targets: >= 16 of 20 and <= 2 of 20). Only tiny_parallel is simulated
   again (the task is in no other workflow); the new side's other entries are the A/A pair's.
 * time: one diff of two 10-run files against loading the two files (target: <= 20x).
@@ -31,6 +32,7 @@ import tempfile
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from itertools import product
 from pathlib import Path
 from typing import Any
 
@@ -207,9 +209,11 @@ def row_calib(pairs: int, workers: int) -> None:
     print(
         f"  reported MDE: x{factor:.3f} (median of {len(mdes)} A/A diffs; range x{min(mdes):.3f}-x{max(mdes):.3f})"
     )
-    for k, target in ((1.5, ">= 16"), (0.5, "<= 2")):
-        change = factor**k
-        prof = _profile(f"calib-{k}", _task_run(change))
+    for (k, target), (reading, scale) in product(
+        ((1.5, ">= 16"), (0.5, "<= 2")), (("", lambda k: factor**k), ("rel", lambda k: 1 + k * (factor - 1)))
+    ):
+        change = scale(k)
+        prof = _profile(f"calib{reading}-{k}", _task_run(change))
         jobs = [(prof, (6000 if k > 1 else 7000) + i, 10) for i in range(pairs)]
         # the task runs in tiny_parallel only: the other workflows' runs are the A/A new side's
         new = _generate(jobs, workers, workflows=["tiny_parallel"])
@@ -218,7 +222,8 @@ def row_calib(pairs: int, workers: int) -> None:
             doc = {**_load(aa[2 * i + 1]), **_load(new[i])}
             d = {x.new_key: x for x in diff_documents(_load(aa[2 * i]), doc)}[CALIB_ENTRY]
             hit += d.changes()[CALIB_VALUE].verdict in FLAGS
-        print(f"  {k}x the MDE (task.run x{change:.3f}): flagged in {hit} of {pairs} (target {target})")
+        how = "as a relative change, 1 + k(f - 1)" if reading else "in log, f**k"
+        print(f"  {k}x the MDE {how} (task.run x{change:.3f}): flagged in {hit} of {pairs} (target {target})")
 
 
 def row_time(pairs: int, workers: int) -> None:
