@@ -9,9 +9,9 @@ from __future__ import annotations
 import io
 import json
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
+from functools import partial
 from itertools import accumulate, count
-from operator import itemgetter
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -66,7 +66,6 @@ _RESOURCE_SPANS_TAG = 0x0A  # field 1 (resource_spans), wire type 2: the first b
 # of a conversion (8 MB was no faster, measured) while the parsed lines held until then stay small (peak
 # memory 0.82x the file's size for the batched lines of bench_decode, 1.46x with 8 MB).
 _LINES_READ = 1 << 21
-_LINE = itemgetter(2)  # the text of a (line number, offset, text) line
 
 # Every format `detect` can name.
 FORMATS = ("otlp-json", "otlp-json-lines", "jaeger-v1", "jaeger-domain", "otlp-proto", "otlp-proto-framed")
@@ -329,10 +328,19 @@ def _decode_json_doc(doc: Any, cols: Columns, where: str) -> str:
 def _decode_json_lines(f: BinaryIO, cols: Columns, where: str) -> str:
     """Each line is one record: a line that cannot be read is skipped with a warning naming it, and the
     lines after it are read (zero bytes before a line, a crash's leftovers, are skipped with a warning)."""
-    for lines in _numbered_lines(f, 1, 0):
-        if not decode_lines(lines, cols, where):
+    first_line, first_byte = 1, 0
+    while lines := f.readlines(_LINES_READ):
+        numbers = range(first_line, first_line + len(lines))
+        if not _Lines(numbers, partial(_offset, lines, first_byte), lines, cols, where).read():
             break
+        first_line += len(lines)
+        first_byte = f.tell()
     return "otlp-json-lines"
+
+
+def _offset(lines: list[bytes], first_byte: int, i: int) -> int:
+    """The offset in its file of lines[i], of lines read together from `first_byte` on."""
+    return first_byte + sum(map(len, lines[:i]))
 
 
 def _decode_json_regions(f: BinaryIO, regions: list[tuple[int, int, int]], cols: Columns, where: str) -> None:
@@ -342,9 +350,12 @@ def _decode_json_regions(f: BinaryIO, regions: list[tuple[int, int, int]], cols:
     size = 0
     for offset, end, first_line in regions:
         f.seek(offset)
-        for lines in _numbered_lines(io.BytesIO(f.read(end - offset)), first_line, offset):
-            held += lines
-            size += lines[-1][1] + len(lines[-1][2]) - lines[0][1]
+        region = io.BytesIO(f.read(end - offset))
+        while lines := region.readlines(_LINES_READ):
+            held += zip(count(first_line), accumulate(map(len, lines), initial=offset), lines, strict=False)
+            first_line += len(lines)
+            offset += sum(map(len, lines))
+            size += sum(map(len, lines))
             if size >= _LINES_READ:
                 if not decode_lines(held, cols, where):
                     return
@@ -352,55 +363,57 @@ def _decode_json_regions(f: BinaryIO, regions: list[tuple[int, int, int]], cols:
     decode_lines(held, cols, where)
 
 
-def _numbered_lines(f: BinaryIO, first_line: int, first_byte: int) -> Iterator[list[tuple[int, int, bytes]]]:
-    """The lines of `f` to its end, a few megabytes of them at a time, as `decode_lines` takes them; the first
-    is line `first_line` of its file, at byte `first_byte`."""
-    while lines := f.readlines(_LINES_READ):
-        offsets = accumulate(map(len, lines), initial=first_byte)  # one more than there are lines
-        yield list(zip(count(first_line), offsets, lines, strict=False))
-        first_line += len(lines)
-        first_byte += sum(map(len, lines))
-
-
 def decode_lines(lines: Sequence[tuple[int, int, bytes]], cols: Columns, where: str = "") -> bool:
     """Append the records of JSON lines of a file, each (its line number, its byte offset, the line as read,
     with its newline if it had one), as `decode_store_file` reads them; False if a line was cut off (no
     newline after it: the last of its file) and could not be read: warned, and the lines after it left.
 
-    Each line is parsed on its own, and one that cannot be read is skipped with a warning naming it; but the
-    spans of the lines read typed (`otlp_json.read_typed`) are converted together, so that one span a line
-    costs little more than many. The result is the same as reading the lines one by one. Pass a few
-    megabytes of lines at a time: their documents are held at once."""
-    return _Lines(lines, cols, where).read()
+    A line that cannot be read is skipped with a warning naming it; the spans of the lines read typed
+    (`otlp_json.read_typed`) are converted together, and lines that repeat their resource and scope around
+    their spans are parsed together too, so that one span a line costs little more than many. The result is
+    the same as reading the lines one by one. Pass a few megabytes of lines at a time: their documents are
+    held at once."""
+    numbers, offsets, payloads = (
+        (list(column) for column in zip(*lines, strict=True)) if lines else ([], [], [])
+    )
+    return _Lines(numbers, offsets.__getitem__, payloads, cols, where).read()
 
 
 class _Lines:
-    """JSON lines of a file, being read into `cols` (`decode_lines`)."""
+    """JSON lines of a file, being read into `cols` (`decode_lines`): their numbers, the offset of the i-th
+    (asked only for a message), the lines as read."""
 
-    def __init__(self, lines: Sequence[tuple[int, int, bytes]], cols: Columns, where: str):
-        self.lines, self.cols, self.where = lines, cols, where
+    def __init__(
+        self,
+        numbers: Sequence[int],
+        offset: Callable[[int], int],
+        payloads: list[bytes],
+        cols: Columns,
+        where: str,
+    ):
+        self.numbers, self.offset, self.payloads = numbers, offset, payloads
+        self.cols, self.where = cols, where
 
     def read(self) -> bool:
         """Every line, in order; False where a cut-off line stopped it."""
-        todo = map(_LINE, self.lines)
         done = 0
-        while done < len(self.lines):
-            docs = otlp_json.read_typed(todo)  # up to the first line that needs more, taken from `todo`
-            if docs and not self.add(docs, done):
-                return False
-            done += len(docs)
-            if done < len(self.lines):
+        while done < len(self.payloads):
+            docs = otlp_json.read_typed(self.payloads, done, self.cols)
+            if docs:
+                if not self.add(docs, done):
+                    return False
+                done += len(docs)
+            else:  # the typed reader cannot read this line
                 if not self.one(done, typed=False):
                     return False
                 done += 1
         return True
 
-    def add(self, docs: list[Any], first: int) -> bool:
+    def add(self, docs: Sequence[Any], first: int) -> bool:
         """The typed documents of the lines from index `first` on, converted together; where that fails (a
         span that must be read span by span), each half on its own, down to single lines read the general
         way: each group gives what its lines give one by one, and most of the lines stay in large groups."""
-        wheres = [f"{self.where}line {n}: " for n, _, _ in self.lines[first : first + len(docs)]]
-        if otlp_json.add_typed(docs, wheres, self.cols):
+        if otlp_json.add_lines(docs, self.where, self.numbers[first : first + len(docs)], self.cols):
             return True
         if len(docs) == 1:
             return self.one(first, typed=False)
@@ -410,7 +423,7 @@ class _Lines:
     def one(self, i: int, typed: bool) -> bool:
         """Line `i` on its own (`typed`: the typed reader is yet to try it); False if it is the cut-off last
         line of its file and could not be read (warned)."""
-        lineno, offset, raw = self.lines[i]
+        lineno, raw = self.numbers[i], self.payloads[i]
         at = f"{self.where}line {lineno}: "
         complete = raw.endswith(b"\n")
         line = raw[:-1] if complete else raw
@@ -427,7 +440,7 @@ class _Lines:
                 self.cols.skip_record(e, at, "line")
                 return True
             self.cols.abandon(e)  # no newline after it: the writer was cut off mid-line
-            self.cols.warn(f"{at}last line truncated (byte {offset}); skipped")
+            self.cols.warn(f"{at}last line truncated (byte {self.offset(i)}); skipped")
             return False
         return True
 

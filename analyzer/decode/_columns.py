@@ -54,6 +54,9 @@ _PLACEHOLDERS = (
 )  # fmt: skip
 _NAMED_SKIPS = 5  # skipped spans named one by one in the warnings; the rest are counted
 Plan = tuple[tuple[tuple[str, Any], ...], dict[str, Any] | None]
+# A block's position: text (a row's is it and the row's index in the block), or what gives a row's whole
+# position from that index (a block of many one-span lines: formatting each would cost more than its span).
+Where = str | Callable[[int], str]
 
 _ALL_HEX = re.compile(r"[0-9a-f]*")
 
@@ -92,7 +95,7 @@ class Columns:
         self.warnings: list[str] = []
         # (first row, position of that block in the input): maps a row back to where it was read
         self._block_rows: list[int] = []
-        self._block_where: list[str] = []
+        self._block_where: list[Where] = []
         self._skipped: dict[int, str] = {}  # row -> why it cannot be read (left out by finish)
 
     def block(self, where: str, row: int | None = None) -> None:
@@ -101,7 +104,7 @@ class Columns:
         self._block_rows.append(self._flushed + len(self.span_id) if row is None else row)
         self._block_where.append(where)
 
-    def blocks(self, wheres: Iterable[str], rows: Iterable[int]) -> None:
+    def blocks(self, wheres: Iterable[Where], rows: Iterable[int]) -> None:
         """`block(where, row)` for each pair, rows in increasing order (a decoder that marks many at once)."""
         self._block_where.extend(wheres)
         self._block_rows.extend(rows)
@@ -113,7 +116,10 @@ class Columns:
         i = bisect.bisect_right(self._block_rows, row) - 1
         if i < 0:
             return f"{self.source}: span #{row}"
-        return f"{self.source}: {self._block_where[i]}[{row - self._block_rows[i]}]"
+        where, index = self._block_where[i], row - self._block_rows[i]
+        return (
+            f"{self.source}: {where}[{index}]" if isinstance(where, str) else f"{self.source}: {where(index)}"
+        )
 
     def code(self, mapping: dict[str, int], value: str) -> int:
         """Intern `value` in `mapping` (self.services or self.names)."""

@@ -292,3 +292,65 @@ def test_a_store_file_of_one_span_a_line_reads_as_the_same_spans_batched(tmp_pat
     one, batched = analyzer.load(tmp_path / "a"), analyzer.load(tmp_path / "b")
     pd.testing.assert_frame_equal(one.df, batched.df)
     assert one.warnings == batched.warnings == []
+
+
+class _CountingDecoder:
+    """`otlp_json._TYPED` counting the documents it is asked to read."""
+
+    def __init__(self, real: Any) -> None:
+        self.real, self.calls = real, 0
+
+    def decode(self, data: bytes) -> Any:
+        self.calls += 1
+        return self.real.decode(data)
+
+
+def test_lines_that_repeat_their_resource_are_not_parsed_one_by_one(monkeypatch):
+    counting = _CountingDecoder(otlp_json._TYPED)
+    monkeypatch.setattr(otlp_json, "_TYPED", counting)
+    lines = _mixed()
+    df, warnings = _read(b"".join(lines))
+    assert df is not None and len(df) == len(lines) and warnings == []
+    assert counting.calls <= 2  # a template checked for each of the two processes, no line parsed alone
+
+
+def _span_part(line: bytes) -> tuple[bytes, bytes, bytes]:
+    """A one-span line as (the bytes before its span, the span, the bytes after)."""
+    span = json.dumps(
+        json.loads(line)["resourceSpans"][0]["scopeSpans"][0]["spans"][0], separators=(",", ":")
+    )
+    before, after = line.split(span.encode())
+    return before, span.encode(), after
+
+
+# Two broken lines whose spans, were they cut out and joined by a comma, would make two valid spans, as many
+# as the lines seem to hold: each line is invalid JSON, and must be skipped as such. (what, the first line's
+# span part made of a good one, the second's)
+HALVES: tuple[tuple[str, Callable[[bytes], bytes], Callable[[bytes], bytes]], ...] = (
+    ("a bracket left open", lambda span: span[:-1] + b',"attributes":[[1', lambda span: b"2]]}," + span),
+    ("a string left open", lambda span: span[:-1] + b',"name":"a', lambda span: b'b"},' + span),
+)  # fmt: skip
+
+
+@pytest.mark.parametrize(("what", "first", "second"), HALVES, ids=[h[0] for h in HALVES])
+def test_two_broken_lines_are_not_read_as_the_spans_they_would_make_joined(what, first, second):
+    lines = _lines(SPANS, 1)
+    before, span, after = _span_part(lines[10])
+    lines[10] = before + first(span) + after
+    before, span, after = _span_part(lines[11])
+    lines[11] = before + second(span) + after
+    df, warnings = _both(b"".join(lines))
+    assert df is not None and len(df) == len(SPANS) - 2
+    assert any("line 11: invalid JSON" in w for w in warnings) and any(
+        "line 12: invalid JSON" in w for w in warnings
+    )
+
+
+def test_lines_of_more_processes_than_templates_kept_read_as_one_by_one():
+    processes = [_lines(SPANS, 1, f"service-{i}") for i in range(otlp_json._TEMPLATES + 4)]
+    lines = [line for turn in zip(*processes, strict=True) for line in turn]
+    empty = json.loads(lines[5])
+    empty["resourceSpans"][0]["scopeSpans"][0]["spans"] = []  # a line of that process with no spans
+    lines.insert(6, json.dumps(empty, separators=(",", ":")).encode() + b"\n")
+    df, _ = _both(b"".join(lines))
+    assert df is not None and df["service"].nunique() == len(processes)
