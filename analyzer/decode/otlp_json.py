@@ -250,7 +250,7 @@ def _times(values: tuple[Any, ...]) -> np.ndarray:
     """Times written as decimal strings (the spec) parsed by Arrow; numbers, or what Arrow does not take,
     by int() (OverflowError past int64, ValueError/TypeError for the rest: the per-span path's to word)."""
     try:
-        return arrays.to_numpy(arrays.strings(values).cast(pa.int64()))
+        return arrays.to_numpy(arrays.cast(arrays.strings(values), pa.int64()))
     except (TypeError, ValueError, pa.ArrowInvalid):  # not all strings (or not UTF-8), or not all digits
         return np.array(list(map(int, values)), dtype=np.int64)
 
