@@ -35,6 +35,9 @@ KINDS = ("unspecified", "internal", "server", "client", "producer", "consumer") 
 STATUSES = ("unset", "ok", "error")  # OTLP Status.StatusCode order
 REF_TYPES = ("child_of", "follows_from")
 NO_REF = -1  # ref_type code of a root span
+# Resource and status keys read apart from the attributes.
+SERVICE_NAME = "service.name"
+STATUS_DESCRIPTION = "otel.status_description"  # where Jaeger puts the status message; we use the same key
 
 # A span longer than this is almost surely a clock or unit error (a Flyte execution may run for days).
 ABSURD_DURATION_NS = 30 * 24 * 3600 * 10**9

@@ -25,7 +25,9 @@ from analyzer.decode import _wire
 from analyzer.decode._columns import (
     KINDS,
     NO_REF,
+    SERVICE_NAME,
     SPAN_ERRORS,
+    STATUS_DESCRIPTION,
     STATUSES,
     Columns,
     Where,
@@ -47,9 +49,6 @@ __all__ = [
     "span_lists",
 ]
 
-# Resource and status keys read apart from the attributes.
-SERVICE_NAME = "service.name"
-STATUS_DESCRIPTION = "otel.status_description"  # where Jaeger puts the status message; we use the same key
 
 # Enum names as gogo-jsonpb (Tempo) writes them, and the integers of the OTLP/JSON spec.
 _KIND_CODES: dict[Any, int] = {i: i for i in range(len(KINDS))}

@@ -21,10 +21,10 @@ import pytest
 from decode_testlib import FIXTURES
 
 import analyzer
-import analyzer.decode as decode_module
 import flyte_otel as fo
-from analyzer.decode import decode, decode_lines, decode_store_file, otlp_json
+from analyzer.decode import decode, decode_store_file, json_lines, otlp_json
 from analyzer.decode._columns import Columns
+from analyzer.decode.json_lines import decode_lines
 from analyzer.errors import DecodeError
 from flyte_otel.otlp_encode import encode_json
 from tests import builders as B
@@ -77,7 +77,7 @@ def _table(cols: Columns) -> tuple[pd.DataFrame | None, list[str] | str]:
 def _read(data: bytes) -> tuple[pd.DataFrame | None, list[str] | str]:
     """JSON lines read as a store file's are (`decode_lines`, a few megabytes at a time)."""
     cols = Columns("f.jsonl")
-    decode_module._decode_json_lines(io.BytesIO(data), cols, "")
+    json_lines.decode_json_lines(io.BytesIO(data), cols, "")
     return _table(cols)
 
 
@@ -208,7 +208,7 @@ def test_lines_read_a_few_at_a_time_give_the_positions_of_the_whole_file(monkeyp
     data = b"".join(lines)[:-5]  # the last line cut off
     whole = _read(data)
     monkeypatch.setattr(
-        decode_module, "_LINES_READ", 3_000
+        json_lines, "_LINES_READ", 3_000
     )  # a few lines a read: the damage lies past the first
     df, warnings = _both(data)
     assert df is not None and whole[0] is not None
