@@ -158,9 +158,10 @@ class Columns:
         # within each plan, its promoted pairs first, each part in its order
         items = items[np.lexsort((~is_promoted[items], plan))]
         middle = first[:-1] + np.bincount(plan, weights=is_promoted[items], minlength=n).astype(np.int64)
-        codes = items.tolist()
+        del plan  # the arrays of a pair each are the peak of a store's read: none held longer than needed
         p_group, p_first = _sequence_codes(items, first[:-1], middle)
         o_group, o_first = _sequence_codes(items, middle, first[1:])
+        codes = items.tolist()  # a Python int a pair (~36 bytes): made once the sequences' arrays are gone
         p_bounds = zip(first[:-1][p_first].tolist(), middle[p_first].tolist(), strict=True)
         promoted = [tuple(pairs[k] for k in codes[a:b]) for a, b in p_bounds]
         o_bounds = zip(middle[o_first].tolist(), first[1:][o_first].tolist(), strict=True)
@@ -432,13 +433,22 @@ def _sequence_codes(items: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> 
     are compared as tuples."""
     if not len(starts):
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    # in place where numpy allows: an array per item, few at a time (they are the peak of a store's read)
     lengths = ends - starts
     sequence = np.repeat(np.arange(len(starts)), lengths)
-    position = np.arange(int(lengths.sum())) - np.repeat(np.cumsum(lengths) - lengths, lengths)
-    values = items[np.repeat(starts, lengths) + position]
+    position = np.arange(int(lengths.sum()))
+    position -= np.repeat(np.cumsum(lengths) - lengths, lengths)
+    at = np.repeat(starts, lengths)
+    at += position
+    values = items[at]
+    del at
     weights = _mix(np.arange(1, int(lengths.max(initial=0)) + 2, dtype=np.uint64))
+    terms = values.astype(np.uint64)
+    terms += np.uint64(1)
+    terms *= weights[position]
     digest = np.zeros(len(starts), dtype=np.uint64)
-    np.add.at(digest, sequence, (values.astype(np.uint64) + np.uint64(1)) * weights[position])
+    np.add.at(digest, sequence, terms)
+    del terms
     digest ^= lengths.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)
     _, first, code = np.unique(digest, return_index=True, return_inverse=True)
     # renumbered in order of first appearance
@@ -446,7 +456,10 @@ def _sequence_codes(items: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> 
     rank = np.empty(len(order), dtype=np.int64)
     rank[order] = np.arange(len(order))
     code, first = rank[code], first[order]
-    same = values == items[starts[first[code]][sequence] + position]
+    at = starts[first[code]][sequence]
+    at += position
+    same = values == items[at]
+    del at
     if same.all():
         return code, first
     index: dict[tuple[int, ...], int] = {}  # a hash collision: exact, by tuples

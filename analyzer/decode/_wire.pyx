@@ -462,7 +462,7 @@ def key_values(const uint8_t[::1] data, const int64_t[::1] at, const int64_t[::1
                 k += 1
                 pos = f.next
             first_v[r + 1] = k
-    return first, codes, kv_at[:distinct], kv_size[:distinct]
+    return first, codes, kv_at[:distinct].copy(), kv_size[:distinct].copy()  # not views: m-sized bases freed
 
 
 
