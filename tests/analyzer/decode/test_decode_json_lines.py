@@ -1,7 +1,7 @@
 """JSON lines are converted in bulk across lines, with exactly the result of reading them one by one.
 
-The oracle is the reader made to convert one line at a time (``otlp_json.read_typed`` limited to one
-payload a call: what each line gave before the lines were read in bulk). Every case is read both ways and
+The oracle is the reader made to convert one line at a time (``decode_lines`` given one line: never read
+as a run with others, what each line gave before the lines were read in bulk). Every case is read both ways and
 must give the same table (every column, the row order, the categories) and the same warnings; the spans are
 an execution recorded with flyte_otel on a virtual clock and written by its file exporter's encoder, one
 span a line, several a line or all in one document.
@@ -170,6 +170,7 @@ DAMAGE: tuple[tuple[str, Callable[[bytes], bytes], str | None], ...] = (
     ("a time that is not a number", _set(startTimeUnixNano="soon"), "line 21: resourceSpans[0].scopeSpans[0]"),
     ("an end before its start", _set(endTimeUnixNano="1"), "line 21: resourceSpans[0].scopeSpans[0].spans[0]: end"),
     ("an error status with a message", _set(status={"code": 2, "message": "boom"}), None),
+    ("a lone surrogate in a name", _set(name="\ud800x"), "line 21: resourceSpans[0].scopeSpans[0].spans[0]: span name"),
     ("an attribute that is not base64", _set(attributes=[{"key": "b", "value": {"bytesValue": "abc"}}]), "line 21"),
 )  # fmt: skip
 
