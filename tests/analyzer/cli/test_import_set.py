@@ -3,7 +3,7 @@
 Building the parser (`--version`, `--help`, every subcommand's `--help`) loads none of the heavy packages. Folding an
 execution from the store, its report and a diff of two reports load only what their work needs: never the
 receiver's grpc, the progress bars' tqdm, the significance test's scipy (one run a side), the OpenTelemetry SDK
-or its exporters, the simulator or flytekit.
+or its exporters, the simulator or flytekit. The program keeps numpy's BLAS from starting its threads.
 """
 
 from __future__ import annotations
@@ -215,3 +215,22 @@ def test_folding_an_indexed_protobuf_store_loads_no_json_decoder(
         "analyzer.decode.otlp_proto"
     ]  # it read protobuf
     assert _loaded(fold, _NOT_FOR_A_PROTOBUF_STORE) == []
+
+
+@pytest.mark.parametrize(("given", "expected"), [(None, "1"), ("3", "3")])
+def test_the_program_starts_numpy_without_blas_threads_unless_told(
+    tmp_path: Path, given: str | None, expected: str
+) -> None:
+    code = (
+        "import atexit, os, sys\n"
+        "atexit.register(lambda: print(os.environ.get('OPENBLAS_NUM_THREADS')))\n"
+        "from analyzer.cli import console\n"
+        "sys.argv = ['otel-fold', '--version']\n"
+        "console()\n"
+    )
+    env = {k: v for k, v in _env(tmp_path).items() if k != "OPENBLAS_NUM_THREADS"}
+    if given is not None:
+        env["OPENBLAS_NUM_THREADS"] = given
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-1] == expected
