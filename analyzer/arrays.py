@@ -1,19 +1,42 @@
-"""Arrow arrays from Python strings and numpy integers, and back, built from their buffers.
+"""Arrow arrays from Python strings and numpy integers, and back, built from their buffers; the few Arrow
+kernels the fold path uses.
 
 pyarrow's own conversions (``pa.array``, ``pa.scalar``, ``Array.to_numpy``, and a compute function given a
 Python or numpy value) ask pyarrow's pandas shim whether the value is a pandas object, and that imports
 pandas: ~0.4 s of a fold's start-up that the fold never uses. These functions make the same arrays from
 their buffers, so the fold path (decode, stitch, fold, render) runs without pandas.
+
+The kernels are called by name through ``pyarrow._compute.call_function``, which ``pyarrow.compute`` wraps:
+importing ``pyarrow.compute`` (or calling ``Array.cast``, ``take`` or ``dictionary_encode``, which import
+it) makes a Python function for each of Arrow's ~300 kernels, about a fifth of a fold's start-up.
 """
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
+from pyarrow import _compute
 
-__all__ = ["STRING", "booleans", "integers", "repeat", "strings", "to_numpy"]
+__all__ = [
+    "STRING",
+    "booleans",
+    "cast",
+    "coalesce",
+    "cut",
+    "dictionary_encode",
+    "if_else",
+    "integers",
+    "join",
+    "lpad",
+    "repeat",
+    "strings",
+    "take",
+    "to_numpy",
+]
 
 STRING = pa.large_string()  # the storage of pandas' "str" dtype: 64-bit offsets
 
@@ -58,3 +81,44 @@ def to_numpy(arr: pa.Array) -> np.ndarray:
     kind = "i" if pa.types.is_signed_integer(arr.type) else "u"
     dtype = np.dtype(f"{kind}{arr.type.bit_width // 8}")
     return np.frombuffer(arr.buffers()[1], dtype=dtype)[arr.offset : arr.offset + len(arr)]
+
+
+def cast(values: Any, to: pa.DataType) -> Any:
+    """``pyarrow.compute.cast``: the values as type `to` (ArrowInvalid where one does not convert)."""
+    return _compute.call_function("cast", [values], _compute.CastOptions.safe(to))
+
+
+def take(values: Any, indices: pa.Array) -> Any:
+    """``pyarrow.compute.take``: the values at `indices` (an Arrow integer array), in that order."""
+    return _compute.call_function("take", [values, indices])
+
+
+def dictionary_encode(values: Any) -> Any:
+    """``pyarrow.compute.dictionary_encode``: the distinct values in order of first appearance, and a code per
+    value (``.dictionary``, ``.indices``)."""
+    return _compute.call_function("dictionary_encode", [values])
+
+
+def lpad(values: Any, width: int, padding: str = " ") -> Any:
+    """``pyarrow.compute.utf8_lpad``: each string padded on the left to `width` characters."""
+    return _compute.call_function("utf8_lpad", [values], _compute.PadOptions(width, padding))
+
+
+def cut(values: Any, start: int, stop: int = sys.maxsize) -> Any:
+    """``pyarrow.compute.utf8_slice_codeunits``: characters start..stop-1 of each string."""
+    return _compute.call_function("utf8_slice_codeunits", [values], _compute.SliceOptions(start, stop))
+
+
+def join(*values: Any) -> Any:
+    """``pyarrow.compute.binary_join_element_wise``: the strings of each row joined, by the last argument."""
+    return _compute.call_function("binary_join_element_wise", list(values))
+
+
+def if_else(condition: Any, when_true: Any, when_false: Any) -> Any:
+    """``pyarrow.compute.if_else``: per row, `when_true`'s value where `condition`, else `when_false`'s."""
+    return _compute.call_function("if_else", [condition, when_true, when_false])
+
+
+def coalesce(values: Any, fill: Any) -> Any:
+    """``pyarrow.compute.coalesce``: the values, `fill`'s where they are null."""
+    return _compute.call_function("coalesce", [values, fill])

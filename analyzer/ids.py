@@ -17,7 +17,6 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from analyzer import arrays
 
@@ -92,7 +91,7 @@ def codes(*columns: Any) -> np.ndarray:
         return np.fromiter(
             (index.setdefault(v, len(index) - 1) for v in values.tolist()), dtype=np.int64, count=len(values)
         )
-    encoded = pc.dictionary_encode(pa.concat_arrays(found))
+    encoded = arrays.dictionary_encode(pa.concat_arrays(found))
     out = arrays.to_numpy(encoded.indices).astype(np.int64)
     empty = np.flatnonzero(lengths(encoded.dictionary) == 0)
     if len(empty):
@@ -152,9 +151,9 @@ def _strings(column: Any) -> pa.Array | None:
     if column.type != TYPE:
         if not pa.types.is_string(column.type):
             return None
-        column = column.cast(TYPE)
+        column = arrays.cast(column, TYPE)
     # nulls may hold data in their slots: replaced by "" from an array of empty strings
-    return pc.coalesce(column, arrays.repeat("", len(column))) if column.null_count else column
+    return arrays.coalesce(column, arrays.repeat("", len(column))) if column.null_count else column
 
 
 def _objects(column: Any) -> np.ndarray:

@@ -13,7 +13,6 @@ from typing import BinaryIO
 
 from analyzer import framing
 from analyzer.decode import damage_message
-from analyzer.decode.keys import json_keys, proto_keys
 from analyzer.progress import SILENT, Progress
 from analyzer.store.index import FileIndex, load_index, save_index
 
@@ -59,6 +58,8 @@ def _with_tail(regions: Regions, index: FileIndex, size: int) -> Regions:
 
 
 def _scan_framed(f: BinaryIO, index: FileIndex, size: int, where: str, progress: Progress) -> None:
+    from analyzer.decode.keys import proto_keys  # records to index: a store indexed already needs none of it
+
     base = index.covered
     data = memoryview(f.read(size - base))
     for item in framing.walk(data):
@@ -75,6 +76,8 @@ def _scan_framed(f: BinaryIO, index: FileIndex, size: int, where: str, progress:
 
 
 def _scan_lines(f: BinaryIO, index: FileIndex, size: int, where: str, progress: Progress) -> None:
+    from analyzer.decode.keys import json_keys  # lines to index: a store indexed already needs none of it
+
     for lineno, offset, line, complete in framing.read_lines(f, index.lines + 1, index.covered):
         if not complete:  # being written, or cut off: left uncovered
             return

@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Any, TypeAlias, cast
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from analyzer import arrays
 from analyzer.classify import category
@@ -243,7 +242,9 @@ class SpanTable:
         out: dict[str, Column] = {}
         for name in COLUMNS:
             col = self._column(name)
-            out[name] = col.take(index) if isinstance(col, pa.Array | pa.ChunkedArray) else _take(col, rows)
+            out[name] = (
+                arrays.take(col, index) if isinstance(col, pa.Array | pa.ChunkedArray) else _take(col, rows)
+            )
         return SpanTable(out, self.warnings)
 
     def with_warnings(self, warnings: Iterable[str]) -> SpanTable:
@@ -265,7 +266,7 @@ def _first_appearance(values: list[Any]) -> tuple[np.ndarray, tuple[Any, ...]]:
     """A code per value and the distinct values, in order of first appearance: strings by Arrow's dictionary
     encoding (no Python hashing per value), anything else hashed as Python objects."""
     try:
-        encoded = pc.dictionary_encode(arrays.strings(values))
+        encoded = arrays.dictionary_encode(arrays.strings(values))
     except (TypeError, ValueError):  # not all strings (or not UTF-8)
         index: dict[Any, int] = {}
         codes = np.fromiter(

@@ -8,7 +8,6 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import numpy as np
-import pyarrow.compute as pc
 
 from analyzer import arrays
 
@@ -88,11 +87,11 @@ def format_durations(ns: np.ndarray) -> list[str]:
         frac[zero] //= 10
         shown[zero] -= 1
     # the decimals with their leading zeros: 10**shown + frac printed, its leading "1" cut off
-    decimals_text = pc.utf8_slice_codeunits(pc.cast(arrays.integers(frac + 10**shown), arrays.STRING), 1)
-    units = arrays.strings([unit for _, unit, _, _ in _SCALE] + ["s"]).take(arrays.integers(scale))
-    number = pc.binary_join_element_wise(
-        pc.cast(arrays.integers(whole), arrays.STRING),
-        arrays.strings([".", ""]).take(arrays.integers(shown == 0)),
+    decimals_text = arrays.cut(arrays.cast(arrays.integers(frac + 10**shown), arrays.STRING), 1)
+    units = arrays.take(arrays.strings([unit for _, unit, _, _ in _SCALE] + ["s"]), arrays.integers(scale))
+    number = arrays.join(
+        arrays.cast(arrays.integers(whole), arrays.STRING),
+        arrays.take(arrays.strings([".", ""]), arrays.integers(shown == 0)),
         decimals_text,
         units,
         arrays.repeat("", len(ns)),
@@ -101,9 +100,11 @@ def format_durations(ns: np.ndarray) -> list[str]:
     long = scale == minute
     heads, head = np.unique(np.where(long, minutes, -1), return_inverse=True)
     head_text = [_minutes_text(int(m)) if m >= 0 else "" for m in heads.tolist()]
-    number = pc.if_else(arrays.booleans(long & (seconds == 0)), arrays.repeat("", len(ns)), number)
-    out: list[str] = pc.binary_join_element_wise(
-        arrays.strings(head_text).take(arrays.integers(head.reshape(-1))), number, arrays.repeat("", len(ns))
+    number = arrays.if_else(arrays.booleans(long & (seconds == 0)), arrays.repeat("", len(ns)), number)
+    out: list[str] = arrays.join(
+        arrays.take(arrays.strings(head_text), arrays.integers(head.reshape(-1))),
+        number,
+        arrays.repeat("", len(ns)),
     ).to_pylist()
     for i in np.flatnonzero(ns < 0).tolist():
         out[i] = "-" + out[i]

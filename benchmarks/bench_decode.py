@@ -169,6 +169,7 @@ def _peak_memory(path: Path) -> int:
         "import sys, tracemalloc\n"
         "import pyarrow as pa\n"
         "import analyzer, analyzer.decode, analyzer.load\n"  # imported before measuring: `analyzer` is lazy
+        "import pandas, pyarrow.compute\n"  # and what `load` imports on its way (its list of executions)
         "tracemalloc.start()\n"
         "t = analyzer.load(sys.argv[1])\n"
         "print(tracemalloc.get_traced_memory()[1] + pa.default_memory_pool().max_memory())\n"

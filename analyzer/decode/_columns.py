@@ -20,6 +20,7 @@ import gc
 import re
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from operator import itemgetter
 from typing import Any
 
 import numpy as np
@@ -35,6 +36,9 @@ KINDS = ("unspecified", "internal", "server", "client", "producer", "consumer") 
 STATUSES = ("unset", "ok", "error")  # OTLP Status.StatusCode order
 REF_TYPES = ("child_of", "follows_from")
 NO_REF = -1  # ref_type code of a root span
+# Resource and status keys read apart from the attributes.
+SERVICE_NAME = "service.name"
+STATUS_DESCRIPTION = "otel.status_description"  # where Jaeger puts the status message; we use the same key
 
 # A span longer than this is almost surely a clock or unit error (a Flyte execution may run for days).
 ABSURD_DURATION_NS = 30 * 24 * 3600 * 10**9
@@ -54,8 +58,12 @@ _PLACEHOLDERS = (
 )  # fmt: skip
 _NAMED_SKIPS = 5  # skipped spans named one by one in the warnings; the rest are counted
 Plan = tuple[tuple[tuple[str, Any], ...], dict[str, Any] | None]
+# A block's position: text (a row's is it and the row's index in the block), or what gives a row's whole
+# position from that index (a block of many one-span lines: formatting each would cost more than its span).
+Where = str | Callable[[int], str]
 
 _ALL_HEX = re.compile(r"[0-9a-f]*")
+_PROMOTED_PART, _OTHER_PART = itemgetter(0), itemgetter(1)  # of a Plan
 
 
 class Columns:
@@ -92,7 +100,7 @@ class Columns:
         self.warnings: list[str] = []
         # (first row, position of that block in the input): maps a row back to where it was read
         self._block_rows: list[int] = []
-        self._block_where: list[str] = []
+        self._block_where: list[Where] = []
         self._skipped: dict[int, str] = {}  # row -> why it cannot be read (left out by finish)
 
     def block(self, where: str, row: int | None = None) -> None:
@@ -101,7 +109,7 @@ class Columns:
         self._block_rows.append(self._flushed + len(self.span_id) if row is None else row)
         self._block_where.append(where)
 
-    def blocks(self, wheres: Iterable[str], rows: Iterable[int]) -> None:
+    def blocks(self, wheres: Iterable[Where], rows: Iterable[int]) -> None:
         """`block(where, row)` for each pair, rows in increasing order (a decoder that marks many at once)."""
         self._block_where.extend(wheres)
         self._block_rows.extend(rows)
@@ -113,7 +121,10 @@ class Columns:
         i = bisect.bisect_right(self._block_rows, row) - 1
         if i < 0:
             return f"{self.source}: span #{row}"
-        return f"{self.source}: {self._block_where[i]}[{row - self._block_rows[i]}]"
+        where, index = self._block_where[i], row - self._block_rows[i]
+        return (
+            f"{self.source}: {where}[{index}]" if isinstance(where, str) else f"{self.source}: {where(index)}"
+        )
 
     def code(self, mapping: dict[str, int], value: str) -> int:
         """Intern `value` in `mapping` (self.services or self.names)."""
@@ -149,9 +160,10 @@ class Columns:
         # within each plan, its promoted pairs first, each part in its order
         items = items[np.lexsort((~is_promoted[items], plan))]
         middle = first[:-1] + np.bincount(plan, weights=is_promoted[items], minlength=n).astype(np.int64)
-        codes = items.tolist()
+        del plan  # the arrays of a pair each are the peak of a store's read: none held longer than needed
         p_group, p_first = _sequence_codes(items, first[:-1], middle)
         o_group, o_first = _sequence_codes(items, middle, first[1:])
+        codes = items.tolist()  # a Python int a pair (~36 bytes): made once the sequences' arrays are gone
         p_bounds = zip(first[:-1][p_first].tolist(), middle[p_first].tolist(), strict=True)
         promoted = [tuple(pairs[k] for k in codes[a:b]) for a, b in p_bounds]
         o_bounds = zip(middle[o_first].tolist(), first[1:][o_first].tolist(), strict=True)
@@ -268,14 +280,12 @@ class Columns:
     def _attribute_columns(self) -> dict[str, Any]:
         self._clean_plans()
         plan = self._column("plan")
-        # plans sharing one promoted tuple (`add_plans`) are read once: their tuple's values by key
-        index: dict[int, int] = {}
-        group = np.fromiter(
-            (index.setdefault(id(p), len(index)) for p, _ in self.plans),
-            dtype=np.int64,
-            count=len(self.plans),
-        )
-        distinct = list({id(p): p for p, _ in self.plans}.values())
+        # plans sharing one promoted tuple (`add_plans`) are read once: their tuple's values by key (the
+        # tuples told apart by identity in numpy: tens of thousands of plans, a fifth of a fold's work)
+        promoted_parts = list(map(_PROMOTED_PART, self.plans))
+        identity = np.fromiter(map(id, promoted_parts), dtype=np.uint64, count=len(promoted_parts))
+        _, first, group = np.unique(identity, return_index=True, return_inverse=True)
+        distinct = [promoted_parts[i] for i in first.tolist()]
         per_key: dict[str, tuple[list[int], list[Any]]] = {}
         for g, promoted in enumerate(distinct):
             for key, value in promoted:
@@ -288,7 +298,7 @@ class Columns:
             by_group[groups] = _object_array(values)
             out[key] = by_group[group[plan]]
         others = np.empty(len(self.plans), dtype=object)
-        others[:] = [other for _, other in self.plans]  # dicts and None: numpy takes each as one value
+        others[:] = list(map(_OTHER_PART, self.plans))  # dicts and None: numpy takes each as one value
         attributes = others[plan]
         for row, key, value in self.extra:
             attributes[row] = {**(attributes[row] or {}), key: value}
@@ -423,13 +433,22 @@ def _sequence_codes(items: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> 
     are compared as tuples."""
     if not len(starts):
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    # in place where numpy allows: an array per item, few at a time (they are the peak of a store's read)
     lengths = ends - starts
     sequence = np.repeat(np.arange(len(starts)), lengths)
-    position = np.arange(int(lengths.sum())) - np.repeat(np.cumsum(lengths) - lengths, lengths)
-    values = items[np.repeat(starts, lengths) + position]
+    position = np.arange(int(lengths.sum()))
+    position -= np.repeat(np.cumsum(lengths) - lengths, lengths)
+    at = np.repeat(starts, lengths)
+    at += position
+    values = items[at]
+    del at
     weights = _mix(np.arange(1, int(lengths.max(initial=0)) + 2, dtype=np.uint64))
+    terms = values.astype(np.uint64)
+    terms += np.uint64(1)
+    terms *= weights[position]
     digest = np.zeros(len(starts), dtype=np.uint64)
-    np.add.at(digest, sequence, (values.astype(np.uint64) + np.uint64(1)) * weights[position])
+    np.add.at(digest, sequence, terms)
+    del terms
     digest ^= lengths.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)
     _, first, code = np.unique(digest, return_index=True, return_inverse=True)
     # renumbered in order of first appearance
@@ -437,7 +456,10 @@ def _sequence_codes(items: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> 
     rank = np.empty(len(order), dtype=np.int64)
     rank[order] = np.arange(len(order))
     code, first = rank[code], first[order]
-    same = values == items[starts[first[code]][sequence] + position]
+    at = starts[first[code]][sequence]
+    at += position
+    same = values == items[at]
+    del at
     if same.all():
         return code, first
     index: dict[tuple[int, ...], int] = {}  # a hash collision: exact, by tuples

@@ -24,3 +24,6 @@ def first_seen(codes: np.ndarray, known: np.ndarray) -> tuple[np.ndarray, np.nda
 def key_values(
     data: np.ndarray, at: np.ndarray, size: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]: ...
+def join_lines(
+    lines: list[bytes], first: int, limit: int, prefixes: list[bytes], suffixes: list[bytes]
+) -> tuple[bytes, np.ndarray, np.ndarray, np.ndarray]: ...

@@ -9,11 +9,13 @@ and left to upb. Nothing here raises for bad input or allocates per span.
 import numpy as np
 
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint32_t, uint64_t
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
 from libc.string cimport memcmp, memcpy
 
 
 cdef extern from *:
     void __builtin_prefetch(const void *addr) nogil
+    int __builtin_ctzll(unsigned long long x) nogil
 
 
 # Columns of the span table (as in _proto_scan)
@@ -58,6 +60,16 @@ cdef int64_t SPAN_WIRE[17]
 SPAN_WIRE[:] = [-1, LEN, LEN, LEN, LEN, LEN, VARINT, I64, I64, LEN, VARINT, LEN, VARINT, LEN, VARINT, LEN, I32]
 cdef int64_t REPEATED = (1 << 9) | (1 << 11) | (1 << 13)
 cdef const char *HEX_DIGITS = b"0123456789abcdef"
+# What a byte of JSON is to `values` outside strings: 0 nothing it counts.
+cdef enum:
+    QUOTE = 1
+    OPEN = 2
+    CLOSE = 3
+    COMMA = 4
+cdef uint8_t JSON_CLASS[256]
+JSON_CLASS[:] = [0] * 256
+for _byte, _class in ((b'"', QUOTE), (b"[", OPEN), (b"{", OPEN), (b"]", CLOSE), (b"}", CLOSE), (b",", COMMA)):
+    JSON_CLASS[ord(_byte)] = _class
 
 
 cdef struct Field:
@@ -450,4 +462,115 @@ def key_values(const uint8_t[::1] data, const int64_t[::1] at, const int64_t[::1
                 k += 1
                 pos = f.next
             first_v[r + 1] = k
-    return first, codes, kv_at[:distinct], kv_size[:distinct]
+    return first, codes, kv_at[:distinct].copy(), kv_size[:distinct].copy()  # not views: m-sized bases freed
+
+
+
+cdef inline uint64_t has_byte(uint64_t word, uint64_t byte) noexcept nogil:
+    """Nonzero if one of the 8 bytes of `word` is `byte` (repeated in each byte); its lowest set bit is in the
+    first such byte (higher ones may be false)."""
+    cdef uint64_t x = word ^ byte
+    return (x - 0x0101010101010101ULL) & ~x & 0x8080808080808080ULL
+
+
+cdef inline int64_t string_end(const uint8_t *buf, int64_t i, int64_t size) noexcept nogil:
+    """Where the JSON string whose text starts at i (after its quote) ends: one past its closing quote,
+    stepping over escapes; -1 if it runs past size. Eight bytes at a time while neither a quote nor a
+    backslash is among them (strings are most of a span's bytes)."""
+    cdef uint64_t word, found
+    while i < size:
+        if i + 8 <= size:
+            memcpy(&word, buf + i, 8)
+            found = has_byte(word, 0x2222222222222222ULL) | has_byte(word, 0x5C5C5C5C5C5C5C5CULL)
+            if found == 0:
+                i += 8
+                continue
+            i += __builtin_ctzll(found) >> 3
+        if buf[i] == b'"':
+            return i + 1
+        i += 2 if buf[i] == b"\\" else 1
+    return -1
+
+
+cdef int64_t values(const uint8_t *buf, int64_t size) noexcept nogil:
+    """How many JSON values, joined by commas, buf[:size] holds if it were valid JSON (its brackets balance
+    and its strings close, outside of strings); -1 if it cannot be such values (a bracket closes what it
+    did not open, or a string runs on). Lexed as JSON is: valid JSON is split alike by any reader."""
+    cdef int64_t i = 0, depth = 0, n = 1
+    cdef uint8_t c
+    if size == 0:
+        return 0
+    while i < size:
+        c = JSON_CLASS[buf[i]]
+        i += 1
+        if c == 0:
+            continue
+        if c == QUOTE:
+            i = string_end(buf, i, size)
+            if i < 0:
+                return -1
+        elif c == OPEN:
+            depth += 1
+        elif c == CLOSE:
+            depth -= 1
+            if depth < 0:
+                return -1
+        elif depth == 0:  # a comma
+            n += 1
+    return n if depth == 0 else -1
+
+
+def join_lines(list lines, Py_ssize_t first, Py_ssize_t limit, list prefixes, list suffixes):
+    """The spans of JSON lines that each read `prefixes[t]`, JSON values joined by commas, `suffixes[t]` (a
+    line that repeats its resource and scope around its spans; `otlp_json` made the templates), from
+    lines[first] for at most `limit` lines, up to the first line that matches no template or whose part
+    between cannot be such values: (those parts as one JSON array, ``[`` + the non-empty ones joined by ``,``
+    + ``]``; per line, how many values its part holds, where its part ends in the array, its template). Read
+    as JSON, the array's values are the lines' values, in order, as many as said: whether it is valid JSON is
+    for the caller."""
+    cdef Py_ssize_t n_t = len(prefixes), i, t, last = 0, k, stop, size = 1, at, mid, n = 0
+    cdef list heads = [bytes(p) for p in prefixes], tails = [bytes(s) for s in suffixes]
+    cdef bytes line, head, tail
+    cdef int64_t count
+    stop = min(len(lines), first + limit)
+    which = np.empty(max(stop - first, 0), dtype=np.int64)
+    counts = np.empty(max(stop - first, 0), dtype=np.int64)
+    cdef int64_t[::1] which_v = which, counts_v = counts
+    for i in range(first, stop):  # which template each line reads, its values, and the array's size
+        line = lines[i]
+        for k in range(n_t):
+            t = (last + k) % n_t  # the template of the line before first: lines of one process run on
+            head, tail = heads[t], tails[t]
+            if (len(line) >= len(head) + len(tail)
+                    and memcmp(<const char *>line, <const char *>head, len(head)) == 0
+                    and memcmp(<const char *>line + len(line) - len(tail), <const char *>tail, len(tail)) == 0):
+                break
+        else:
+            break
+        mid = len(line) - len(head) - len(tail)
+        count = values(<const uint8_t *>(<const char *>line) + len(head), mid)
+        if count < 0:
+            break
+        last = t
+        which_v[n], counts_v[n] = t, count
+        size += mid + (1 if mid and size > 1 else 0)
+        n += 1
+    out = PyBytes_FromStringAndSize(NULL, size + 1)
+    cdef char *buf = PyBytes_AS_STRING(out)
+    ends = np.empty(n, dtype=np.int64)
+    cdef int64_t[::1] ends_v = ends
+    buf[0] = b"["
+    at = 1
+    for i in range(n):
+        line = lines[first + i]
+        head, tail = heads[which_v[i]], tails[which_v[i]]
+        mid = len(line) - len(head) - len(tail)
+        if mid:
+            if at > 1:
+                buf[at] = b","
+                at += 1
+            memcpy(buf + at, <const char *>line + len(head), mid)
+            at += mid
+        ends_v[i] = at
+    buf[at] = b"]"
+    return out, counts[:n], ends, which[:n]

@@ -10,12 +10,12 @@ attribute set (a memo) instead of building three message wrappers per attribute.
 
 from __future__ import annotations
 
+import functools
 import itertools
 from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
-from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 from google.protobuf.descriptor import FieldDescriptor, FileDescriptor
 from google.protobuf.message import DecodeError as ProtoDecodeError
 from google.protobuf.message import Message
@@ -26,8 +26,7 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Status
 
 from analyzer import ids
 from analyzer.decode import _lenient_proto, _proto_scan
-from analyzer.decode._columns import NO_REF, Columns
-from analyzer.decode.otlp_json import SERVICE_NAME, STATUS_DESCRIPTION
+from analyzer.decode._columns import NO_REF, SERVICE_NAME, STATUS_DESCRIPTION, Columns
 from analyzer.errors import DecodeError
 
 __all__ = ["any_value", "decode_message", "decode_records", "parse"]
@@ -39,9 +38,9 @@ _AS_BYTES = {"Span": ("attributes", "status")}
 _PLAN_CACHE_MAX = 200_000
 
 
-def _view_pool(
-    file: FileDescriptor, as_bytes: Mapping[str, tuple[str, ...]]
-) -> descriptor_pool.DescriptorPool:
+def _view_pool(file: FileDescriptor, as_bytes: Mapping[str, tuple[str, ...]]) -> Any:
+    from google.protobuf import descriptor_pb2, descriptor_pool
+
     pool = descriptor_pool.DescriptorPool()
 
     def add(fd: FileDescriptor) -> None:
@@ -63,29 +62,34 @@ def _view_pool(
     return pool
 
 
-def _message(pool: descriptor_pool.DescriptorPool, name: str) -> type[Message]:
+@functools.cache
+def _traces_data_view() -> type[Message]:
+    """TracesData as the view, made on first use: records the compiled walk reads need none (its pool and
+    descriptor_pb2 are a tenth of a fold's start-up)."""
+    from google.protobuf import message_factory
+
     cls: type[Message] = message_factory.GetMessageClass(
-        pool.FindMessageTypeByName(f"opentelemetry.proto.trace.v1.{name}")
+        _view_pool(trace_pb2.DESCRIPTOR, _AS_BYTES).FindMessageTypeByName(
+            "opentelemetry.proto.trace.v1.TracesData"
+        )
     )
     return cls
 
 
-_VIEW = _view_pool(trace_pb2.DESCRIPTOR, _AS_BYTES)
 # Inputs smaller than this are decoded span by span: the compiled walk and the numpy calls around it cost
 # ~0.8 ms a call, the per-span path ~20 µs a span more than the walk (measured: equal at ~50 spans, 10 KB)
 _SMALL_BYTES = 8 << 10
-TracesDataView = _message(_VIEW, "TracesData")
 
 
 def parse(payload: bytes | memoryview, cols: Columns, where: str) -> Message:
     """Parse one serialized TracesData (as the view); invalid UTF-8 in strings is replaced with a warning."""
     try:
-        return TracesDataView.FromString(payload)
+        return _traces_data_view().FromString(payload)
     except ProtoDecodeError as e:
         fixed = _lenient_proto.repair_utf8(bytes(payload))
         if fixed is not None:
             cols.warn(f"{where}invalid UTF-8 in string fields, replaced with U+FFFD")
-            return TracesDataView.FromString(fixed)
+            return _traces_data_view().FromString(fixed)
         raise DecodeError(
             f"{cols.source}: {where}{_lenient_proto.describe_damage(bytes(payload))} ({e})"
         ) from None

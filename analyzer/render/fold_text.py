@@ -8,8 +8,6 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.compute as pc
 
 from analyzer import arrays
 from analyzer import table as t
@@ -60,10 +58,10 @@ def lines(fold: Fold, view: FoldView = _PLAIN) -> Iterator[str]:
         at = slice(lo, lo + _CHUNK)
         start = fold.start_ns[at]
         n = len(start)
-        text = pc.binary_join_element_wise(
+        text = arrays.join(
             stamps.stamps(start, view.clock),
-            pc.utf8_lpad(arrays.strings(format_durations(start - fold.execution.start_ns)), 14),
-            pc.utf8_lpad(arrays.strings(format_durations(fold.duration_ns[at])), 13),
+            arrays.lpad(arrays.strings(format_durations(start - fold.execution.start_ns)), 14),
+            arrays.lpad(arrays.strings(format_durations(fold.duration_ns[at])), 13),
             arrays.repeat("  ", n),
             arrays.strings([_INDENT * d for d in fold.depth[at].tolist()]),
             arrays.strings(list(itertools.islice(numbers, _CHUNK))),
@@ -109,7 +107,9 @@ def _id_pairs(fold: Fold) -> list[tuple[str, str]]:
     columns = []
     for column in (t.TRACE_ID, t.SPAN_ID):
         held = table.ids(column)
-        values = held[fold.rows] if isinstance(held, np.ndarray) else pc.take(held, pa.array(fold.rows))
+        values = (
+            held[fold.rows] if isinstance(held, np.ndarray) else arrays.take(held, arrays.integers(fold.rows))
+        )
         columns.append(
             [str(v) for v in (values.tolist() if isinstance(values, np.ndarray) else values.to_pylist())]
         )

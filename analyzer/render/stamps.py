@@ -7,7 +7,6 @@ import datetime as dt
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from analyzer import arrays
 from analyzer.clock import Clock
@@ -34,13 +33,15 @@ def stamps(ns: np.ndarray, clock: Clock) -> pa.Array:
     if clock.fmt == "time":
         return clock_time
     days, at = np.unique(local // _DAY_NS, return_inverse=True)
-    dates = arrays.strings(np.datetime_as_string(days.astype("datetime64[D]")).tolist()).take(pa.array(at))
+    dates = arrays.take(
+        arrays.strings(np.datetime_as_string(days.astype("datetime64[D]")).tolist()), arrays.integers(at)
+    )
     none = arrays.repeat("", len(ns))
     if clock.fmt == "datetime":
-        return pc.binary_join_element_wise(dates, arrays.repeat(" ", len(ns)), clock_time, none)
+        return arrays.join(dates, arrays.repeat(" ", len(ns)), clock_time, none)
     offsets, at = np.unique(offset_s, return_inverse=True)
-    signs = arrays.strings([_offset_text(int(s)) for s in offsets.tolist()]).take(pa.array(at))
-    return pc.binary_join_element_wise(dates, arrays.repeat("T", len(ns)), clock_time, signs, none)
+    signs = arrays.take(arrays.strings([_offset_text(int(s)) for s in offsets.tolist()]), arrays.integers(at))
+    return arrays.join(dates, arrays.repeat("T", len(ns)), clock_time, signs, none)
 
 
 def _offsets_s(ns: np.ndarray, clock: Clock) -> np.ndarray:
@@ -65,13 +66,13 @@ def time_of_day(ns: np.ndarray) -> pa.Array:
     day_us = us % (86_400 * 10**6)
     seconds, micro = np.divmod(day_us, 10**6)
     hours, rest = np.divmod(seconds, 3600)
-    digits = pc.utf8_lpad(
-        pc.cast(
+    digits = arrays.lpad(
+        arrays.cast(
             arrays.integers(((hours * 100 + rest // 60) * 100 + rest % 60) * 10**6 + micro), arrays.STRING
         ),
         12,
         "0",
     )
-    part = [pc.utf8_slice_codeunits(digits, a, b) for a, b in ((0, 2), (2, 4), (4, 6), (6, 12))]
+    part = [arrays.cut(digits, a, b) for a, b in ((0, 2), (2, 4), (4, 6), (6, 12))]
     colon, dot, none = (arrays.repeat(s, len(ns)) for s in (":", ".", ""))
-    return pc.binary_join_element_wise(part[0], colon, part[1], colon, part[2], dot, part[3], none)
+    return arrays.join(part[0], colon, part[1], colon, part[2], dot, part[3], none)

@@ -3,7 +3,7 @@
 Building the parser (`--version`, `--help`, every subcommand's `--help`) loads none of the heavy packages. Folding an
 execution from the store, its report and a diff of two reports load only what their work needs: never the
 receiver's grpc, the progress bars' tqdm, the significance test's scipy (one run a side), the OpenTelemetry SDK
-or its exporters, the simulator or flytekit.
+or its exporters, the simulator or flytekit. The program keeps numpy's BLAS from starting its threads.
 """
 
 from __future__ import annotations
@@ -180,9 +180,57 @@ def test_folding_from_the_store_loads_no_pandas(
     }[which]
     fold = _otel_fold(tmp_path, [exec_id, "--store", str(store)])
     assert _loaded(fold, ("pandas", "pyarrow")) == ["pyarrow"]  # read, stitched, folded, rendered: no pandas
+    assert _loaded(fold, ("pyarrow.compute",)) == []  # Arrow's kernels called by name (analyzer.arrays)
     # the command line names its subcommand: the others' modules (and what their flags need) are not loaded
     others = tuple(path for name, path in COMMANDS.items() if name != "fold")
     assert _loaded(fold, (*others, "propeller_sim", "analyzer.collect")) == []
     # the probe sees pandas where a path does use it: the statistics are a pandas reduction
     stats = _otel_fold(tmp_path, [exec_id, "--store", str(store), "--stats", "name"])
     assert _loaded(stats, ("pandas",)) == ["pandas"]
+
+
+# What folding a protobuf store whose index is up to date never needs: the JSON decoders and their parsers, the
+# indexer's record reader, and the protobuf view made for records the compiled walk leaves (built on first use).
+_NOT_FOR_A_PROTOBUF_STORE = (
+    "msgspec",
+    "analyzer.decode.json_lines",
+    "analyzer.decode.otlp_json",
+    "analyzer.decode.jaeger_v1",
+    "analyzer.decode.jaeger_domain",
+    "analyzer.decode.keys",
+    "google.protobuf.descriptor_pb2",
+)
+
+
+@pytest.mark.slow
+def test_folding_an_indexed_protobuf_store_loads_no_json_decoder(
+    tmp_path: Path, tiny_store: tuple[Path, str, Path]
+) -> None:
+    store, exec_id, _ = tiny_store
+    _otel_fold(
+        tmp_path, [exec_id, "--store", str(store)]
+    )  # the index made (its reader loaded), or up to date
+    fold = _otel_fold(tmp_path, [exec_id, "--store", str(store)])
+    assert _loaded(fold, ("analyzer.decode.otlp_proto",)) == [
+        "analyzer.decode.otlp_proto"
+    ]  # it read protobuf
+    assert _loaded(fold, _NOT_FOR_A_PROTOBUF_STORE) == []
+
+
+@pytest.mark.parametrize(("given", "expected"), [(None, "1"), ("3", "3")])
+def test_the_program_starts_numpy_without_blas_threads_unless_told(
+    tmp_path: Path, given: str | None, expected: str
+) -> None:
+    code = (
+        "import atexit, os, sys\n"
+        "atexit.register(lambda: print(os.environ.get('OPENBLAS_NUM_THREADS')))\n"
+        "from analyzer.cli import console\n"
+        "sys.argv = ['otel-fold', '--version']\n"
+        "console()\n"
+    )
+    env = {k: v for k, v in _env(tmp_path).items() if k != "OPENBLAS_NUM_THREADS"}
+    if given is not None:
+        env["OPENBLAS_NUM_THREADS"] = given
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-1] == expected

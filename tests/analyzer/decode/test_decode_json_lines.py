@@ -1,7 +1,7 @@
 """JSON lines are converted in bulk across lines, with exactly the result of reading them one by one.
 
-The oracle is the reader made to convert one line at a time (``otlp_json.read_typed`` limited to one
-payload a call: what each line gave before the lines were read in bulk). Every case is read both ways and
+The oracle is the reader made to convert one line at a time (``decode_lines`` given one line: never read
+as a run with others, what each line gave before the lines were read in bulk). Every case is read both ways and
 must give the same table (every column, the row order, the categories) and the same warnings; the spans are
 an execution recorded with flyte_otel on a virtual clock and written by its file exporter's encoder, one
 span a line, several a line or all in one document.
@@ -21,10 +21,10 @@ import pytest
 from decode_testlib import FIXTURES
 
 import analyzer
-import analyzer.decode as decode_module
 import flyte_otel as fo
-from analyzer.decode import decode, decode_lines, decode_store_file, otlp_json
+from analyzer.decode import decode, decode_store_file, json_lines, otlp_json
 from analyzer.decode._columns import Columns
+from analyzer.decode.json_lines import decode_lines
 from analyzer.errors import DecodeError
 from flyte_otel.otlp_encode import encode_json
 from tests import builders as B
@@ -77,7 +77,7 @@ def _table(cols: Columns) -> tuple[pd.DataFrame | None, list[str] | str]:
 def _read(data: bytes) -> tuple[pd.DataFrame | None, list[str] | str]:
     """JSON lines read as a store file's are (`decode_lines`, a few megabytes at a time)."""
     cols = Columns("f.jsonl")
-    decode_module._decode_json_lines(io.BytesIO(data), cols, "")
+    json_lines.decode_json_lines(io.BytesIO(data), cols, "")
     return _table(cols)
 
 
@@ -170,6 +170,7 @@ DAMAGE: tuple[tuple[str, Callable[[bytes], bytes], str | None], ...] = (
     ("a time that is not a number", _set(startTimeUnixNano="soon"), "line 21: resourceSpans[0].scopeSpans[0]"),
     ("an end before its start", _set(endTimeUnixNano="1"), "line 21: resourceSpans[0].scopeSpans[0].spans[0]: end"),
     ("an error status with a message", _set(status={"code": 2, "message": "boom"}), None),
+    ("a lone surrogate in a name", _set(name="\ud800x"), "line 21: resourceSpans[0].scopeSpans[0].spans[0]: span name"),
     ("an attribute that is not base64", _set(attributes=[{"key": "b", "value": {"bytesValue": "abc"}}]), "line 21"),
 )  # fmt: skip
 
@@ -208,7 +209,7 @@ def test_lines_read_a_few_at_a_time_give_the_positions_of_the_whole_file(monkeyp
     data = b"".join(lines)[:-5]  # the last line cut off
     whole = _read(data)
     monkeypatch.setattr(
-        decode_module, "_LINES_READ", 3_000
+        json_lines, "_LINES_READ", 3_000
     )  # a few lines a read: the damage lies past the first
     df, warnings = _both(data)
     assert df is not None and whole[0] is not None
@@ -292,3 +293,65 @@ def test_a_store_file_of_one_span_a_line_reads_as_the_same_spans_batched(tmp_pat
     one, batched = analyzer.load(tmp_path / "a"), analyzer.load(tmp_path / "b")
     pd.testing.assert_frame_equal(one.df, batched.df)
     assert one.warnings == batched.warnings == []
+
+
+class _CountingDecoder:
+    """`otlp_json._TYPED` counting the documents it is asked to read."""
+
+    def __init__(self, real: Any) -> None:
+        self.real, self.calls = real, 0
+
+    def decode(self, data: bytes) -> Any:
+        self.calls += 1
+        return self.real.decode(data)
+
+
+def test_lines_that_repeat_their_resource_are_not_parsed_one_by_one(monkeypatch):
+    counting = _CountingDecoder(otlp_json._TYPED)
+    monkeypatch.setattr(otlp_json, "_TYPED", counting)
+    lines = _mixed()
+    df, warnings = _read(b"".join(lines))
+    assert df is not None and len(df) == len(lines) and warnings == []
+    assert counting.calls <= 2  # a template checked for each of the two processes, no line parsed alone
+
+
+def _span_part(line: bytes) -> tuple[bytes, bytes, bytes]:
+    """A one-span line as (the bytes before its span, the span, the bytes after)."""
+    span = json.dumps(
+        json.loads(line)["resourceSpans"][0]["scopeSpans"][0]["spans"][0], separators=(",", ":")
+    )
+    before, after = line.split(span.encode())
+    return before, span.encode(), after
+
+
+# Two broken lines whose spans, were they cut out and joined by a comma, would make two valid spans, as many
+# as the lines seem to hold: each line is invalid JSON, and must be skipped as such. (what, the first line's
+# span part made of a good one, the second's)
+HALVES: tuple[tuple[str, Callable[[bytes], bytes], Callable[[bytes], bytes]], ...] = (
+    ("a bracket left open", lambda span: span[:-1] + b',"attributes":[[1', lambda span: b"2]]}," + span),
+    ("a string left open", lambda span: span[:-1] + b',"name":"a', lambda span: b'b"},' + span),
+)  # fmt: skip
+
+
+@pytest.mark.parametrize(("what", "first", "second"), HALVES, ids=[h[0] for h in HALVES])
+def test_two_broken_lines_are_not_read_as_the_spans_they_would_make_joined(what, first, second):
+    lines = _lines(SPANS, 1)
+    before, span, after = _span_part(lines[10])
+    lines[10] = before + first(span) + after
+    before, span, after = _span_part(lines[11])
+    lines[11] = before + second(span) + after
+    df, warnings = _both(b"".join(lines))
+    assert df is not None and len(df) == len(SPANS) - 2
+    assert any("line 11: invalid JSON" in w for w in warnings) and any(
+        "line 12: invalid JSON" in w for w in warnings
+    )
+
+
+def test_lines_of_more_processes_than_templates_kept_read_as_one_by_one():
+    processes = [_lines(SPANS, 1, f"service-{i}") for i in range(otlp_json._TEMPLATES + 4)]
+    lines = [line for turn in zip(*processes, strict=True) for line in turn]
+    empty = json.loads(lines[5])
+    empty["resourceSpans"][0]["scopeSpans"][0]["spans"] = []  # a line of that process with no spans
+    lines.insert(6, json.dumps(empty, separators=(",", ":")).encode() + b"\n")
+    df, _ = _both(b"".join(lines))
+    assert df is not None and df["service"].nunique() == len(processes)

@@ -98,6 +98,9 @@ def test_runs_of_attributes_split_into_the_key_values_protobuf_reads() -> None:
     first, codes, at, size = scan.key_values(buf)
     kv_bytes = [buf[a : a + n].tobytes() for a, n in zip(at.tolist(), size.tolist(), strict=True)]
     assert len(set(kv_bytes)) == len(kv_bytes)  # one code per distinct KeyValue
+    # their offsets and sizes hold only the distinct ones: not views of an array sized by every KeyValue, which
+    # a store's read would keep until its spans are added (its peak memory)
+    assert at.base is None and size.base is None
     for r, run in enumerate(runs):
         expected = [kv.SerializeToString() for kv in Span.FromString(run).attributes]
         assert [kv_bytes[c] for c in codes[first[r] : first[r + 1]]] == expected
