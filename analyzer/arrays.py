@@ -19,7 +19,11 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-from pyarrow import _compute
+
+try:
+    from pyarrow import _compute
+except ImportError:  # a pyarrow that moved its private module: the public one, slower to import
+    import pyarrow.compute as _compute
 
 __all__ = [
     "STRING",
