@@ -32,11 +32,11 @@ def load(
     `otel-fold` reads it); with `exec_id`, keep its traces only."""
     if path_or_bytes is None:
         path_or_bytes = default_store()
-    table = read(path_or_bytes)
     source = _source(path_or_bytes)
     if exec_id is not None:
-        return select_execution(table, exec_id, source)
-    found = sorted(map(str, table.df[semconv.EXEC_ID].dropna().unique()))
+        return select_execution(_read_for(path_or_bytes, exec_id), exec_id, source)
+    table = read(path_or_bytes)
+    found = sorted({str(x) for x in table.column(semconv.EXEC_ID) if x is not None})
     if len(found) > 1:
         shown = ", ".join(found[:5]) + (" ..." if len(found) > 5 else "")
         table.warnings.append(
@@ -58,6 +58,14 @@ def read(path_or_bytes: str | os.PathLike[str] | bytes) -> SpanTable:
         raise NotFound(f"{path}: no such file") from None
     except OSError as e:
         raise DecodeError(f"{path}: cannot read ({e.strerror})") from None
+
+
+def _read_for(path_or_bytes: str | os.PathLike[str] | bytes, exec_id: str) -> SpanTable:
+    """What may hold `exec_id`: of a store directory only the records its files' indexes name (as `otel-fold`
+    reads it), of anything else everything."""
+    if not isinstance(path_or_bytes, bytes | bytearray | memoryview) and Path(path_or_bytes).is_dir():
+        return read_store(path_or_bytes, exec_id)
+    return read(path_or_bytes)
 
 
 def _source(path_or_bytes: str | os.PathLike[str] | bytes) -> str:

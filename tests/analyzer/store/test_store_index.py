@@ -87,6 +87,16 @@ def _full(store: Path, exec_id: str) -> t.SpanTable:
     return select_execution(read_store(store), exec_id, str(store))
 
 
+def _regions_read(monkeypatch: pytest.MonkeyPatch) -> list[list[tuple[int, int, int]] | None]:
+    """From now on, the regions of each store file decoded (None: the whole file), in order."""
+    regions: list[list[tuple[int, int, int]] | None] = []
+    real = LOAD.decode_store_file
+    monkeypatch.setattr(
+        LOAD, "decode_store_file", lambda p, c, w, r=None: (regions.append(r), real(p, c, w, r))
+    )
+    return regions
+
+
 @pytest.fixture(params=[framing.PROTO_SUFFIX, framing.JSON_LINES_SUFFIX])
 def suffix(request: pytest.FixtureRequest) -> str:
     return str(request.param)
@@ -113,17 +123,26 @@ def test_only_the_records_of_the_execution_are_read(tmp_path, suffix, monkeypatc
     spans = [s for x in EXECS for s in _spans((x,))]
     _write(tmp_path / f"a{suffix}", spans, 2)
     read_store(tmp_path, "exec-b")  # builds the index
-    regions: list[list[tuple[int, int, int]] | None] = []
-    real = LOAD.decode_store_file
-    monkeypatch.setattr(
-        LOAD, "decode_store_file", lambda p, c, w, r=None: (regions.append(r), real(p, c, w, r))
-    )
+    regions = _regions_read(monkeypatch)
     table = read_store(tmp_path, "exec-b")
     size = (tmp_path / f"a{suffix}").stat().st_size
     assert len(regions) == 1 and regions[0] is not None
     read = sum(end - start for start, end, _ in regions[0])
     assert 0 < read < size / 2  # a third of the file, give or take the record boundaries
     assert set(_ids(table)) == _truth(spans, "exec-b")
+
+
+def test_the_notebook_load_of_one_execution_reads_its_records_only(tmp_path, suffix, monkeypatch):
+    """`analyzer.load(store, exec_id=...)` goes through the index as `otel-fold` does: one file of three
+    executions written one after another, only the asked one's records decoded, exactly its spans."""
+    spans = [s for x in EXECS for s in _spans((x,))]
+    _write(tmp_path / f"a{suffix}", spans, 2)
+    read_store(tmp_path, "exec-a")  # builds the index
+    regions = _regions_read(monkeypatch)
+    table = LOAD.load(tmp_path, exec_id="exec-c")
+    assert len(regions) == 1 and regions[0] is not None
+    assert 0 < sum(end - start for start, end, _ in regions[0]) < (tmp_path / f"a{suffix}").stat().st_size / 2
+    assert set(_ids(table)) == _truth(spans, "exec-c")
 
 
 def test_a_wrong_id_reads_no_record(tmp_path, suffix, monkeypatch):
