@@ -63,9 +63,9 @@ def read(path_or_bytes: str | os.PathLike[str] | bytes) -> SpanTable:
 def _read_for(path_or_bytes: str | os.PathLike[str] | bytes, exec_id: str) -> SpanTable:
     """What may hold `exec_id`: of a store directory only the records its files' indexes name (as `otel-fold`
     reads it), of anything else everything."""
-    if not isinstance(path_or_bytes, bytes | bytearray | memoryview) and Path(path_or_bytes).is_dir():
-        return read_store(path_or_bytes, exec_id)
-    return read(path_or_bytes)
+    if isinstance(path_or_bytes, bytes | bytearray | memoryview) or not Path(path_or_bytes).is_dir():
+        return read(path_or_bytes)
+    return read_store(Path(path_or_bytes), exec_id)
 
 
 def _source(path_or_bytes: str | os.PathLike[str] | bytes) -> str:
