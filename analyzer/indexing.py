@@ -31,7 +31,8 @@ def file_index(path: Path, where: str = "", progress: Progress | None = None) ->
         if stat.st_size > index.covered:
             before = index.covered
             f.seek(index.covered)
-            _SCANS[path.suffix == framing.PROTO_SUFFIX](f, index, stat.st_size, where, progress or SILENT)
+            scan = _scan_framed if path.suffix == framing.PROTO_SUFFIX else _scan_lines
+            scan(f, index, stat.st_size, where, progress or SILENT)
             if index.covered > before:
                 index.seal(f)
                 save_index(path, index)
@@ -82,12 +83,7 @@ def _scan_lines(f: BinaryIO, index: FileIndex, size: int, where: str, progress: 
         if not complete:  # being written, or cut off: left uncovered
             return
         # zero bytes before a line are damage the decoder words: such a line is read by every reader
-        index.add_record(
-            offset, offset + len(line) + 1, lineno, None if line[:1] == b"\0" else json_keys(line)
-        )
-        progress.update(offset + len(line) + 1 - index.covered)
-        index.covered, index.lines = offset + len(line) + 1, lineno
-
-
-# framed file? -> its scan
-_SCANS = {True: _scan_framed, False: _scan_lines}
+        end = offset + len(line) + 1
+        index.add_record(offset, end, lineno, None if line[:1] == b"\0" else json_keys(line))
+        progress.update(end - index.covered)
+        index.covered, index.lines = end, lineno

@@ -236,9 +236,7 @@ class SpanTable:
         """The table of the rows `rows` (row indices, or a boolean mask), in that order; warnings kept."""
         if rows.dtype == np.bool_:
             rows = np.flatnonzero(rows)
-        index = pa.Array.from_buffers(
-            pa.int64(), len(rows), [None, pa.py_buffer(np.ascontiguousarray(rows, dtype=np.int64))]
-        )
+        index = arrays.integers(rows)
         out: dict[str, Column] = {}
         for name in COLUMNS:
             col = self._column(name)
@@ -319,8 +317,6 @@ _ADOPT: dict[str, Callable[[Any], Column]] = {
 _ABSENT: dict[str, Callable[[int], Column]] = {
     **dict.fromkeys(_TIMES, lambda n: np.zeros(n, dtype=np.int64)),
     PARENT_ID: lambda n: _objects([""] * n),
-    TRACE_ID: lambda n: np.full(n, None, dtype=object),
-    SPAN_ID: lambda n: np.full(n, None, dtype=object),
     **{c: (lambda n: Coded(np.full(n, -1, dtype=np.int64), ())) for c in _CATEGORICAL},
 }
 

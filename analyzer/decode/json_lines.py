@@ -158,8 +158,9 @@ def decode_json_regions(f: BinaryIO, regions: list[tuple[int, int, int]], cols: 
         while lines := region.readlines(_LINES_READ):
             held += zip(count(first_line), accumulate(map(len, lines), initial=offset), lines, strict=False)
             first_line += len(lines)
-            offset += sum(map(len, lines))
-            size += sum(map(len, lines))
+            read = sum(map(len, lines))
+            offset += read
+            size += read
             if size >= _LINES_READ:
                 if not decode_lines(held, cols, where):
                     return

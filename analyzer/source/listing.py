@@ -12,25 +12,21 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from analyzer import table as T
 from analyzer.results.listing import ExecutionSummary
+from analyzer.store.index import NO_END, NO_START, FileIndex
 from analyzer.table import SpanTable
 from flyte_otel import semconv
-
-if TYPE_CHECKING:
-    from analyzer.store.index import FileIndex
 
 __all__ = ["SUGGESTED", "Partial", "combine", "hint", "indexed", "partial", "summaries", "trace_rows"]
 
 SUGGESTED = 3  # nearest and newest ids named when an id is not found
 _SPANS, _WORKFLOW, _WHERE = "spans", "workflow", "where"
-# An index's execution-in-trace row adds no span and moves neither end: the trace's own row has them.
-_NO_START, _NO_END = 2**63 - 1, -(2**63)
 _CLOSE = 0.6  # difflib's ratio from which an id is "near" (a typo of a 20-character Flyte id scores ~0.95)
 # The per-trace counts: how many spans, first start, last end.
 _COUNTS = {_SPANS: (T.START, "size"), T.START: (T.START, "min"), T.END: (T.END, "max")}
@@ -73,7 +69,8 @@ def indexed(index: FileIndex, where: str) -> Partial:
     last end, shared by every execution tagged in it (a trace holding two executions counts for both, where
     a fold would leave out the other's tagged spans), and which executions each trace holds."""
     members = [
-        (index.trace_ids[code], exec_id, entry.workflow, 0, _NO_START, _NO_END)
+        # an execution-in-trace row adds no span and moves neither end: the trace's own row has them
+        (index.trace_ids[code], exec_id, entry.workflow, 0, NO_START, NO_END)
         for exec_id, entry in index.executions.items()
         for code in entry.traces
     ]

@@ -28,13 +28,15 @@ import orjson
 
 from flyte_otel.paths import default_cache
 
-__all__ = ["INDEX_SUFFIX", "ExecutionEntry", "FileIndex", "load_index", "save_index"]
+__all__ = ["INDEX_SUFFIX", "NO_END", "NO_START", "ExecutionEntry", "FileIndex", "load_index", "save_index"]
 
 # Suffix of an index beside its data file (not one of framing.SUFFIXES: never read as data).
 INDEX_SUFFIX = ".idx"
 _FORMAT = "otel-fold store index"
 _VERSION = 1
 _DIGEST_BYTES = 4096  # bytes hashed at each end of the covered part
+# A trace's first start and last end before it has a span: what any int64 time replaces under min and max.
+NO_START, NO_END = 2**63 - 1, -(2**63)
 
 
 @dataclass
@@ -97,7 +99,7 @@ class FileIndex:
             code = self._trace_codes[trace] = len(self.trace_ids)
             self.trace_ids.append(trace)
             self.trace_records.append([record])
-            self.trace_stats.append([0, 2**63 - 1, -(2**63)])
+            self.trace_stats.append([0, NO_START, NO_END])
         elif self.trace_records[code][-1] != record:
             self.trace_records[code].append(record)
         return code
