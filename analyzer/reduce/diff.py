@@ -203,7 +203,7 @@ def _tests(
     by_block: dict[tuple[str, ...], list[tuple[str, ...]]] = {}
     for path in paths:
         block = path[:-2]
-        if path[-1] in QUANTILE_KEYS and path[-2] == _LATENCY and (block in bsk or block in nsk):
+        if path[-1] in QUANTILE_KEYS and path[-2] == _LATENCY and block in bsk and block in nsk:
             by_block.setdefault(block, []).append(path)
         else:
             tests[path] = _run_test(path, bs.get(path, []), ns.get(path, []))
@@ -232,16 +232,16 @@ def _span_tests(
     runs = [sum(len(st) for st in side) for side in (base, new)]
     qs = [QUANTILE_KEYS[p[-1]] for p in members]
     out: dict[tuple[str, ...], tuple[_Test, tuple[float, float] | None]] = {}
-    judged = [q for q in qs if min(spans) * (1 - q) >= MIN_TAIL]
+    # spans a side that put MIN_TAIL beyond each quantile, whole (10 / (1 - 0.9) is 99.99999999999999 in floats)
+    need = {q: math.ceil(round(MIN_TAIL / (1 - q), 9)) for q in qs}
+    judged = [q for q in qs if min(spans) >= need[q]]
     estimates = iter(S.pooled_quantiles(base, new, judged, rng) if judged else [])
     for path, q in zip(members, qs, strict=True):
         if q in judged:
             e, bv, nv = next(estimates)
             out[path] = (_Test(e), (bv, nv))
         else:
-            needed = max(
-                S.runs_for(c / max(r, 1), MIN_TAIL / (1 - q)) for c, r in zip(spans, runs, strict=True)
-            )
+            needed = max(S.runs_for(c / max(r, 1), need[q]) for c, r in zip(spans, runs, strict=True))
             out[path] = (_Test(None, needed), None)
     return out
 

@@ -134,6 +134,22 @@ def test_a_percentile_of_too_few_spans_is_too_few_runs_with_the_runs_that_would_
     assert c[(*ETCD, "p50")].verdict == DR.WITHIN_NOISE
 
 
+def test_a_p90_of_exactly_100_spans_a_side_is_judged():
+    # 5 runs of 20: 10 spans beyond the p90 on each side, the documented least (docs/diff.md)
+    c = D.diff(_bench(1, 5, spans=20), _bench(2, 5, spans=20)).changes()[(*ETCD, "p90")]
+    assert c.verdict != DR.TOO_FEW and c.q is not None
+
+
+def test_a_percentile_is_judged_run_by_run_when_one_side_has_no_sketches():
+    """A file written before sketches against one with them: the percentile's per-run values are compared, as
+    for a file without any (docs/diff.md), not an empty side of pooled spans."""
+    base, new = _bench(1, 6), _bench(2, 6, etcd_p50=16 * MS)
+    for run in base["flyte.benchmark.w"]["runs"]:
+        del run["etcd"]["writes"]["sketch"]
+    c = D.diff(base, new).changes()[(*ETCD, "p50")]
+    assert (c.verdict, c.runs_needed) == (DR.REGRESSED, None)
+
+
 @pytest.mark.parametrize(("k", "most"), [(1.5, False), (0.5, True)])
 def test_a_change_of_k_times_the_reported_mde_is_flagged_as_often_as_the_mde_promises(k: float, most: bool):
     # The mde is the ratio flagged 8 times in 10; k x the mde is a factor of mde**k (changes multiply).
