@@ -6,14 +6,15 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from analyzer.render import fold_text
 from analyzer.render.yaml_text import dump_yaml
 from analyzer.results.fold import Fold, FoldView
 from analyzer.results.listing import ExecutionSummary
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 _PLAIN = FoldView()
 

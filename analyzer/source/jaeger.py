@@ -26,7 +26,7 @@ from analyzer.errors import AnalyzerError, BackendError, NotFound
 from analyzer.execution import select_execution
 from analyzer.protowire import encode_varint
 from analyzer.results.listing import ExecutionSummary
-from analyzer.source import listing, paths
+from analyzer.source import paths
 from analyzer.source.config import RemoteConfig, rfc3339
 from analyzer.source.http import HttpClient, Response, answer_too_large, backoff_delay
 from analyzer.source.widen import widen
@@ -141,6 +141,8 @@ class JaegerSource:
             backend=self.name,
             searched=f"traces of service {self.config.service}",
         )
+        from analyzer.source import listing  # pandas: only listings need it
+
         executions = listing.summaries(found, self.url)
         if not executions:
             raise NotFound(

@@ -18,7 +18,7 @@ from analyzer.decode import decode, decode_into
 from analyzer.decode._columns import Columns, gc_paused
 from analyzer.errors import AnalyzerError, BackendError, NotFound
 from analyzer.results.listing import ExecutionSummary
-from analyzer.source import listing, paths
+from analyzer.source import paths
 from analyzer.source.config import RemoteConfig
 from analyzer.source.http import HttpClient, Response, fetch_each
 from analyzer.source.widen import widen
@@ -153,6 +153,8 @@ class TempoSource:
             raise NotFound(self._searched(f"spans with an {semconv.EXEC_ID}", 0))
         workflows = self._workflows(rows.asked)
         named = [(t, e, workflows.get(e), start, end, spans) for t, e, start, end, spans in rows.found]
+        from analyzer.source import listing  # pandas: folding an execution does without it
+
         return listing.combine([listing.trace_rows(named, self.url)])
 
     @property

@@ -105,6 +105,20 @@ def test_building_the_parser_loads_no_heavy_module(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
+    "module", ["analyzer.source.tempo", "analyzer.source.jaeger", "analyzer.render.structured"]
+)
+def test_the_backends_and_the_structured_fold_load_no_pandas(tmp_path: Path, module: str) -> None:
+    """Folding from Tempo or Jaeger, or as JSON/YAML, needs no pandas on import: listings import it when they
+    list."""
+    code = f"import {module}, json, sys; print(json.dumps(sorted(sys.modules)))"
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=_env(tmp_path), capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert _loaded(json.loads(done.stdout), ("pandas",)) == []
+
+
+@pytest.mark.parametrize(
     "argv",
     [["--version"], ["--help"], *([name, "--help"] for name in COMMANDS)],
     ids=["--version", "--help", *(f"{name} --help" for name in COMMANDS)],
