@@ -26,7 +26,6 @@ from flyte_otel import semconv as sc
 if TYPE_CHECKING:
     import pandas as pd
 
-    from analyzer.results.listing import ExecutionSummary
     from analyzer.results.timeline import ExecutionTimeline
 
 __all__ = ["Spans", "critical_path", "frame", "report", "segments", "self_time"]
@@ -145,9 +144,7 @@ def _children(spans: Spans, table: t.SpanTable, exec_id: str | None) -> dict[str
     from analyzer.source.executions import child_executions
 
     if isinstance(spans, t.SpanTable | bytes):
-        return child_executions(
-            _Loaded(spans if isinstance(spans, t.SpanTable) else load(spans)), table, exec_id
-        )
+        return child_executions(_Loaded(spans), table, exec_id)
     from analyzer.source.local import FileSource, StoreSource
 
     path = Path(spans) if spans is not None else default_store()
@@ -155,21 +152,16 @@ def _children(spans: Spans, table: t.SpanTable, exec_id: str | None) -> dict[str
 
 
 class _Loaded:
-    """Spans already loaded, as a source of executions (what `child_executions` reads children from)."""
+    """Spans in memory, as what `child_executions` reads children from; bytes are decoded only when a child
+    is looked for (most executions start none)."""
 
-    def __init__(self, table: t.SpanTable) -> None:
-        self._table = table
+    def __init__(self, spans: t.SpanTable | bytes) -> None:
+        self._spans = spans
 
     def execution(self, exec_id: str) -> t.SpanTable:
-        return select_execution(self._table, exec_id)
-
-    def trace_link(self) -> str | None:
-        return None  # spans in memory: no backend page to link to
-
-    def executions(self) -> list[ExecutionSummary]:
-        from analyzer.source import listing
-
-        return listing.summaries(self._table, "<table>")
+        if not isinstance(self._spans, t.SpanTable):
+            self._spans = load(self._spans)
+        return select_execution(self._spans, exec_id)
 
 
 def _timeline(spans: Spans, exec_id: str | None) -> ExecutionTimeline:

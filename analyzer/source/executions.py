@@ -8,7 +8,7 @@ does not return them. The parent's spans name the child (``flyte.child_exec_id``
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from analyzer.errors import AnalyzerError, NotFound
 from analyzer.execution import stitch
@@ -19,6 +19,13 @@ __all__ = ["MAX_NESTING", "child_executions", "execution_table", "named_executio
 
 if TYPE_CHECKING:
     from analyzer.source import Source
+
+
+class _ById(Protocol):
+    """Where child executions are read from: a Source, or spans already in memory (the notebook's)."""
+
+    def execution(self, exec_id: str) -> SpanTable: ...
+
 
 log = logging.getLogger("analyzer")
 MAX_NESTING = 32  # launch plans launching launch plans: deeper than this is a cycle, not a workflow
@@ -58,7 +65,7 @@ def _stitched(table: SpanTable, exec_id: str) -> SpanTable:
     return ex.table
 
 
-def child_executions(src: Source, table: SpanTable, exec_id: str | None) -> dict[str, SpanTable]:
+def child_executions(src: _ById, table: SpanTable, exec_id: str | None) -> dict[str, SpanTable]:
     """Every launch plan's child execution named in `table`, recursively, by id; one not found is logged and left out."""
     out: dict[str, SpanTable] = {}
     pending = [table]
