@@ -151,8 +151,10 @@ def _resampled(runs: int, rng: np.random.Generator, resamples: int) -> npt.NDArr
     """How often each run is drawn in each resample (`runs` draws with replacement), as float weights: the
     pooled counts of a resample are then one matrix product."""
     drawn = rng.integers(0, runs, (resamples, runs))
-    weights: npt.NDArray[np.float64] = (drawn[:, :, None] == np.arange(runs)).sum(axis=1, dtype=np.float64)
-    return weights
+    # one count per (resample, run): the draws offset by their resample's row, counted at once
+    slots = (drawn + runs * np.arange(resamples)[:, None]).ravel()
+    weights: npt.NDArray[np.float64] = np.bincount(slots, minlength=resamples * runs).astype(np.float64)
+    return weights.reshape(resamples, runs)
 
 
 def _log_quantiles(
