@@ -182,9 +182,6 @@ def _category_counts(flags: Sequence[dict[tuple[str, ...], str]], pairs: int) ->
         cats = {c for k in f if (c := _category(k))}
         for c in cats:
             per_category[c] = per_category.get(c, 0) + 1
-        for k in f:
-            if _category(k) == "etcd.writes":
-                per_entry[k[0]] = per_entry.get(k[0], 0)
         for entry in {k[0] for k in f if _category(k) == "etcd.writes"}:
             per_entry[entry] = per_entry.get(entry, 0) + 1
     print(

@@ -25,12 +25,12 @@ from opentelemetry import context as otel_context
 import flyte_otel as fo
 from flyte_otel import semconv as sc
 from propeller_sim.clock import Clock, VirtualClock
-from propeller_sim.dialects import DIALECTS, Dialect
+from propeller_sim.dialects import DIALECTS
 from propeller_sim.plan import START_NODE, Plan, PlanNode
 from propeller_sim.profile import POD_OPERATIONS, Latencies, Profile
 from propeller_sim.writers import WRITERS, Writer
 
-__all__ = ["DIALECTS", "NAMESPACE", "PROJECT_DOMAIN", "Dialect", "Result", "Simulator", "configure"]
+__all__ = ["DIALECTS", "NAMESPACE", "PROJECT_DOMAIN", "Result", "Simulator", "configure"]
 
 K = sc.NodeKind
 P = sc.Phase
