@@ -21,7 +21,7 @@ __all__ = ["HELP", "SHORTHAND", "add_arguments", "load_execution", "run"]
 
 # The subcommand's one line in `otel-fold --help`.
 HELP = "an execution's spans, one line each (the fold), or its self-time statistics"
-# The end of `otel-fold fold --help` (and of `otel-fold --help`): the shorthand.
+# The end of `otel-fold fold --help`: the shorthand (`otel-fold --help` says it too, without importing this).
 SHORTHAND = (
     "fold is the default command: `otel-fold EXECUTION_ID [flags]` is short for "
     "`otel-fold fold EXECUTION_ID [flags]`."

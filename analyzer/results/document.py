@@ -18,6 +18,8 @@ __all__ = [
 # What a leaf holds: ns, a fraction, a count, or text.
 DURATION, RATIO, COUNT, TEXT = "duration", "ratio", "count", "text"
 
+# The key of a category's sketch in a benchmark run (analyzer/results/sketch.py).
+SKETCH = "sketch"
 # Leaf kinds: (enclosing key or None, leaf key or None, kind); first match wins, default DURATION.
 FIELD_KIND: tuple[tuple[str | None, str | None, str], ...] = (
     ("method", None, TEXT),
@@ -41,19 +43,13 @@ FIELD_KIND: tuple[tuple[str | None, str | None, str], ...] = (
     (None, "kind", TEXT),
     (None, "execution", TEXT),
     (None, "childExecution", TEXT),
-    (None, "lifecycle", TEXT),
-    (
-        None,
-        "sketch",
-        TEXT,
-    ),  # a run's durations of a category (results/sketch.py), checked as a sketch  # reports written before the `absent` block said it here
+    (None, "lifecycle", TEXT),  # reports written before the `absent` block said it here
+    (None, SKETCH, TEXT),  # a run's durations of a category (results/sketch.py), checked as a sketch
 )
 # What a list under each key holds; a list under any other key is not part of a report (a reader refuses it).
 # NAMED_MAPS: single-key maps, as the RFC writes nodes; DOCUMENTS: runs, each a report body of its own;
 # LEAVES: values of the key's FIELD_KIND.
 NAMED_MAPS, DOCUMENTS, LEAVES = "named maps", "documents", "leaves"
-# The key of a category's sketch in a benchmark run (analyzer/results/sketch.py).
-SKETCH = "sketch"
 LISTS: Mapping[str, str] = {"nodes": NAMED_MAPS, "runs": DOCUMENTS, "warnings": LEAVES}
 LIST_OF_MAPS = frozenset(k for k, held in LISTS.items() if held == NAMED_MAPS)
 # How deep a report may nest, counting the root and the leaf (a node's segment in a run is 9 deep).
