@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from analyzer.errors import AnalyzerError
 
-__all__ = ["LOCAL", "TIME_FORMATS", "UTC", "Clock", "zone"]
+__all__ = ["LOCAL", "TIME_FORMATS", "UTC", "Clock", "moment", "zone"]
 
 # --time-format choices -> what each shows, for --help; the first is the default.
 TIME_FORMATS: dict[str, str] = {
@@ -60,13 +60,18 @@ class Clock:
 
     def offset_s(self, epoch_s: int) -> int:
         """The zone's offset from UTC at `epoch_s`, in seconds (daylight saving time included)."""
-        moment = dt.datetime.fromtimestamp(epoch_s, dt.UTC).astimezone(self.tz)
-        offset = moment.utcoffset()
+        offset = moment(epoch_s * 10**9, self.tz).utcoffset()
         return int(offset.total_seconds()) if offset is not None else 0
 
     def describe(self, ns: int) -> str:
         """One moment in full, with the zone: ``2026-12-04 21:05:01.123456 UTC`` (the total line's start)."""
-        moment = dt.datetime.fromtimestamp(ns // 10**9, dt.UTC).astimezone(self.tz)
-        moment = moment.replace(microsecond=ns % 10**9 // 1000)
-        name = self.tz_name if self.tz is not None else (moment.tzname() or LOCAL)
-        return f"{moment:%Y-%m-%d %H:%M:%S.%f} {name}"
+        at = moment(ns, self.tz)
+        name = self.tz_name if self.tz is not None else (at.tzname() or LOCAL)
+        return f"{at:%Y-%m-%d %H:%M:%S.%f} {name}"
+
+
+def moment(ns: int, tz: dt.tzinfo | None) -> dt.datetime:
+    """The time `ns` since the epoch in zone `tz` (None: this machine's), to the microsecond (cut off, as
+    numpy's datetime64 does)."""
+    utc = dt.datetime.fromtimestamp(ns // 10**9, dt.UTC).replace(microsecond=ns % 10**9 // 1000)
+    return utc.astimezone(tz)

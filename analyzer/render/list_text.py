@@ -4,8 +4,8 @@ where. Times are the reader's local time with its UTC offset, so a line says its
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
 
+from analyzer.clock import moment
 from analyzer.results.listing import ExecutionSummary
 from analyzer.safe_text import printable
 from analyzer.units import format_duration
@@ -14,7 +14,6 @@ __all__ = ["HEADER", "local_time", "render", "where_text"]
 
 # The table's column titles, in order.
 HEADER = ("EXECUTION", "WORKFLOW", "START", "DURATION", "SPANS", "WHERE")
-_NS = 10**9
 _SHOWN_PLACES = 2  # an execution spread over more store files names this many, then counts the rest
 _GAP = "  "
 
@@ -30,7 +29,7 @@ def render(executions: Sequence[ExecutionSummary]) -> str:
 
 def local_time(ns: int) -> str:
     """'2026-01-01 05:30:00+05:30': the date and time (to the second) in the local zone, with its UTC offset."""
-    return datetime.fromtimestamp(ns // _NS, UTC).astimezone().isoformat(sep=" ", timespec="seconds")
+    return moment(ns, None).isoformat(sep=" ", timespec="seconds")
 
 
 def where_text(where: Sequence[str]) -> str:

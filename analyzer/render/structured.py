@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC
 from typing import TYPE_CHECKING, Any
 
+from analyzer.clock import moment
 from analyzer.render import fold_text
 from analyzer.render.yaml_text import dump_yaml
 from analyzer.results.fold import Fold, FoldView
@@ -60,9 +61,7 @@ def list_document(executions: Sequence[ExecutionSummary]) -> dict[str, Any]:
             {
                 "exec_id": e.exec_id,
                 "workflow": e.workflow,
-                "start": datetime.fromtimestamp(e.start_ns // 10**9, UTC)
-                .replace(microsecond=e.start_ns % 10**9 // 1000)
-                .isoformat(),
+                "start": moment(e.start_ns, UTC).isoformat(),
                 "start_ns": e.start_ns,
                 "duration_ns": e.duration_ns,
                 "spans": e.spans,
