@@ -24,7 +24,6 @@ _NS_PER: dict[str, int] = {
     "h": 3_600_000_000_000,
 }
 _MINUTE = _NS_PER["m"]
-_HOUR = _NS_PER["h"]
 
 # (below this many ns, unit, digits: 1 unit = 10**digits ns, decimals shown normally): sub-millisecond
 # precision below a minute (offsets in a fold must order events), trailing zeros dropped; the exact form
@@ -53,10 +52,9 @@ def format_duration(ns: int, *, exact: bool = False) -> str:
             return _fixed(ns, digits, shown) + unit
     decimals = 9 if exact else _MINUTE_DECIMALS
     ns = _round_to(ns, 10 ** (9 - decimals))
-    hours, rest = divmod(ns, _HOUR)
-    minutes, rest = divmod(rest, _MINUTE)
+    minutes, rest = divmod(ns, _MINUTE)
     seconds = _fixed(rest, 9, decimals)
-    head = f"{hours}h{minutes}m" if hours else f"{minutes}m"
+    head = _minutes_text(minutes)
     return head if seconds == "0" else head + seconds + "s"
 
 
