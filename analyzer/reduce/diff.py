@@ -21,7 +21,7 @@ import math
 import zlib
 from collections.abc import Mapping, Sequence, Set
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, TypeAlias
 
 import numpy as np
 
@@ -73,6 +73,9 @@ class _Test:
     higher_is_better: bool = False
 
 
+_Sketches: TypeAlias = dict[tuple[str, ...], list[Sketch]]  # a category block's sketch in each run
+
+
 @dataclass
 class _Entry:
     """One entry's diff before the verdicts, which need every entry's p-values."""
@@ -80,6 +83,7 @@ class _Entry:
     diff: Diff
     leaves: dict[tuple[str, ...], Change]
     tests: dict[tuple[str, ...], _Test] = field(default_factory=dict)
+    sketches: tuple[_Sketches, _Sketches] | None = None  # each side's, when assessed
 
 
 def _method(status: str, assessed: bool, noise: float, level: float, tested: int) -> str:
@@ -161,7 +165,7 @@ def diff_documents(
         return [diff(base, new, noise=noise, level=level, seed=seed)]
     keys = [*base, *(k for k in new if k not in base)]
     entries = [_entry(str(k), base.get(k), str(k), new.get(k), seed) for k in keys]
-    pooled = _pooled([(base[k], new[k]) for k in keys if k in base and k in new], seed)
+    pooled = _pooled(entries, seed)
     return _judged(entries + ([pooled] if pooled is not None else []), noise, level)
 
 
@@ -186,7 +190,8 @@ def _entry(
     if assessed:
         compared = [p for p, c in leaves.items() if c.status == CHANGED]
         rng = np.random.default_rng([seed, zlib.crc32(nkey.encode())])  # an entry's resamples are its own
-        entry.tests = _tests(compared, bruns, nruns, rng)
+        entry.sketches = _sketches(bruns), _sketches(nruns)
+        entry.tests = _tests(compared, bruns, nruns, entry.sketches, rng)
     return entry
 
 
@@ -194,11 +199,12 @@ def _tests(
     paths: Sequence[tuple[str, ...]],
     bruns: Sequence[Mapping[str, Any]],
     nruns: Sequence[Mapping[str, Any]],
+    sketches: tuple[_Sketches, _Sketches],
     rng: np.random.Generator,
 ) -> dict[tuple[str, ...], _Test]:
     """Every compared value's test: pooled spans for a latency percentile whose runs have sketches, else runs."""
     bs, ns = _samples(bruns), _samples(nruns)
-    bsk, nsk = _sketches(bruns), _sketches(nruns)
+    bsk, nsk = sketches
     tests: dict[tuple[str, ...], _Test] = {}
     by_block: dict[tuple[str, ...], list[tuple[str, ...]]] = {}
     for path in paths:
@@ -246,15 +252,14 @@ def _span_tests(
     return out
 
 
-def _pooled(pairs: Sequence[tuple[Mapping[str, Any], Mapping[str, Any]]], seed: int) -> _Entry | None:
+def _pooled(entries: Sequence[_Entry], seed: int) -> _Entry | None:
     """Each category's percentiles with its spans pooled over the entries on both sides (runs resampled
     within their entry); None unless two or more entries have sketches on both sides."""
     strata: dict[tuple[str, ...], tuple[list[list[Sketch]], list[list[Sketch]]]] = {}
-    counted = [(_runs(b), _runs(n)) for b, n in pairs]
-    for bruns, nruns in counted:
-        if len(bruns) < 2 or len(nruns) < 2:
+    for e in entries:
+        if e.sketches is None:  # not assessed: fewer than two runs on a side, or on one side only
             continue
-        bsk, nsk = _sketches(bruns), _sketches(nruns)
+        bsk, nsk = e.sketches
         for block in bsk.keys() & nsk.keys():
             sides = strata.setdefault(block, ([], []))
             sides[0].append(bsk[block])
@@ -271,8 +276,8 @@ def _pooled(pairs: Sequence[tuple[Mapping[str, Any], Mapping[str, Any]]], seed: 
             if values is not None:  # too few spans even pooled: each entry says so already
                 tests[path] = test
                 leaves[path] = Change(field_kind(path), CHANGED, *values, values[1] - values[0])
-    nb = sum(len(b) for b, _ in counted)
-    nn = sum(len(n) for _, n in counted)
+    both = [e.diff for e in entries if e.diff.base_runs and e.diff.new_runs]  # the entries on both sides
+    nb, nn = sum(d.base_runs for d in both), sum(d.new_runs for d in both)
     d = Diff(POOLED_KEY, POOLED_KEY, nb, nn, {}, 0.0, True, method="", pooled=True)
     return _Entry(d, leaves, tests)
 
@@ -349,7 +354,7 @@ def _samples(runs: Sequence[Mapping[str, Any]]) -> dict[tuple[str, ...], list[fl
 _EMPTY = Sketch(np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64))
 
 
-def _sketches(runs: Sequence[Mapping[str, Any]]) -> dict[tuple[str, ...], list[Sketch]]:
+def _sketches(runs: Sequence[Mapping[str, Any]]) -> _Sketches:
     """Each category block's sketch in every run (a run without the category: an empty one); blocks that no
     run sketched are left out (a report of one execution, or a file from before sketches)."""
     found: dict[tuple[str, ...], dict[int, Sketch]] = {}
