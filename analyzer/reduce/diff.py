@@ -260,7 +260,8 @@ def _pooled(entries: Sequence[_Entry], seed: int) -> _Entry | None:
         if e.sketches is None:  # not assessed: fewer than two runs on a side, or on one side only
             continue
         bsk, nsk = e.sketches
-        for block in (b for b in bsk if b in nsk):  # in the runs' order: a set's would vary with the hash seed
+        # in the runs' order: a set's would vary with the hash seed, and the resamples with it
+        for block in (b for b in bsk if b in nsk):
             sides = strata.setdefault(block, ([], []))
             sides[0].append(bsk[block])
             sides[1].append(nsk[block])
